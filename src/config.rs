@@ -1,0 +1,401 @@
+//! `gatehouse.toml`: schema, defaults and validation.
+//!
+//! Unknown keys are refused, and so are services that were not compiled from proto/, endpoint
+//! URIs that are not `http://host:port`, and limits that cannot work. Every error names the
+//! file, the key and the reason.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::routes;
+
+/// Where the gateway listens unless told otherwise.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Largest request body read (bytes).
+pub const DEFAULT_MAX_BODY: u64 = 4 * 1024 * 1024;
+/// Deadline of a backend call when neither the client nor the config sets one.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Largest deadline a client may ask for with `Grpc-Timeout`.
+pub const DEFAULT_MAX_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The whole configuration file.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub backends: Vec<BackendConfig>,
+    #[serde(default)]
+    pub auth: AuthConfig,
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+}
+
+/// `[server]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address of the REST listener. Default `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+    /// Largest request body, e.g. `"4MiB"`; larger bodies get 413. Default 4 MiB.
+    pub max_body: bytesize::ByteSize,
+    /// Default deadline of backend calls, e.g. `"15s"`.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Cap on the deadline a client asks for with `Grpc-Timeout`. Default 60 s.
+    #[serde(with = "humantime_serde")]
+    pub max_timeout: Duration,
+    /// Serve methods without a google.api.http annotation at `POST /pkg.Service/Method`.
+    /// Default true.
+    pub implicit_routes: bool,
+    /// Ignore query parameters that name no field instead of answering 400. Default false.
+    pub ignore_unknown_query_parameters: bool,
+    /// Request headers passed to backends as metadata in addition to `authorization`,
+    /// `x-request-id`, `traceparent` and `tracestate`.
+    pub forward_headers: Vec<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: DEFAULT_LISTEN
+                .parse()
+                .expect("DEFAULT_LISTEN is an address"),
+            max_body: bytesize::ByteSize::b(DEFAULT_MAX_BODY),
+            timeout: DEFAULT_TIMEOUT,
+            max_timeout: DEFAULT_MAX_TIMEOUT,
+            implicit_routes: true,
+            ignore_unknown_query_parameters: false,
+            forward_headers: Vec::new(),
+        }
+    }
+}
+
+/// `[[backends]]`: a set of endpoints serving some gRPC services.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendConfig {
+    pub name: String,
+    /// Full proto service names, e.g. `users.v1.UserService`.
+    pub services: Vec<String>,
+    /// `http://host:port` URIs.
+    pub endpoints: Vec<String>,
+    /// Default deadline for this backend's calls; `[server] timeout` when absent.
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+}
+
+/// `[auth]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    #[serde(default)]
+    pub default: AuthDefault,
+}
+
+/// Whether routes without a policy of their own need a credential.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthDefault {
+    #[default]
+    Public,
+    Authenticated,
+}
+
+/// `[[routes]]`: settings for the methods a pattern selects.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// `pkg.Service/Method` or `pkg.Service/*`.
+    pub method: String,
+    /// Deadline for these methods' calls.
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+}
+
+impl RouteConfig {
+    /// Whether this pattern selects `service/method`.
+    pub fn selects(&self, service: &str, method: &str) -> bool {
+        match self.method.split_once('/') {
+            Some((s, "*")) => s == service,
+            Some((s, m)) => s == service && m == method,
+            None => false,
+        }
+    }
+}
+
+/// A configuration that cannot be used: where and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: String,
+    pub key: String,
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "{}: {}", self.file, self.reason)
+        } else {
+            write!(f, "{}: {}: {}", self.file, self.key, self.reason)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads, parses and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: file.clone(),
+            key: String::new(),
+            reason: format!("cannot read: {e}"),
+        })?;
+        Config::parse(&file, &text)
+    }
+
+    /// Parses and validates config text; `file` is used in error messages.
+    pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError {
+            file: file.to_string(),
+            key: String::new(),
+            reason: e.to_string().trim_end().to_string(),
+        })?;
+        config.validate(file)?;
+        Ok(config)
+    }
+
+    /// Checks everything serde cannot: names, URIs, limits.
+    pub fn validate(&self, file: &str) -> Result<(), ConfigError> {
+        let fail = |key: String, reason: String| ConfigError {
+            file: file.to_string(),
+            key,
+            reason,
+        };
+        let server = &self.server;
+        if server.max_body.as_u64() == 0 {
+            return Err(fail(
+                "server.max_body".into(),
+                "must be greater than 0".into(),
+            ));
+        }
+        if server.timeout.is_zero() {
+            return Err(fail(
+                "server.timeout".into(),
+                "must be greater than 0".into(),
+            ));
+        }
+        if server.max_timeout < server.timeout {
+            return Err(fail(
+                "server.max_timeout".into(),
+                "must not be smaller than server.timeout".into(),
+            ));
+        }
+        for (i, header) in server.forward_headers.iter().enumerate() {
+            if http::HeaderName::from_bytes(header.as_bytes()).is_err() {
+                return Err(fail(
+                    format!("server.forward_headers[{i}]"),
+                    format!("{header:?} is not a valid header name"),
+                ));
+            }
+        }
+        if self.auth.default == AuthDefault::Authenticated {
+            return Err(fail(
+                "auth.default".into(),
+                "\"authenticated\" needs an authentication method, and none can be configured \
+                 yet; use \"public\""
+                    .into(),
+            ));
+        }
+
+        let mut owners: HashMap<&str, &str> = HashMap::new();
+        let mut names: HashMap<&str, usize> = HashMap::new();
+        for (i, backend) in self.backends.iter().enumerate() {
+            let at = |key: &str| format!("backends[{i}].{key}");
+            if backend.name.trim().is_empty() {
+                return Err(fail(at("name"), "must not be empty".into()));
+            }
+            if let Some(first) = names.insert(&backend.name, i) {
+                return Err(fail(
+                    at("name"),
+                    format!("{:?} is also the name of backends[{first}]", backend.name),
+                ));
+            }
+            if backend.services.is_empty() {
+                return Err(fail(
+                    at("services"),
+                    "must name at least one service".into(),
+                ));
+            }
+            for (j, service) in backend.services.iter().enumerate() {
+                if routes::service(service).is_none() {
+                    return Err(fail(
+                        format!("backends[{i}].services[{j}]"),
+                        format!(
+                            "{service:?} is not a service compiled from proto/ (known: {})",
+                            known_services()
+                        ),
+                    ));
+                }
+                if let Some(other) = owners.insert(service, &backend.name) {
+                    return Err(fail(
+                        format!("backends[{i}].services[{j}]"),
+                        format!("{service:?} is already served by backend {other:?}"),
+                    ));
+                }
+            }
+            if backend.endpoints.is_empty() {
+                return Err(fail(
+                    at("endpoints"),
+                    "must list at least one endpoint".into(),
+                ));
+            }
+            for (j, endpoint) in backend.endpoints.iter().enumerate() {
+                check_endpoint(endpoint)
+                    .map_err(|reason| fail(format!("backends[{i}].endpoints[{j}]"), reason))?;
+            }
+            if let Some(timeout) = backend.timeout
+                && (timeout.is_zero() || timeout > server.max_timeout)
+            {
+                return Err(fail(
+                    at("timeout"),
+                    "must be greater than 0 and at most server.max_timeout".into(),
+                ));
+            }
+        }
+
+        for (i, route) in self.routes.iter().enumerate() {
+            let selects_any = routes::ROUTES
+                .iter()
+                .any(|r| route.selects(r.service, r.method));
+            if !selects_any {
+                return Err(fail(
+                    format!("routes[{i}].method"),
+                    format!(
+                        "{:?} selects no compiled method (write \"pkg.Service/Method\" or \
+                         \"pkg.Service/*\")",
+                        route.method
+                    ),
+                ));
+            }
+            if let Some(timeout) = route.timeout
+                && (timeout.is_zero() || timeout > server.max_timeout)
+            {
+                return Err(fail(
+                    format!("routes[{i}].timeout"),
+                    "must be greater than 0 and at most server.max_timeout".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The backend that serves `service`, if any.
+    pub fn backend_for(&self, service: &str) -> Option<&BackendConfig> {
+        self.backends
+            .iter()
+            .find(|b| b.services.iter().any(|s| s == service))
+    }
+}
+
+fn known_services() -> String {
+    routes::SERVICES
+        .iter()
+        .map(|s| s.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `http://host:port` with nothing after the authority.
+fn check_endpoint(endpoint: &str) -> Result<(), String> {
+    let uri: http::Uri = endpoint
+        .parse()
+        .map_err(|e| format!("{endpoint:?} is not a URI: {e}"))?;
+    match uri.scheme_str() {
+        Some("http") => {}
+        Some("https") => {
+            return Err(format!(
+                "{endpoint:?}: TLS to backends is not supported yet; use http://"
+            ));
+        }
+        _ => return Err(format!("{endpoint:?} must start with http://")),
+    }
+    let authority = uri
+        .authority()
+        .ok_or_else(|| format!("{endpoint:?} has no host"))?;
+    if authority.host().is_empty() {
+        return Err(format!("{endpoint:?} has no host"));
+    }
+    if authority.port_u16().is_none() {
+        return Err(format!("{endpoint:?} has no port"));
+    }
+    if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+        return Err(format!("{endpoint:?} must not have a path or query"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(text: &str) -> String {
+        Config::parse("gatehouse.toml", text)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let config = Config::parse("t.toml", "").unwrap();
+        assert_eq!(config.server.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(config.server.max_body.as_u64(), DEFAULT_MAX_BODY);
+        assert!(config.server.implicit_routes);
+    }
+
+    #[test]
+    fn errors_name_file_key_and_reason() {
+        let unknown = error("[server]\nlisten = \"127.0.0.1:1\"\nlisen = 1\n");
+        assert!(unknown.starts_with("gatehouse.toml: "), "{unknown}");
+        assert!(unknown.contains("unknown field `lisen`"), "{unknown}");
+
+        let service = error(
+            "[[backends]]\nname = \"a\"\nservices = [\"nope.v1.Nope\"]\nendpoints = [\"http://127.0.0.1:1\"]\n",
+        );
+        assert!(
+            service.starts_with(
+                "gatehouse.toml: backends[0].services[0]: \"nope.v1.Nope\" is not a service"
+            ),
+            "{service}"
+        );
+
+        let endpoint = error(
+            "[[backends]]\nname = \"a\"\nservices = [\"users.v1.UserService\"]\nendpoints = [\"127.0.0.1:1\"]\n",
+        );
+        assert!(endpoint.contains("backends[0].endpoints[0]"), "{endpoint}");
+
+        let auth = error("[auth]\ndefault = \"authenticated\"\n");
+        assert!(auth.contains("auth.default"), "{auth}");
+
+        let route = error("[[routes]]\nmethod = \"users.v1.UserService/Nope\"\n");
+        assert!(route.contains("routes[0].method"), "{route}");
+
+        let limits = error("[server]\ntimeout = \"10s\"\nmax_timeout = \"1s\"\n");
+        assert!(limits.contains("server.max_timeout"), "{limits}");
+    }
+
+    #[test]
+    fn a_service_belongs_to_one_backend() {
+        let text = "[[backends]]\nname = \"a\"\nservices = [\"users.v1.UserService\"]\nendpoints = [\"http://127.0.0.1:1\"]\n\
+                    [[backends]]\nname = \"b\"\nservices = [\"users.v1.UserService\"]\nendpoints = [\"http://127.0.0.1:2\"]\n";
+        assert!(error(text).contains("already served by backend \"a\""));
+    }
+}

@@ -1,0 +1,366 @@
+//! The one rescue point: every failure becomes a `GatewayError`, and `GatewayError` becomes the
+//! one JSON error shape `{"code", "message", "details"}` with its HTTP status.
+//!
+//! Each variant is given its HTTP status, google.rpc.Code and stable machine code in one
+//! exhaustive `match`, so a new variant forces a decision. Errors made by the gateway carry a
+//! `google.rpc.ErrorInfo` detail with `reason` = the machine code and `domain` = "gatehouse".
+//! Errors from a backend keep the backend's details, except `google.rpc.DebugInfo` (stack
+//! traces), and the messages of UNKNOWN, INTERNAL and DATA_LOSS statuses are replaced by a
+//! generic one so backend internals do not leak.
+
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use http::{HeaderValue, StatusCode, header};
+use prost::Message;
+use serde_json::{Value, json};
+use tonic::Code;
+
+use crate::transcode::FieldError;
+
+/// Everything that can go wrong with one request.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("no route matches this path")]
+    RouteNotFound,
+    #[error("method not allowed; allowed: {}", allowed.join(", "))]
+    MethodNotAllowed { allowed: Vec<String> },
+    #[error("invalid path: {0}")]
+    BadPath(String),
+    #[error("invalid JSON: {0}")]
+    InvalidJson(String),
+    #[error("invalid value for field {field:?}: {reason}")]
+    InvalidField { field: String, reason: String },
+    #[error("unknown field {field:?}")]
+    UnknownField { field: String },
+    #[error("unsupported content type {0:?}: send application/json")]
+    UnsupportedMediaType(String),
+    #[error("request body larger than the limit of {limit} bytes")]
+    BodyTooLarge { limit: usize },
+    #[error("invalid Grpc-Timeout header {0:?}")]
+    BadTimeout(String),
+    #[error("{0} methods are not served over REST")]
+    StreamingNotSupported(&'static str),
+    #[error("{}", .0.message())]
+    Backend(tonic::Status),
+    #[error("upstream unavailable")]
+    UpstreamUnavailable,
+    #[error("upstream sent an invalid response")]
+    UpstreamBadResponse,
+    #[error("deadline exceeded")]
+    DeadlineExceeded,
+    #[error("internal error")]
+    Internal(String),
+}
+
+/// How an error is answered.
+struct Disposition {
+    status: StatusCode,
+    code: Code,
+    reason: &'static str,
+}
+
+impl GatewayError {
+    fn disposition(&self) -> Disposition {
+        use GatewayError::*;
+        let (status, code, reason) = match self {
+            RouteNotFound => (StatusCode::NOT_FOUND, Code::NotFound, "ROUTE_NOT_FOUND"),
+            MethodNotAllowed { .. } => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                Code::Unimplemented,
+                "METHOD_NOT_ALLOWED",
+            ),
+            BadPath(_) => (
+                StatusCode::BAD_REQUEST,
+                Code::InvalidArgument,
+                "INVALID_PATH",
+            ),
+            InvalidJson(_) => (
+                StatusCode::BAD_REQUEST,
+                Code::InvalidArgument,
+                "INVALID_JSON",
+            ),
+            InvalidField { .. } => (
+                StatusCode::BAD_REQUEST,
+                Code::InvalidArgument,
+                "INVALID_FIELD",
+            ),
+            UnknownField { .. } => (
+                StatusCode::BAD_REQUEST,
+                Code::InvalidArgument,
+                "UNKNOWN_FIELD",
+            ),
+            UnsupportedMediaType(_) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                Code::InvalidArgument,
+                "UNSUPPORTED_MEDIA_TYPE",
+            ),
+            BodyTooLarge { .. } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Code::ResourceExhausted,
+                "BODY_TOO_LARGE",
+            ),
+            BadTimeout(_) => (
+                StatusCode::BAD_REQUEST,
+                Code::InvalidArgument,
+                "INVALID_TIMEOUT",
+            ),
+            StreamingNotSupported(_) => (
+                StatusCode::NOT_IMPLEMENTED,
+                Code::Unimplemented,
+                "STREAMING_NOT_SUPPORTED",
+            ),
+            Backend(status) => (http_status(status.code()), status.code(), "BACKEND_STATUS"),
+            UpstreamUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Code::Unavailable,
+                "UPSTREAM_UNAVAILABLE",
+            ),
+            UpstreamBadResponse => (
+                StatusCode::BAD_GATEWAY,
+                Code::Unavailable,
+                "UPSTREAM_BAD_RESPONSE",
+            ),
+            DeadlineExceeded => (
+                StatusCode::GATEWAY_TIMEOUT,
+                Code::DeadlineExceeded,
+                "DEADLINE_EXCEEDED",
+            ),
+            Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Code::Internal,
+                "INTERNAL",
+            ),
+        };
+        Disposition {
+            status,
+            code,
+            reason,
+        }
+    }
+
+    /// The error for a path variable, query parameter or body field that could not be set.
+    pub fn from_field_error(field: &str, error: FieldError) -> GatewayError {
+        let field = field.to_string();
+        match error {
+            FieldError::Unknown => GatewayError::UnknownField { field },
+            FieldError::NotALeaf => GatewayError::InvalidField {
+                field,
+                reason: "names a message; name one of its fields".into(),
+            },
+            FieldError::NotAMessage => GatewayError::UnknownField { field },
+            FieldError::Unsupported(what) => GatewayError::InvalidField {
+                field,
+                reason: format!("{what} cannot be set from a path or query value"),
+            },
+            FieldError::OneofConflict(oneof) => GatewayError::InvalidField {
+                field,
+                reason: format!("another field of oneof {oneof:?} is already set"),
+            },
+            FieldError::Invalid(reason) => GatewayError::InvalidField { field, reason },
+        }
+    }
+
+    /// Classifies a status returned by the tonic client. Statuses decoded from a backend's
+    /// `grpc-status` have no source; the ones tonic made from a transport error do.
+    pub fn from_status(status: tonic::Status) -> GatewayError {
+        use std::error::Error;
+        let Some(source) = status.source() else {
+            return GatewayError::Backend(status);
+        };
+        let mut cause: Option<&(dyn Error + 'static)> = Some(source);
+        while let Some(err) = cause {
+            if let Some(io) = err.downcast_ref::<std::io::Error>()
+                && matches!(
+                    io.kind(),
+                    std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::TimedOut
+                )
+            {
+                return GatewayError::UpstreamUnavailable;
+            }
+            if err
+                .downcast_ref::<crate::upstream::UpstreamFault>()
+                .is_some()
+            {
+                return GatewayError::UpstreamBadResponse;
+            }
+            cause = err.source();
+        }
+        match status.code() {
+            Code::Unavailable => GatewayError::UpstreamUnavailable,
+            Code::Cancelled | Code::DeadlineExceeded => GatewayError::DeadlineExceeded,
+            _ => GatewayError::UpstreamBadResponse,
+        }
+    }
+
+    /// The message a client sees.
+    fn public_message(&self) -> String {
+        match self {
+            GatewayError::Backend(status) => match status.code() {
+                Code::Unknown | Code::Internal | Code::DataLoss => "internal error".into(),
+                _ => status.message().to_string(),
+            },
+            other => other.to_string(),
+        }
+    }
+
+    fn details(&self, reason: &'static str) -> Vec<Value> {
+        let mut details = Vec::new();
+        match self {
+            GatewayError::Backend(status) => return backend_details(status.details()),
+            GatewayError::InvalidField { field, reason: why } => details.push(json!({
+                "@type": "type.googleapis.com/google.rpc.BadRequest",
+                "fieldViolations": [{"field": field, "description": why}],
+            })),
+            GatewayError::UnknownField { field } => details.push(json!({
+                "@type": "type.googleapis.com/google.rpc.BadRequest",
+                "fieldViolations": [{"field": field, "description": "no such field"}],
+            })),
+            _ => {}
+        }
+        details.push(json!({
+            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+            "reason": reason,
+            "domain": "gatehouse",
+        }));
+        details
+    }
+}
+
+/// The gRPC → HTTP status mapping (google.rpc.Code comments; as grpc-gateway and Envoy map).
+pub fn http_status(code: Code) -> StatusCode {
+    match code {
+        Code::Ok => StatusCode::OK,
+        Code::Cancelled => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
+        Code::Unknown => StatusCode::INTERNAL_SERVER_ERROR,
+        Code::InvalidArgument => StatusCode::BAD_REQUEST,
+        Code::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+        Code::NotFound => StatusCode::NOT_FOUND,
+        Code::AlreadyExists => StatusCode::CONFLICT,
+        Code::PermissionDenied => StatusCode::FORBIDDEN,
+        Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+        Code::FailedPrecondition => StatusCode::BAD_REQUEST,
+        Code::Aborted => StatusCode::CONFLICT,
+        Code::OutOfRange => StatusCode::BAD_REQUEST,
+        Code::Unimplemented => StatusCode::NOT_IMPLEMENTED,
+        Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Code::DataLoss => StatusCode::INTERNAL_SERVER_ERROR,
+        Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+    }
+}
+
+/// The details of a backend status (`grpc-status-details-bin`: an encoded google.rpc.Status),
+/// rendered as proto3 JSON; types not compiled into gatehouse keep their bytes in base64.
+fn backend_details(encoded: &[u8]) -> Vec<Value> {
+    if encoded.is_empty() {
+        return Vec::new();
+    }
+    let Ok(status) = crate::proto::google::rpc::Status::decode(encoded) else {
+        return Vec::new();
+    };
+    status
+        .details
+        .iter()
+        .filter_map(|any| {
+            let type_name = any.type_url.rsplit('/').next().unwrap_or_default();
+            if type_name == "google.rpc.DebugInfo" {
+                return None;
+            }
+            let mut object = match crate::routes::render_any(type_name, &any.value) {
+                Some(Value::Object(fields)) => fields,
+                _ => {
+                    let mut fields = serde_json::Map::new();
+                    fields.insert(
+                        "value".into(),
+                        base64::engine::general_purpose::STANDARD
+                            .encode(&any.value)
+                            .into(),
+                    );
+                    fields
+                }
+            };
+            object.insert("@type".into(), any.type_url.clone().into());
+            Some(Value::Object(object))
+        })
+        .collect()
+}
+
+impl IntoResponse for GatewayError {
+    fn into_response(self) -> Response {
+        let Disposition {
+            status,
+            code,
+            reason,
+        } = self.disposition();
+        if let GatewayError::Internal(cause) = &self {
+            tracing::error!(%cause, "internal error");
+        } else if status.is_server_error() {
+            tracing::warn!(error = %self, ?code, "request failed");
+        }
+        let body = json!({
+            "code": code as i32,
+            "message": self.public_message(),
+            "details": self.details(reason),
+        });
+        let mut response = (status, body.to_string()).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        match &self {
+            GatewayError::MethodNotAllowed { allowed } => {
+                if let Ok(value) = HeaderValue::from_str(&allowed.join(", ")) {
+                    headers.insert(header::ALLOW, value);
+                }
+            }
+            GatewayError::Backend(status) => {
+                crate::transcode::metadata::response_headers(status.metadata(), headers);
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_codes_map_to_the_documented_http_statuses() {
+        let expected = [
+            (1, 499),
+            (2, 500),
+            (3, 400),
+            (4, 504),
+            (5, 404),
+            (6, 409),
+            (7, 403),
+            (8, 429),
+            (9, 400),
+            (10, 409),
+            (11, 400),
+            (12, 501),
+            (13, 500),
+            (14, 503),
+            (15, 500),
+            (16, 401),
+        ];
+        for (code, http) in expected {
+            assert_eq!(
+                http_status(Code::from_i32(code)).as_u16(),
+                http,
+                "code {code}"
+            );
+        }
+    }
+
+    #[test]
+    fn internal_backend_messages_are_masked() {
+        let err = GatewayError::Backend(tonic::Status::internal("db password is hunter2"));
+        assert_eq!(err.public_message(), "internal error");
+        let err = GatewayError::Backend(tonic::Status::not_found("no user 7"));
+        assert_eq!(err.public_message(), "no user 7");
+    }
+}

@@ -1,0 +1,19 @@
+//! The route table: what build.rs compiled from the protos (`ROUTES`, `SERVICES`), and the
+//! matcher built from it at start-up for the services a config serves.
+
+mod spec;
+mod table;
+
+pub use spec::{MethodKind, RouteSpec, ServiceSpec};
+pub use table::{RouteEntry, RouteTable};
+
+mod generated {
+    include!(concat!(env!("OUT_DIR"), "/gatehouse_routes.rs"));
+}
+
+pub use generated::{ROUTES, SERVICES, render_any};
+
+/// The compiled service with this full name.
+pub fn service(name: &str) -> Option<&'static ServiceSpec> {
+    SERVICES.iter().find(|s| s.name == name)
+}

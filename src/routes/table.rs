@@ -1,0 +1,79 @@
+//! The runtime route table: the compiled bindings of the services a config serves, each tied
+//! to its backend and deadline, in one matcher built at start-up.
+
+use std::time::Duration;
+
+use http::uri::PathAndQuery;
+
+use crate::config::Config;
+use crate::http_rule::{PathMatch, PathTemplate, RouteMatcher};
+use crate::upstream::Backend;
+
+use super::{ROUTES, RouteSpec};
+
+/// Everything a request on one binding needs, decided once.
+pub struct RouteEntry {
+    pub spec: &'static RouteSpec,
+    pub backend: Backend,
+    /// The gRPC request path.
+    pub path: PathAndQuery,
+    /// Deadline when the client sends none: `[[routes]]`, then the backend, then `[server]`.
+    pub timeout: Duration,
+}
+
+/// All served bindings.
+pub struct RouteTable {
+    matcher: RouteMatcher<RouteEntry>,
+}
+
+impl RouteTable {
+    /// Builds the table for `config`; `backend(name)` gives the backend of that name.
+    /// Fails only if a compiled template does not parse, which build.rs already rules out.
+    pub fn build(
+        config: &Config,
+        backend: impl Fn(&str) -> Option<Backend>,
+    ) -> Result<RouteTable, String> {
+        let mut matcher = RouteMatcher::new();
+        for spec in ROUTES {
+            if spec.implicit && !config.server.implicit_routes {
+                continue;
+            }
+            let Some(backend_config) = config.backend_for(spec.service) else {
+                continue;
+            };
+            let Some(backend) = backend(&backend_config.name) else {
+                continue;
+            };
+            let template = PathTemplate::parse(spec.template)
+                .map_err(|e| format!("{} {}: {e}", spec.http_method, spec.template))?;
+            let timeout = config
+                .routes
+                .iter()
+                .rev()
+                .find(|r| r.selects(spec.service, spec.method))
+                .and_then(|r| r.timeout)
+                .or(backend_config.timeout)
+                .unwrap_or(config.server.timeout);
+            let entry = RouteEntry {
+                spec,
+                backend,
+                path: PathAndQuery::from_static(spec.grpc_path),
+                timeout,
+            };
+            matcher.insert(spec.http_method, template, entry);
+        }
+        Ok(RouteTable { matcher })
+    }
+
+    pub fn find(&self, method: &str, path: &str) -> PathMatch<'_, RouteEntry> {
+        self.matcher.find(method, path)
+    }
+
+    pub fn len(&self) -> usize {
+        self.matcher.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.matcher.is_empty()
+    }
+}

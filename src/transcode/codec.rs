@@ -1,0 +1,123 @@
+//! The per-binding request builder and response renderer, generic over the generated types.
+
+use bytes::Bytes;
+use prost::Message;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{FieldSet, json};
+use crate::error::GatewayError;
+use crate::http_rule::Binding;
+use crate::routes::RouteSpec;
+
+/// What the HTTP request contributes to the gRPC request message.
+pub struct RequestParts<'a> {
+    pub bindings: &'a [Binding<'a>],
+    pub query: Option<&'a str>,
+    pub body: &'a [u8],
+    /// Drop query parameters that name no field instead of answering 400.
+    pub ignore_unknown_query: bool,
+}
+
+/// Builds encoded request messages and renders encoded responses for one binding.
+pub trait MethodCodec: Send + Sync + 'static {
+    /// Body first, then query parameters, then path variables (so the path always wins).
+    fn build_request(
+        &self,
+        route: &RouteSpec,
+        parts: RequestParts<'_>,
+    ) -> Result<Bytes, GatewayError>;
+    /// Decodes one response message and writes its proto3 JSON (or its `response_body` field).
+    fn render_response(&self, message: &[u8], out: &mut Vec<u8>) -> Result<(), GatewayError>;
+}
+
+/// The generated codec of one binding: how the body binds, how the response renders.
+pub struct UnaryCodec<Req, Resp> {
+    pub bind_body: fn(&mut Req, &[u8]) -> Result<(), GatewayError>,
+    pub render: fn(&Resp, &mut Vec<u8>) -> serde_json::Result<()>,
+}
+
+/// `body` not set: the body is ignored.
+pub fn no_body<Req>(_: &mut Req, _: &[u8]) -> Result<(), GatewayError> {
+    Ok(())
+}
+
+/// `body: "*"`: the whole message.
+pub fn whole_body<Req: DeserializeOwned>(
+    message: &mut Req,
+    body: &[u8],
+) -> Result<(), GatewayError> {
+    *message = json::from_slice(body, "")?;
+    Ok(())
+}
+
+/// No `response_body`: the whole response message.
+pub fn whole_response<Resp: Serialize>(
+    response: &Resp,
+    out: &mut Vec<u8>,
+) -> serde_json::Result<()> {
+    serde_json::to_writer(out, response)
+}
+
+impl<Req, Resp> MethodCodec for UnaryCodec<Req, Resp>
+where
+    Req: Message + Default + FieldSet + Send + Sync + 'static,
+    Resp: Message + Default + Send + Sync + 'static,
+{
+    fn build_request(
+        &self,
+        route: &RouteSpec,
+        parts: RequestParts<'_>,
+    ) -> Result<Bytes, GatewayError> {
+        let mut message = Req::default();
+        if route.body.is_some() && !parts.body.iter().all(u8::is_ascii_whitespace) {
+            (self.bind_body)(&mut message, parts.body)?;
+        }
+        if let Some(query) = parts.query {
+            bind_query(&mut message, route, query, parts.ignore_unknown_query)?;
+        }
+        for binding in parts.bindings {
+            message
+                .set_field(binding.field_path, &binding.value)
+                .map_err(|e| GatewayError::from_field_error(&binding.field_path.join("."), e))?;
+        }
+        Ok(message.encode_to_vec().into())
+    }
+
+    fn render_response(&self, message: &[u8], out: &mut Vec<u8>) -> Result<(), GatewayError> {
+        let response = Resp::decode(message).map_err(|_| GatewayError::UpstreamBadResponse)?;
+        (self.render)(&response, out)
+            .map_err(|e| GatewayError::Internal(format!("rendering response: {e}")))
+    }
+}
+
+/// Every query parameter names a field by its dotted path; repeated fields repeat the name.
+fn bind_query<M: FieldSet>(
+    message: &mut M,
+    route: &RouteSpec,
+    query: &str,
+    ignore_unknown: bool,
+) -> Result<(), GatewayError> {
+    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+        if name.is_empty() {
+            continue;
+        }
+        let path: Vec<&str> = name.split('.').collect();
+        let bound_by_body = route.body == Some("*") || route.body_field_names.contains(&path[0]);
+        if bound_by_body {
+            if ignore_unknown {
+                continue;
+            }
+            return Err(GatewayError::InvalidField {
+                field: name.into_owned(),
+                reason: "this field is carried by the request body, not the query string".into(),
+            });
+        }
+        match message.set_field(&path, &value) {
+            Err(super::FieldError::Unknown) if ignore_unknown => {}
+            Err(e) => return Err(GatewayError::from_field_error(&name, e)),
+            Ok(()) => {}
+        }
+    }
+    Ok(())
+}
