@@ -109,19 +109,18 @@ fn read_rule(
             pattern = Some((verb.to_ascii_uppercase(), text_field(rule, verb)));
         }
     }
-    if rule.has_field_by_name("custom") {
-        if let Some(Value::Message(custom)) =
+    if rule.has_field_by_name("custom")
+        && let Some(Value::Message(custom)) =
             rule.get_field_by_name("custom").map(|v| v.into_owned())
-        {
-            let kind = text_field(&custom, "kind");
-            if kind.is_empty() || !kind.bytes().all(|b| b.is_ascii_alphabetic()) {
-                return Err(format!(
-                    "{}: custom rule kind {kind:?} is not an HTTP method",
-                    context()
-                ));
-            }
-            pattern = Some((kind.to_ascii_uppercase(), text_field(&custom, "path")));
+    {
+        let kind = text_field(&custom, "kind");
+        if kind.is_empty() || !kind.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return Err(format!(
+                "{}: custom rule kind {kind:?} is not an HTTP method",
+                context()
+            ));
         }
+        pattern = Some((kind.to_ascii_uppercase(), text_field(&custom, "path")));
     }
     let Some((http_method, template_text)) = pattern else {
         return Err(format!(
@@ -231,27 +230,26 @@ fn render_field(field: &FieldDescriptor) -> Result<String, String> {
     if field.containing_oneof().is_some_and(|o| !o.is_synthetic()) || field.is_map() {
         return Err("oneof members and maps cannot be the response body".into());
     }
+    let json_native = matches!(
+        field.kind(),
+        Kind::String
+            | Kind::Bool
+            | Kind::Int32
+            | Kind::Sint32
+            | Kind::Sfixed32
+            | Kind::Uint32
+            | Kind::Fixed32
+    );
     match field.kind() {
-        Kind::Message(m) if field.is_list() => {
-            let _ = m;
+        // Lists of messages or JSON-native scalars, and JSON-native scalars, serialize as is.
+        Kind::Message(_) if field.is_list() => {
             Ok(format!("serde_json::to_writer(out, &r.{ident})"))
         }
+        _ if json_native => Ok(format!("serde_json::to_writer(out, &r.{ident})")),
         Kind::Message(m) => Ok(format!(
             "match &r.{ident} {{ Some(v) => serde_json::to_writer(out, v), None => serde_json::to_writer(out, &{}::default()) }}",
             names::message_path(&m)
         )),
-        Kind::String
-        | Kind::Bool
-        | Kind::Int32
-        | Kind::Sint32
-        | Kind::Sfixed32
-        | Kind::Uint32
-        | Kind::Fixed32
-            if field.cardinality() != prost_reflect::Cardinality::Optional
-                || !field.supports_presence() =>
-        {
-            Ok(format!("serde_json::to_writer(out, &r.{ident})"))
-        }
         _ => Err(
             "only message, string, bool and 32-bit integer fields can be the response body".into(),
         ),

@@ -309,3 +309,82 @@ fn with_details(code: Code, message: String, detail: pbjson_types::Any) -> Statu
     };
     Status::with_details(code, message, status.encode_to_vec().into())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+
+    use super::*;
+    use crate::proto::users::v1::GetUserRequest;
+    use crate::proto::users::v1::user_service_client::UserServiceClient;
+
+    #[test]
+    fn names_round_trip() {
+        for service in DemoService::ALL {
+            assert_eq!(DemoService::from_name(service.name()), Some(service));
+        }
+        assert_eq!(DemoService::from_name("Users"), None);
+    }
+
+    #[tokio::test]
+    async fn spawned_backend_serves_calls_errors_and_health() {
+        let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        let backend = spawn(DemoService::Users, loopback, DemoStore::seeded())
+            .await
+            .expect("bind");
+        let url = format!("http://{}", backend.addr);
+        let channel = tonic::transport::Endpoint::from_shared(url)
+            .expect("url")
+            .connect()
+            .await
+            .expect("connect");
+
+        let mut users = UserServiceClient::new(channel.clone());
+        let get = |id: &str| GetUserRequest {
+            user_id: id.to_owned(),
+        };
+        let user = users.get_user(get("123")).await.expect("get").into_inner();
+        assert_eq!(user.user.expect("user").email, "ada@example.com");
+
+        let err = users.get_user(get("999")).await.expect_err("unknown");
+        assert_eq!(err.code(), Code::NotFound);
+        let status = rpc::Status::decode(err.details()).expect("google.rpc.Status");
+        assert_eq!(status.code, Code::NotFound as i32);
+        assert_eq!(
+            status.details[0].type_url,
+            "type.googleapis.com/google.rpc.ResourceInfo"
+        );
+
+        let mut health = HealthClient::new(channel);
+        for name in ["", "users.v1.UserService"] {
+            let check = HealthCheckRequest {
+                service: name.to_owned(),
+            };
+            let reply = health.check(check).await.expect("health").into_inner();
+            assert_eq!(reply.status, ServingStatus::Serving as i32, "{name:?}");
+        }
+        backend.shutdown().await;
+    }
+
+    #[test]
+    fn bad_request_details_name_every_field() {
+        let mut violations = Violations::default();
+        violations.add("user.email", "bad");
+        violations.add("user.tier", "bad");
+        let err = violations.check().expect_err("two violations");
+        let status = rpc::Status::decode(err.details()).expect("google.rpc.Status");
+        let any = &status.details[0];
+        assert_eq!(any.type_url, "type.googleapis.com/google.rpc.BadRequest");
+        let detail = rpc::BadRequest::decode(any.value.clone()).expect("BadRequest");
+        let fields: Vec<_> = detail
+            .field_violations
+            .iter()
+            .map(|v| v.field.as_str())
+            .collect();
+        assert_eq!(fields, ["user.email", "user.tier"]);
+    }
+}

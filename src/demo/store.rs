@@ -152,9 +152,18 @@ const SEED_USERS: [(&str, &str, &str, UserTier, i64); 4] = [
     ("126", "edsger@example.com", "Edsger Dijkstra", UserTier::Free,       0),
 ];
 
-/// Products (all USD): id, name, description, price in cents, stock, tags.
+/// A seed product (all USD): id, name, description, price in cents, stock, tags.
+type SeedProduct = (
+    &'static str,
+    &'static str,
+    &'static str,
+    i64,
+    i32,
+    &'static [&'static str],
+);
+
 #[rustfmt::skip]
-const SEED_PRODUCTS: [(&str, &str, &str, i64, i32, &[&str]); 8] = [
+const SEED_PRODUCTS: [SeedProduct; 8] = [
     ("p-100", "Mechanical keyboard", "Tenkeyless, brown switches", 8_999, 25, &["hardware", "input"]),
     ("p-101", "Wireless mouse", "Two buttons and a wheel", 2_999, 120, &["hardware", "input"]),
     ("p-102", "USB-C cable", "Two metres, 100 W", 1_299, 500, &["accessory", "cable"]),
@@ -165,9 +174,17 @@ const SEED_PRODUCTS: [(&str, &str, &str, i64, i32, &[&str]); 8] = [
     ("p-107", "Desk lamp", "Warm white LED", 3_900, 60, &["accessory", "lighting"]),
 ];
 
-/// Orders: id, user, (product, quantity) items, status, days after the seed epoch.
+/// A seed order: id, user, (product, quantity) items, status, days after the seed epoch.
+type SeedOrder = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, i32)],
+    OrderStatus,
+    i64,
+);
+
 #[rustfmt::skip]
-const SEED_ORDERS: [(&str, &str, &[(&str, i32)], OrderStatus, i64); 5] = [
+const SEED_ORDERS: [SeedOrder; 5] = [
     ("o-1001", "123", &[("p-100", 1), ("p-102", 2)], OrderStatus::Delivered, 1),
     ("o-1002", "123", &[("p-105", 1)],               OrderStatus::Shipped,   2),
     ("o-1003", "123", &[("p-101", 1), ("p-104", 1)], OrderStatus::Pending,   3),
