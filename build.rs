@@ -25,11 +25,12 @@ mod codegen;
 
 const PROTO_ROOT: &str = "proto";
 
-/// Rust paths for the protobuf well-known types. `Timestamp` has its own type because
-/// pbjson-types writes `+00:00` where proto3 JSON requires `Z`.
+/// Rust paths for the protobuf well-known types. `Timestamp` and `FieldMask` have types of
+/// their own (`src/wkt.rs`) because pbjson-types writes their JSON forms wrongly.
 const EXTERN_PATHS: &[(&str, &str)] = &[
     (".google.protobuf", "::pbjson_types"),
     (".google.protobuf.Timestamp", "crate::wkt::Timestamp"),
+    (".google.protobuf.FieldMask", "crate::wkt::FieldMask"),
 ];
 
 fn main() {

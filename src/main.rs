@@ -151,7 +151,7 @@ async fn demo(listen: SocketAddr) -> Result<(), String> {
         curl 'http://{addr}/api/products?filter=lamp'\n  \
         curl 'http://{addr}/api/products:batchGet?ids=p-100&ids=p-101'\n  \
         curl -X POST http://{addr}/api/orders -H 'content-type: application/json' \\\n       \
-        -d '{\"userId\": \"123\", \"items\": [{\"productId\": \"p-100\", \"quantity\": 2}]}'\n  \
+        -d '{\"userId\": \"123\", \"lineItems\": [{\"productId\": \"p-100\", \"quantity\": 2}]}'\n  \
         curl http://{addr}/api/users/999   # NOT_FOUND -> 404 with the JSON error shape\n\
         Press Ctrl-C to stop.";
     let result = serve(config, Some(banner.to_string())).await;

@@ -155,8 +155,7 @@ impl Gateway {
         Ok(response)
     }
 
-    /// min(client `Grpc-Timeout` capped at `max_timeout`, the route's deadline when the client
-    /// sends none).
+    /// min(client `Grpc-Timeout`, the route's deadline); `max_timeout` caps both.
     fn deadline(&self, headers: &HeaderMap, route: Duration) -> Result<Duration, GatewayError> {
         let Some(value) = headers.get("grpc-timeout") else {
             return Ok(route);
@@ -165,7 +164,7 @@ impl Gateway {
         let asked = parse_grpc_timeout(text).ok_or_else(|| {
             GatewayError::BadTimeout(String::from_utf8_lossy(value.as_bytes()).into())
         })?;
-        Ok(asked.min(self.max_timeout))
+        Ok(asked.min(self.max_timeout).min(route))
     }
 
     /// Reads a JSON body up to `max_body` bytes.

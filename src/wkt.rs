@@ -1,6 +1,9 @@
-//! `google.protobuf.Timestamp` with the proto3 JSON form the spec requires: RFC 3339 in UTC
-//! with a `Z` and 0, 3, 6 or 9 fraction digits (pbjson-types writes `+00:00`). Input accepts
-//! any RFC 3339 offset. Years 0001–9999 only, as the spec says.
+//! Well-known types whose proto3 JSON form pbjson-types gets wrong, with their own serde:
+//!
+//! - `Timestamp`: RFC 3339 in UTC with a `Z` and 0, 3, 6 or 9 fraction digits (pbjson-types
+//!   writes `+00:00`). Input accepts any RFC 3339 offset. Years 0001–9999 only.
+//! - `FieldMask`: one string of comma-separated lowerCamelCase paths (pbjson-types writes an
+//!   object with a `paths` list).
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -59,9 +62,105 @@ impl<'de> Deserialize<'de> for Timestamp {
     }
 }
 
+/// A set of field paths, stored in proto (snake_case) form.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct FieldMask {
+    /// Paths such as `display_name` or `address.city`.
+    #[prost(string, repeated, tag = "1")]
+    pub paths: Vec<String>,
+}
+
+impl FieldMask {
+    /// Parses the JSON form: `"displayName,address.city"` → `display_name`, `address.city`.
+    pub fn from_json_text(text: &str) -> Option<FieldMask> {
+        let mut paths = Vec::new();
+        for path in text.split(',').filter(|p| !p.is_empty()) {
+            if !path.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.') {
+                return None;
+            }
+            let mut snake = String::with_capacity(path.len() + 4);
+            for c in path.chars() {
+                if c.is_ascii_uppercase() {
+                    snake.push('_');
+                    snake.push(c.to_ascii_lowercase());
+                } else {
+                    snake.push(c);
+                }
+            }
+            paths.push(snake);
+        }
+        Some(FieldMask { paths })
+    }
+
+    /// The JSON form; `None` for a path that has no lowerCamelCase spelling (`a__b`, `a_1`).
+    pub fn to_json_text(&self) -> Option<String> {
+        let mut out = String::new();
+        for (i, path) in self.paths.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let mut upper = false;
+            for c in path.chars() {
+                match c {
+                    '_' if upper => return None,
+                    '_' => upper = true,
+                    c if upper && !c.is_ascii_lowercase() => return None,
+                    c if upper => {
+                        out.push(c.to_ascii_uppercase());
+                        upper = false;
+                    }
+                    c if c.is_ascii_uppercase() => return None,
+                    c => out.push(c),
+                }
+            }
+            if upper {
+                return None;
+            }
+        }
+        Some(out)
+    }
+}
+
+impl Serialize for FieldMask {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let text = self
+            .to_json_text()
+            .ok_or_else(|| serde::ser::Error::custom("field mask path has no JSON form"))?;
+        serializer.serialize_str(&text)
+    }
+}
+
+impl<'de> Deserialize<'de> for FieldMask {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        FieldMask::from_json_text(&text).ok_or_else(|| {
+            serde::de::Error::custom("expected comma-separated lowerCamelCase paths")
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn field_masks_round_trip_through_their_json_form() {
+        let mask = FieldMask::from_json_text("displayName,address.zipCode").unwrap();
+        assert_eq!(mask.paths, vec!["display_name", "address.zip_code"]);
+        assert_eq!(
+            serde_json::to_string(&mask).unwrap(),
+            "\"displayName,address.zipCode\""
+        );
+        assert_eq!(
+            FieldMask::from_json_text("").unwrap().paths,
+            Vec::<String>::new()
+        );
+        assert!(FieldMask::from_json_text("a-b").is_none());
+        let odd = FieldMask {
+            paths: vec!["a__b".into()],
+        };
+        assert!(serde_json::to_string(&odd).is_err());
+    }
 
     fn json(seconds: i64, nanos: i32) -> String {
         serde_json::to_string(&Timestamp { seconds, nanos }).unwrap()

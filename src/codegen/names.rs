@@ -37,10 +37,9 @@ pub fn upper_camel(name: &str) -> String {
 /// Where the well-known types live (see `EXTERN_PATHS` in build.rs).
 fn well_known(full_name: &str) -> Option<String> {
     let name = full_name.strip_prefix("google.protobuf.")?;
-    Some(if name == "Timestamp" {
-        "crate::wkt::Timestamp".to_string()
-    } else {
-        format!("::pbjson_types::{name}")
+    Some(match name {
+        "Timestamp" | "FieldMask" => format!("crate::wkt::{name}"),
+        _ => format!("::pbjson_types::{name}"),
     })
 }
 

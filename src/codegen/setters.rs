@@ -73,6 +73,14 @@ fn well_known_element(message: &MessageDescriptor) -> Element {
     }
 }
 
+/// The Rust type of a message field (prost may box it; `.into()` covers both).
+fn nested_type(field: &FieldDescriptor) -> String {
+    match field.kind() {
+        Kind::Message(m) => names::message_path(&m),
+        _ => "()".to_string(),
+    }
+}
+
 /// Whether a singular field of this kind is stored as `Option<T>` by prost.
 fn is_optional(field: &FieldDescriptor) -> bool {
     matches!(field.kind(), Kind::Message(_))
@@ -149,8 +157,11 @@ fn setter(message: &MessageDescriptor, field: &FieldDescriptor) -> String {
                  Some(_) => {conflict} }}"
             ),
             _ => format!(
-                "{BRANCH} if self.{slot}.is_none() {{ self.{slot} = Some({variant}(Default::default())); }} \
-                 match &mut self.{slot} {{ Some({variant}(m)) => m.set_field(rest, value), _ => {conflict} }}"
+                "{BRANCH} match &mut self.{slot} {{ \
+                 Some({variant}(m)) => m.set_field(rest, value), \
+                 None => {{ let mut m = {ty}::default(); m.set_field(rest, value)?; self.{slot} = Some({variant}(m.into())); Ok(()) }} \
+                 Some(_) => {conflict} }}",
+                ty = nested_type(field)
             ),
         };
     }
@@ -159,8 +170,12 @@ fn setter(message: &MessageDescriptor, field: &FieldDescriptor) -> String {
             format!("{LEAF} self.{ident} = Some({expr}); Ok(())")
         }
         Element::Text(expr) => format!("{LEAF} self.{ident} = {expr}; Ok(())"),
+        // The message is only created once a field of it is set, so a rejected or ignored
+        // parameter leaves it unset.
         _ => format!(
-            "{BRANCH} self.{ident}.get_or_insert_with(Default::default).set_field(rest, value)"
+            "{BRANCH} match &mut self.{ident} {{ Some(m) => m.set_field(rest, value), \
+             None => {{ let mut m = {ty}::default(); m.set_field(rest, value)?; self.{ident} = Some(m.into()); Ok(()) }} }}",
+            ty = nested_type(field)
         ),
     }
 }

@@ -234,7 +234,7 @@ fn ensure_email_free<'a>(
 
 #[cfg(test)]
 mod tests {
-    use pbjson_types::FieldMask;
+    use crate::wkt::FieldMask;
     use tonic::Code;
 
     use super::*;

@@ -86,8 +86,11 @@ where
 
     fn render_response(&self, message: &[u8], out: &mut Vec<u8>) -> Result<(), GatewayError> {
         let response = Resp::decode(message).map_err(|_| GatewayError::UpstreamBadResponse)?;
-        (self.render)(&response, out)
-            .map_err(|e| GatewayError::Internal(format!("rendering response: {e}")))
+        (self.render)(&response, out).map_err(|e| {
+            // For example an enum number this build's protos do not know (schema skew).
+            tracing::warn!(error = %e, "backend response cannot be rendered as JSON");
+            GatewayError::UpstreamBadResponse
+        })
     }
 }
 

@@ -9,7 +9,61 @@ use crate::error::GatewayError;
 /// Deserializes `body` as `T`. `at` is the JSON name of the field the body binds (empty for
 /// the whole message), used to prefix field paths in errors.
 pub fn from_slice<T: DeserializeOwned>(body: &[u8], at: &str) -> Result<T, GatewayError> {
-    serde_json::from_slice(body).map_err(|first| explain::<T>(body, at, first))
+    match serde_json::from_slice(body) {
+        Ok(message) => Ok(message),
+        Err(first) if first.is_data() => {
+            without_refused_nulls(body).ok_or_else(|| explain::<T>(body, at, first))
+        }
+        Err(first) => Err(explain::<T>(body, at, first)),
+    }
+}
+
+/// Most `null`s a body may carry in fields whose generated deserializer refuses them.
+const MAX_NULL_FIELDS: usize = 64;
+
+/// In proto3 JSON `null` means the field's default. pbjson accepts it for messages, oneofs
+/// and wrappers but not for scalars, enums, lists and maps; this removes exactly the `null`
+/// members that are refused (a `null` inside a `google.protobuf.Struct` is accepted and stays)
+/// and tries again. Only bodies that failed on the fast path come here.
+fn without_refused_nulls<T: DeserializeOwned>(body: &[u8]) -> Option<T> {
+    let mut tree: serde_json::Value = serde_json::from_slice(body).ok()?;
+    for _ in 0..MAX_NULL_FIELDS {
+        let error = match serde_path_to_error::deserialize::<_, T>(&tree) {
+            Ok(message) => return Some(message),
+            Err(error) => error,
+        };
+        // Only a refusal at a `null` member is ours to fix (pbjson words it in several ways).
+        remove_null_member(&mut tree, error.path())?;
+    }
+    None
+}
+
+/// Removes the `null` object member at `path`; `None` when the path ends elsewhere.
+fn remove_null_member(
+    tree: &mut serde_json::Value,
+    path: &serde_path_to_error::Path,
+) -> Option<()> {
+    use serde_path_to_error::Segment;
+    let segments: Vec<&Segment> = path.iter().collect();
+    let (last, parents) = segments.split_last()?;
+    let mut node = tree;
+    for segment in parents {
+        node = match segment {
+            Segment::Map { key } => node.get_mut(key.as_str())?,
+            Segment::Seq { index } => node.get_mut(*index)?,
+            _ => return None,
+        };
+    }
+    match last {
+        Segment::Map { key } => {
+            let object = node.as_object_mut()?;
+            if !object.get(key.as_str())?.is_null() {
+                return None;
+            }
+            object.remove(key.as_str()).map(|_| ())
+        }
+        _ => None,
+    }
 }
 
 fn explain<T: DeserializeOwned>(body: &[u8], at: &str, first: serde_json::Error) -> GatewayError {
@@ -26,10 +80,12 @@ fn explain<T: DeserializeOwned>(body: &[u8], at: &str, first: serde_json::Error)
         // The tracked path already ends with the unknown key.
         return GatewayError::UnknownField { field };
     }
-    GatewayError::InvalidField {
-        field,
-        reason: strip_position(&inner).to_string(),
+    let reason = strip_position(&inner).to_string();
+    if field.is_empty() {
+        // The body as a whole has the wrong shape (`null`, an array, a number).
+        return GatewayError::InvalidJson(reason);
     }
+    GatewayError::InvalidField { field, reason }
 }
 
 fn join(a: &str, b: &str) -> String {
@@ -85,4 +141,18 @@ pub fn bind_scalar_body<M: FieldSet>(
             .map_err(|e| GatewayError::from_field_error(field, e))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::gatehouse::echo::v1::Kitchen;
+
+    #[test]
+    fn refused_nulls_mean_defaults() {
+        let body = br#"{"stringField": null, "int64Field": null, "labels": null, "repeatedString": null, "int32Field": 3}"#;
+        let kitchen: Kitchen = from_slice(body, "").unwrap();
+        assert_eq!(kitchen.int32_field, 3);
+        assert!(kitchen.string_field.is_empty());
+    }
 }

@@ -103,26 +103,10 @@ pub fn duration(value: &str) -> Result<pbjson_types::Duration, FieldError> {
     from_json_string(value, "a duration such as \"1.5s\"")
 }
 
-/// Comma-separated lowerCamelCase paths, as proto3 JSON writes a FieldMask; each path is stored
-/// in its proto (snake_case) form.
-pub fn field_mask(value: &str) -> Result<pbjson_types::FieldMask, FieldError> {
-    let mut paths = Vec::new();
-    for path in value.split(',').filter(|p| !p.is_empty()) {
-        if !path.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.') {
-            return Err(invalid("a field mask such as \"displayName,email\"", value));
-        }
-        let mut snake = String::with_capacity(path.len() + 4);
-        for c in path.chars() {
-            if c.is_ascii_uppercase() {
-                snake.push('_');
-                snake.push(c.to_ascii_lowercase());
-            } else {
-                snake.push(c);
-            }
-        }
-        paths.push(snake);
-    }
-    Ok(pbjson_types::FieldMask { paths })
+/// Comma-separated lowerCamelCase paths, as proto3 JSON writes a FieldMask.
+pub fn field_mask(value: &str) -> Result<crate::wkt::FieldMask, FieldError> {
+    crate::wkt::FieldMask::from_json_text(value)
+        .ok_or_else(|| invalid("a field mask such as \"displayName,email\"", value))
 }
 
 #[cfg(test)]

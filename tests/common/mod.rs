@@ -7,7 +7,7 @@
 //! let body = json_ok(gw.get("/v1/echo/hi").send().await.unwrap()).await;
 //! ```
 // Every test file uses a different part of the harness.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 mod echo;
 mod errors;
