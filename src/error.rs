@@ -327,34 +327,7 @@ impl IntoResponse for GatewayError {
 mod tests {
     use super::*;
 
-    #[test]
-    fn grpc_codes_map_to_the_documented_http_statuses() {
-        let expected = [
-            (1, 499),
-            (2, 500),
-            (3, 400),
-            (4, 504),
-            (5, 404),
-            (6, 409),
-            (7, 403),
-            (8, 429),
-            (9, 400),
-            (10, 409),
-            (11, 400),
-            (12, 501),
-            (13, 500),
-            (14, 503),
-            (15, 500),
-            (16, 401),
-        ];
-        for (code, http) in expected {
-            assert_eq!(
-                http_status(Code::from_i32(code)).as_u16(),
-                http,
-                "code {code}"
-            );
-        }
-    }
+    // The gRPC → HTTP table is checked end to end in tests/errors.rs.
 
     #[test]
     fn internal_backend_messages_are_masked() {
