@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use gatehouse::config::{BackendConfig, Config, DEFAULT_LISTEN};
-use gatehouse::demo::{self, DemoService, DemoStore};
+use gatehouse::demo::{self, DemoStore};
 use gatehouse::routes::ROUTES;
 use gatehouse::server::{self, Gateway};
 use tracing_subscriber::EnvFilter;
@@ -121,15 +121,11 @@ async fn demo(listen: SocketAddr) -> Result<(), String> {
     let store = DemoStore::seeded();
     let mut config = Config::default();
     config.server.listen = listen;
-    let mut running = Vec::new();
-    for service in DemoService::ALL {
-        let backend = demo::spawn(
-            service,
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-            store.clone(),
-        )
+    let running = demo::spawn_all(store)
         .await
-        .map_err(|e| format!("cannot start the {} backend: {e}", service.name()))?;
+        .map_err(|e| format!("cannot start the demo backends: {e}"))?;
+    for backend in &running {
+        let service = backend.service;
         println!(
             "demo backend {:<8} {} on {}",
             service.name(),
@@ -142,7 +138,6 @@ async fn demo(listen: SocketAddr) -> Result<(), String> {
             endpoints: vec![format!("http://{}", backend.addr)],
             timeout: None,
         });
-        running.push(backend);
     }
     config.validate("demo").map_err(|e| e.to_string())?;
     let banner = "Try:\n  \

@@ -2,10 +2,8 @@
 
 mod common;
 
-use std::net::SocketAddr;
-
 use common::{TestGateway, expect_status, field_violations, json_ok};
-use gatehouse::demo::{self, DemoService, DemoStore, RunningBackend};
+use gatehouse::demo::{self, DemoStore, RunningBackend};
 use serde_json::{Value, json};
 
 /// The gateway and the demo backends it calls (which stop when dropped).
@@ -15,19 +13,13 @@ struct Demo {
 }
 
 async fn start_demo() -> Demo {
-    let store = DemoStore::seeded();
-    let mut builder = TestGateway::builder().without_echo();
-    let mut backends = Vec::new();
-    for service in DemoService::ALL {
-        let backend = demo::spawn(
-            service,
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-            store.clone(),
-        )
+    let backends = demo::spawn_all(DemoStore::seeded())
         .await
-        .expect("demo backend starts");
+        .expect("demo backends start");
+    let mut builder = TestGateway::builder().without_echo();
+    for backend in &backends {
+        let service = backend.service;
         builder = builder.backend(service.name(), service.grpc_service(), backend.addr);
-        backends.push(backend);
     }
     Demo {
         gw: builder.start().await,

@@ -138,6 +138,22 @@ impl Drop for RunningBackend {
     }
 }
 
+/// Starts all four demo backends on free loopback ports, sharing `store`.
+pub async fn spawn_all(store: DemoStore) -> std::io::Result<Vec<RunningBackend>> {
+    let mut running = Vec::with_capacity(DemoService::ALL.len());
+    for service in DemoService::ALL {
+        running.push(
+            spawn(
+                service,
+                SocketAddr::from(([127, 0, 0, 1], 0)),
+                store.clone(),
+            )
+            .await?,
+        );
+    }
+    Ok(running)
+}
+
 /// Binds `addr` (port 0 picks a free port) and serves `service`, plus `grpc.health.v1.Health`,
 /// backed by `store`.
 ///
