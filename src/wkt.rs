@@ -62,6 +62,31 @@ impl<'de> Deserialize<'de> for Timestamp {
     }
 }
 
+/// An enum value as proto3 JSON writes it: the name when the number has one, else the number.
+/// The generated serializers use it (see `codegen::open_enums` in build.rs).
+pub struct OpenEnum<E> {
+    number: i32,
+    known: std::marker::PhantomData<E>,
+}
+
+impl<E> OpenEnum<E> {
+    pub fn new(number: i32) -> Self {
+        OpenEnum {
+            number,
+            known: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<E: TryFrom<i32> + Serialize> Serialize for OpenEnum<E> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match E::try_from(self.number) {
+            Ok(known) => known.serialize(serializer),
+            Err(_) => serializer.serialize_i32(self.number),
+        }
+    }
+}
+
 /// A set of field paths, stored in proto (snake_case) form.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct FieldMask {

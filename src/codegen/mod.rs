@@ -54,6 +54,38 @@ pub fn generate(
     })
 }
 
+/// pbjson refuses to serialize an enum number that has no name; proto3 JSON writes it as the
+/// number (a newer backend may send values this build does not know). Each
+/// `E::try_from(x).map_err(|_| ...Invalid variant...)` in the generated serializers becomes
+/// `Ok(OpenEnum::<E>::new(x))`, which writes the name when there is one and the number otherwise.
+pub fn open_enums(text: &str) -> String {
+    const FAILURE: &str = ".map_err(|_| serde::ser::Error::custom(format!(\"Invalid variant {}\", ";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(FAILURE) {
+        let before = &rest[..at];
+        let after = &rest[at + FAILURE.len()..];
+        let (Some(call), Some(close)) = (before.rfind("::try_from("), after.find(")))")) else {
+            break;
+        };
+        let type_start = before[..call]
+            .rfind(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
+            .map_or(0, |i| i + 1);
+        let argument = before[call + "::try_from(".len()..].trim_end();
+        let Some(argument) = argument.strip_suffix(')') else {
+            break;
+        };
+        out.push_str(&before[..type_start]);
+        out.push_str(&format!(
+            "Ok::<crate::wkt::OpenEnum<{}>, S::Error>(crate::wkt::OpenEnum::new({argument}))",
+            &before[type_start..call]
+        ));
+        rest = &after[close + ")))".len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// `pub mod users { pub mod v1 { include!(...); } }` for every package.
 fn module_tree(packages: &[String], out_dir: &std::path::Path) -> String {
     #[derive(Default)]
