@@ -3,8 +3,8 @@
 //! 1. protox compiles the files into one encoded `FileDescriptorSet` (the bytes keep custom
 //!    options such as `google.api.http`, which `prost_types` would drop).
 //! 2. tonic-prost-build generates the messages, clients and servers.
-//! 3. pbjson-build generates the proto3 JSON serde code (its enum output is then opened up to
-//!    numbers without a name, see `codegen::open_enums`).
+//! 3. pbjson-build generates the proto3 JSON serde code; two rewrites then bring its output to
+//!    the proto3 JSON spec (`codegen::open_enums`, `codegen::proto_floats`).
 //! 4. `src/codegen` reads the `google.api.http` rules and generates the route table, the typed
 //!    field setters the transcoder uses for path and query values, and the module tree.
 //!
@@ -88,7 +88,8 @@ fn run() -> Result<(), String> {
     for package in &packages {
         let path = out_dir.join(format!("{package}.serde.rs"));
         if let Ok(text) = fs::read_to_string(&path) {
-            fs::write(&path, codegen::open_enums(&text)).map_err(|e| e.to_string())?;
+            let text = codegen::proto_floats(&codegen::open_enums(&text), &pool, package);
+            fs::write(&path, text).map_err(|e| e.to_string())?;
         }
     }
 

@@ -87,6 +87,47 @@ impl<E: TryFrom<i32> + Serialize> Serialize for OpenEnum<E> {
     }
 }
 
+/// A float, double or list of them as proto3 JSON writes it: non-finite values as the strings
+/// "NaN", "Infinity" and "-Infinity". The generated serializers use it (`codegen::proto_floats`).
+pub struct ProtoFloat<'a, T: ?Sized>(pub &'a T);
+
+fn serialize_float<S: Serializer>(
+    value: f64,
+    single: bool,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    if value.is_nan() {
+        serializer.serialize_str("NaN")
+    } else if value.is_infinite() {
+        serializer.serialize_str(if value > 0.0 { "Infinity" } else { "-Infinity" })
+    } else if single {
+        serializer.serialize_f32(value as f32)
+    } else {
+        serializer.serialize_f64(value)
+    }
+}
+
+impl Serialize for ProtoFloat<'_, f64> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serialize_float(*self.0, false, serializer)
+    }
+}
+
+impl Serialize for ProtoFloat<'_, f32> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serialize_float(f64::from(*self.0), true, serializer)
+    }
+}
+
+impl<T> Serialize for ProtoFloat<'_, Vec<T>>
+where
+    for<'b> ProtoFloat<'b, T>: Serialize,
+{
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(ProtoFloat))
+    }
+}
+
 /// A set of field paths, stored in proto (snake_case) form.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct FieldMask {
@@ -167,6 +208,19 @@ impl<'de> Deserialize<'de> for FieldMask {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn non_finite_floats_are_strings() {
+        let doubles = vec![1.5, f64::NAN, f64::INFINITY, f64::NEG_INFINITY];
+        assert_eq!(
+            serde_json::to_string(&ProtoFloat(&doubles)).unwrap(),
+            r#"[1.5,"NaN","Infinity","-Infinity"]"#
+        );
+        assert_eq!(
+            serde_json::to_string(&ProtoFloat(&0.25f32)).unwrap(),
+            "0.25"
+        );
+    }
 
     #[test]
     fn field_masks_round_trip_through_their_json_form() {

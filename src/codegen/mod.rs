@@ -86,6 +86,61 @@ pub fn open_enums(text: &str) -> String {
     out
 }
 
+/// serde_json writes a non-finite float as `null`; proto3 JSON writes "NaN", "Infinity" and
+/// "-Infinity". In the generated `Serialize` impl of each message with float or double fields,
+/// `serialize_field("<json name>", x)` becomes `serialize_field("<json name>", &ProtoFloat(x))`.
+pub fn proto_floats(text: &str, pool: &DescriptorPool, package: &str) -> String {
+    let mut text = text.to_string();
+    for message in pool.all_messages() {
+        if message.package_name() != package || message.is_map_entry() {
+            continue;
+        }
+        let floats: Vec<String> = message
+            .fields()
+            .filter(|f| {
+                !f.is_map()
+                    && matches!(
+                        f.kind(),
+                        prost_reflect::Kind::Double | prost_reflect::Kind::Float
+                    )
+            })
+            .map(|f| f.json_name().to_string())
+            .collect();
+        if floats.is_empty() {
+            continue;
+        }
+        let header = format!(
+            "impl serde::Serialize for {} {{\n",
+            names::relative_path(&message)
+        );
+        let Some(start) = text.find(&header) else {
+            continue;
+        };
+        let end = text[start + header.len()..]
+            .find("\nimpl ")
+            .map_or(text.len(), |i| start + header.len() + i);
+        let mut block = text[start..end].to_string();
+        for json in &floats {
+            let call = format!("serialize_field(\"{json}\", ");
+            let mut rewritten = String::with_capacity(block.len() + 64);
+            let mut rest = block.as_str();
+            while let Some(at) = rest.find(&call) {
+                let after = &rest[at + call.len()..];
+                let Some(close) = after.find(")?;") else {
+                    break;
+                };
+                rewritten.push_str(&rest[..at + call.len()]);
+                rewritten.push_str(&format!("&crate::wkt::ProtoFloat({})", &after[..close]));
+                rest = &after[close..];
+            }
+            rewritten.push_str(rest);
+            block = rewritten;
+        }
+        text.replace_range(start..end, &block);
+    }
+    text
+}
+
 /// `pub mod users { pub mod v1 { include!(...); } }` for every package.
 fn module_tree(packages: &[String], out_dir: &std::path::Path) -> String {
     #[derive(Default)]

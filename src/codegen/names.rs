@@ -87,6 +87,18 @@ pub fn enum_path(enumeration: &EnumDescriptor) -> String {
     )
 }
 
+/// A message's path relative to its package module, as pbjson writes it: `bad_request::FieldViolation`.
+pub fn relative_path(message: &MessageDescriptor) -> String {
+    let mut parts = vec![upper_camel(message.name())];
+    let mut next = message.parent_message();
+    while let Some(parent) = next {
+        parts.push(snake(parent.name()));
+        next = parent.parent_message();
+    }
+    parts.reverse();
+    parts.join("::")
+}
+
 /// The module that holds a message's nested types and oneof enums.
 pub fn message_module(message: &MessageDescriptor) -> String {
     format!(
