@@ -304,6 +304,14 @@ pub fn write_table(out: &mut String, pool: &DescriptorPool, rules: &[Rule]) -> R
             (true, false) => "ClientStreaming",
             (true, true) => "BidiStreaming",
         };
+        // google.protobuf.MethodOptions.IdempotencyLevel: NO_SIDE_EFFECTS = 1, IDEMPOTENT = 2.
+        let idempotent = rule
+            .method
+            .method_descriptor_proto()
+            .options
+            .as_ref()
+            .and_then(|o| o.idempotency_level)
+            .is_some_and(|level| level == 1 || level == 2);
         let body_names: Vec<String> = match rule.body.as_deref() {
             Some(name) if name != "*" => {
                 let field = rule.method.input().get_field_by_name(name);
@@ -322,7 +330,8 @@ pub fn write_table(out: &mut String, pool: &DescriptorPool, rules: &[Rule]) -> R
             table,
             "    crate::routes::RouteSpec {{ http_method: {:?}, template: {:?}, service: {:?}, method: {:?}, \
              grpc_path: \"/{}/{}\", body: {:?}, response_body: {:?}, body_field_names: &[{}], \
-             proto_file: {:?}, kind: crate::routes::MethodKind::{kind}, implicit: {}, codec: &CODEC_{index} }},",
+             proto_file: {:?}, kind: crate::routes::MethodKind::{kind}, idempotent: {idempotent}, implicit: {}, \
+             codec: &CODEC_{index} }},",
             rule.http_method,
             rule.template_text,
             rule.method.parent_service().full_name(),

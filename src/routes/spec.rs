@@ -46,6 +46,9 @@ pub struct RouteSpec {
     /// The proto file, relative to `proto/`.
     pub proto_file: &'static str,
     pub kind: MethodKind,
+    /// The method's proto `idempotency_level` is NO_SIDE_EFFECTS or IDEMPOTENT: a call that
+    /// failed with UNAVAILABLE may be sent again.
+    pub idempotent: bool,
     /// True for the default binding of a method without annotation.
     pub implicit: bool,
     pub codec: &'static dyn MethodCodec,
