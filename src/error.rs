@@ -44,6 +44,10 @@ pub enum GatewayError {
     Backend(tonic::Status),
     #[error("upstream unavailable")]
     UpstreamUnavailable,
+    #[error("no healthy upstream")]
+    NoHealthyUpstream { retry_after: u64 },
+    #[error("upstream overloaded: too many calls in flight")]
+    UpstreamOverloaded,
     #[error("upstream sent an invalid response")]
     UpstreamBadResponse,
     #[error("deadline exceeded")]
@@ -115,6 +119,16 @@ impl GatewayError {
                 Code::Unavailable,
                 "UPSTREAM_UNAVAILABLE",
             ),
+            NoHealthyUpstream { .. } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Code::Unavailable,
+                "NO_HEALTHY_UPSTREAM",
+            ),
+            UpstreamOverloaded => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Code::Unavailable,
+                "UPSTREAM_OVERLOADED",
+            ),
             UpstreamBadResponse => (
                 StatusCode::BAD_GATEWAY,
                 Code::Unavailable,
@@ -169,6 +183,9 @@ impl GatewayError {
         };
         let mut cause: Option<&(dyn Error + 'static)> = Some(source);
         while let Some(err) = cause {
+            if err.is::<tonic::ConnectError>() {
+                return GatewayError::UpstreamUnavailable;
+            }
             if let Some(io) = err.downcast_ref::<std::io::Error>()
                 && matches!(
                     io.kind(),
@@ -316,6 +333,13 @@ impl IntoResponse for GatewayError {
             }
             GatewayError::Backend(status) => {
                 crate::transcode::metadata::response_headers(status.metadata(), headers);
+            }
+            // The gateway's own 503s say when trying again makes sense.
+            GatewayError::UpstreamUnavailable | GatewayError::UpstreamOverloaded => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(1));
+            }
+            GatewayError::NoHealthyUpstream { retry_after } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
             }
             _ => {}
         }

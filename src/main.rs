@@ -132,12 +132,11 @@ async fn demo(listen: SocketAddr) -> Result<(), String> {
             service.grpc_service(),
             backend.addr
         );
-        config.backends.push(BackendConfig {
-            name: service.name().to_string(),
-            services: vec![service.grpc_service().to_string()],
-            endpoints: vec![format!("http://{}", backend.addr)],
-            timeout: None,
-        });
+        config.backends.push(BackendConfig::new(
+            service.name(),
+            service.grpc_service(),
+            &format!("http://{}", backend.addr),
+        ));
     }
     config.validate("demo").map_err(|e| e.to_string())?;
     let banner = "Try:\n  \

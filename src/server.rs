@@ -44,16 +44,11 @@ impl Gateway {
     /// Builds the gateway for a validated config: one backend per `[[backends]]` entry
     /// (connections are made on first use), and the routes of the services they serve.
     pub fn new(config: &Config) -> Result<Gateway, String> {
-        let mut backends = Vec::new();
-        for backend in &config.backends {
-            let endpoints = backend
-                .endpoints
-                .iter()
-                .map(|e| tonic::transport::Endpoint::from_shared(e.clone()))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| format!("backend {:?}: {e}", backend.name))?;
-            backends.push(Backend::new(&backend.name, &endpoints));
-        }
+        let backends = config
+            .backends
+            .iter()
+            .map(Backend::new)
+            .collect::<Result<Vec<_>, _>>()?;
         let routes = RouteTable::build(config, |name| {
             backends.iter().find(|b| b.name() == name).cloned()
         })?;
@@ -143,7 +138,13 @@ impl Gateway {
         );
         let reply = entry
             .backend
-            .unary(entry.path.clone(), metadata, message, deadline)
+            .unary(
+                entry.path.clone(),
+                metadata,
+                message,
+                deadline,
+                entry.idempotent,
+            )
             .await?;
         let (reply_metadata, reply_message, _) = reply.into_parts();
         let mut out = Vec::with_capacity(reply_message.len() * 2 + 16);

@@ -19,6 +19,9 @@ pub struct RouteEntry {
     pub path: PathAndQuery,
     /// Deadline when the client sends none: `[[routes]]`, then the backend, then `[server]`.
     pub timeout: Duration,
+    /// Whether a call that failed with UNAVAILABLE may be sent again: `[[routes]]
+    /// idempotent`, else the proto `idempotency_level`.
+    pub idempotent: bool,
 }
 
 /// All served bindings.
@@ -46,19 +49,27 @@ impl RouteTable {
             };
             let template = PathTemplate::parse(spec.template)
                 .map_err(|e| format!("{} {}: {e}", spec.http_method, spec.template))?;
-            let timeout = config
-                .routes
-                .iter()
-                .rev()
-                .find(|r| r.selects(spec.service, spec.method))
-                .and_then(|r| r.timeout)
+            // The last `[[routes]]` entry that selects the method and sets the key wins.
+            let selecting = || {
+                config
+                    .routes
+                    .iter()
+                    .rev()
+                    .filter(|r| r.selects(spec.service, spec.method))
+            };
+            let timeout = selecting()
+                .find_map(|r| r.timeout)
                 .or(backend_config.timeout)
                 .unwrap_or(config.server.timeout);
+            let idempotent = selecting()
+                .find_map(|r| r.idempotent)
+                .unwrap_or(spec.idempotent);
             let entry = RouteEntry {
                 spec,
                 backend,
                 path: PathAndQuery::from_static(spec.grpc_path),
                 timeout,
+                idempotent,
             };
             matcher.insert(spec.http_method, template, entry);
         }

@@ -1,74 +1,280 @@
-//! One backend: its endpoints behind one tonic channel, and the unary call every route makes.
+//! One backend: its pool, and the unary call every route makes, with its deadline, admission
+//! cap and retries.
+//!
+//! A failed attempt is sent again, on another endpoint when there is one, only when that is
+//! safe: the request never reached a backend (the connect failed, or the stream was refused
+//! with REFUSED_STREAM), or the method is idempotent and the attempt failed with UNAVAILABLE
+//! or a broken connection. Every retry is paid for from a budget that refills with traffic
+//! (tower's `TpsBudget`), so retries cannot multiply the load on a backend that is failing.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::uri::PathAndQuery;
+use tokio::sync::watch;
 use tonic::metadata::MetadataMap;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+use tower::retry::budget::{Budget, TpsBudget};
 
-use super::{RawCodec, ResponseGuard};
+use super::discovery::{self, Resolver, Source};
+use super::pool::{NoEndpoint, Outcome, Pool, PoolEndpoint};
+use super::{RawCodec, ResponseGuard, UpstreamFault, health};
+use crate::config::BackendConfig;
 use crate::error::GatewayError;
 
-/// How long to wait for a TCP connection to a backend endpoint.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Wait before retrying an attempt that reached a backend: doubles with each retry, ±50 %
+/// jitter. Attempts that never reached one are retried at once.
+pub const RETRY_BACKOFF_BASE: Duration = Duration::from_millis(25);
 
-/// A named backend. Cloning is cheap (the channel is a handle).
-#[derive(Clone, Debug)]
+/// How long the retry budget remembers calls.
+const BUDGET_WINDOW: Duration = Duration::from_secs(10);
+
+/// A named backend. Cloning is cheap.
+#[derive(Clone)]
 pub struct Backend {
-    name: String,
-    channel: ResponseGuard<Channel>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Arc<Pool>,
+    /// True once hostname endpoints have been resolved the first time.
+    resolved: watch::Receiver<bool>,
+    max_pending: usize,
+    pending: AtomicUsize,
+    max_retries: usize,
+    budget: TpsBudget,
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backend")
+            .field("name", &self.name())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why an attempt failed, for the retry decision and the endpoint's record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Failure {
+    /// No connection could be made: nothing was sent.
+    Connect,
+    /// The backend refused the stream (REFUSED_STREAM) before processing it.
+    Refused,
+    /// The connection broke with the call on it: it may or may not have run.
+    Transport,
+    /// The backend answered UNAVAILABLE.
+    Unavailable,
+    /// The reply was not gRPC (an HTTP error page, no `grpc-status`).
+    NotGrpc,
+    /// The backend answered another status.
+    Other,
 }
 
 impl Backend {
-    /// Connects lazily: no connection is made until the first call, and a failed connection
-    /// is retried on the next call. Several endpoints are spread over by tonic's balancer.
-    pub fn new(name: &str, endpoints: &[Endpoint]) -> Backend {
-        let endpoints: Vec<Endpoint> = endpoints
+    /// A backend whose hostname endpoints are resolved by the system resolver.
+    pub fn new(config: &BackendConfig) -> Result<Backend, String> {
+        Backend::with_resolver(config, discovery::system_resolver())
+    }
+
+    /// A backend whose hostname endpoints are resolved by `resolver`. Must be called inside a
+    /// Tokio runtime: discovery and health checks run as tasks, which end with the backend.
+    pub fn with_resolver(config: &BackendConfig, resolver: Resolver) -> Result<Backend, String> {
+        let sources = config
+            .endpoints
             .iter()
-            .map(|e| {
-                e.clone()
-                    .connect_timeout(DEFAULT_CONNECT_TIMEOUT)
-                    .tcp_nodelay(true)
-            })
-            .collect();
-        let channel = match endpoints.as_slice() {
-            [one] => one.connect_lazy(),
-            many => Channel::balance_list(many.iter().cloned()),
-        };
-        Backend {
-            name: name.to_string(),
-            channel: ResponseGuard::new(channel),
-        }
+            .map(|e| Source::parse(e))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("backend {:?}: {e}", config.name))?;
+        let pool = Arc::new(Pool::new(config));
+        let resolved = discovery::start(&pool, sources, resolver, config.dns_refresh);
+        health::start(&pool);
+        let retry = &config.retry;
+        Ok(Backend {
+            inner: Arc::new(Inner {
+                pool,
+                resolved,
+                max_pending: config.max_pending,
+                pending: AtomicUsize::new(0),
+                max_retries: retry.max_retries as usize,
+                budget: TpsBudget::new(
+                    BUDGET_WINDOW,
+                    retry.min_retries_per_second,
+                    retry.budget_percent as f32 / 100.0,
+                ),
+            }),
+        })
     }
 
     pub fn name(&self) -> &str {
-        &self.name
+        self.inner.pool.name()
     }
 
-    /// One unary call with an encoded request. The deadline is sent as `grpc-timeout` and
-    /// enforced here too; dropping the returned future cancels the call.
+    /// The endpoints and their state.
+    pub fn pool(&self) -> &Pool {
+        &self.inner.pool
+    }
+
+    /// One unary call with an encoded request, retried when safe (`idempotent` says whether
+    /// the method may run twice). The time left of `deadline` is sent as `grpc-timeout` with
+    /// each attempt; dropping the returned future cancels the call.
     pub async fn unary(
         &self,
         path: PathAndQuery,
         metadata: MetadataMap,
         message: Bytes,
         deadline: Duration,
+        idempotent: bool,
     ) -> Result<tonic::Response<Bytes>, GatewayError> {
-        let mut grpc = tonic::client::Grpc::new(self.channel.clone());
-        let mut request =
-            tonic::Request::from_parts(metadata, tonic::Extensions::default(), message);
-        request.set_timeout(deadline);
-        let call = async move {
-            grpc.ready()
-                .await
-                .map_err(|e| GatewayError::from_status(tonic::Status::from_error(e)))?;
-            grpc.unary(request, path, RawCodec)
-                .await
-                .map_err(GatewayError::from_status)
-        };
-        tokio::time::timeout(deadline, call)
-            .await
-            .map_err(|_| GatewayError::DeadlineExceeded)?
+        let inner = &*self.inner;
+        let started = Instant::now();
+        let _admitted = inner.admit()?;
+        inner.budget.deposit();
+        let mut tried: Vec<Arc<PoolEndpoint>> = Vec::new();
+        let mut last_error = None;
+        loop {
+            let remaining = deadline.saturating_sub(started.elapsed());
+            if remaining.is_zero() {
+                return Err(last_error.unwrap_or(GatewayError::DeadlineExceeded));
+            }
+            let lease = match inner.pool.pick(&tried) {
+                Ok(lease) => lease,
+                Err(none) => {
+                    if !*inner.resolved.borrow() {
+                        let mut resolved = inner.resolved.clone();
+                        let _ = tokio::time::timeout(remaining, resolved.wait_for(|r| *r)).await;
+                        continue;
+                    }
+                    return Err(last_error.unwrap_or_else(|| no_healthy_upstream(none)));
+                }
+            };
+            let call = attempt(
+                lease.channel(),
+                path.clone(),
+                metadata.clone(),
+                message.clone(),
+                remaining,
+            );
+            let status = match tokio::time::timeout(remaining, call).await {
+                Err(_) => {
+                    inner.pool.report(&lease, Outcome::Abandoned);
+                    return Err(GatewayError::DeadlineExceeded);
+                }
+                Ok(Ok(response)) => {
+                    inner.pool.report(&lease, Outcome::Answered);
+                    return Ok(response);
+                }
+                Ok(Err(status)) => status,
+            };
+            let failure = classify(&status);
+            inner.pool.report(
+                &lease,
+                match failure {
+                    Failure::Connect => Outcome::ConnectFailed,
+                    Failure::Refused => Outcome::Refused,
+                    Failure::Transport | Failure::Unavailable | Failure::NotGrpc => Outcome::Failed,
+                    Failure::Other => Outcome::Answered,
+                },
+            );
+            let safe = match failure {
+                Failure::Connect | Failure::Refused => true,
+                Failure::Transport | Failure::Unavailable => idempotent,
+                Failure::NotGrpc | Failure::Other => false,
+            };
+            let retries = tried.len();
+            if !safe || retries >= inner.max_retries || !inner.budget.withdraw() {
+                return Err(GatewayError::from_status(status));
+            }
+            tracing::debug!(
+                backend = %self.name(),
+                endpoint = %lease.endpoint.target,
+                ?failure,
+                "retrying on another endpoint"
+            );
+            tried.push(lease.endpoint.clone());
+            drop(lease);
+            last_error = Some(GatewayError::from_status(status));
+            if matches!(failure, Failure::Transport | Failure::Unavailable) {
+                let wait = RETRY_BACKOFF_BASE
+                    .saturating_mul(1 << retries.min(8))
+                    .mul_f64(0.5 + fastrand::f64());
+                tokio::time::sleep(wait.min(deadline.saturating_sub(started.elapsed()))).await;
+            }
+        }
     }
+}
+
+impl Inner {
+    /// Counts the call against `max_pending` until the guard drops.
+    fn admit(&self) -> Result<Admitted<'_>, GatewayError> {
+        if self.pending.fetch_add(1, Relaxed) >= self.max_pending {
+            self.pending.fetch_sub(1, Relaxed);
+            return Err(GatewayError::UpstreamOverloaded);
+        }
+        Ok(Admitted(&self.pending))
+    }
+}
+
+struct Admitted<'a>(&'a AtomicUsize);
+
+impl Drop for Admitted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
+}
+
+fn no_healthy_upstream(none: NoEndpoint) -> GatewayError {
+    GatewayError::NoHealthyUpstream {
+        retry_after: none.retry_after.as_secs_f64().ceil().max(1.0) as u64,
+    }
+}
+
+/// One attempt on one connection.
+async fn attempt(
+    channel: &Channel,
+    path: PathAndQuery,
+    metadata: MetadataMap,
+    message: Bytes,
+    timeout: Duration,
+) -> Result<tonic::Response<Bytes>, Status> {
+    let mut grpc = tonic::client::Grpc::new(ResponseGuard::new(channel.clone()));
+    let mut request = tonic::Request::from_parts(metadata, tonic::Extensions::default(), message);
+    request.set_timeout(timeout);
+    grpc.ready().await.map_err(Status::from_error)?;
+    grpc.unary(request, path, RawCodec).await
+}
+
+/// Reads a failed attempt's status. Statuses decoded from a backend's `grpc-status` have no
+/// source; the ones tonic made from a transport error keep it.
+fn classify(status: &Status) -> Failure {
+    use std::error::Error;
+    let Some(source) = status.source() else {
+        return match status.code() {
+            Code::Unavailable => Failure::Unavailable,
+            _ => Failure::Other,
+        };
+    };
+    let mut cause: Option<&(dyn Error + 'static)> = Some(source);
+    while let Some(error) = cause {
+        if error.is::<tonic::ConnectError>() {
+            return Failure::Connect;
+        }
+        if let Some(io) = error.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::ConnectionRefused
+        {
+            return Failure::Connect;
+        }
+        if let Some(h2) = error.downcast_ref::<h2::Error>()
+            && h2.reason() == Some(h2::Reason::REFUSED_STREAM)
+        {
+            return Failure::Refused;
+        }
+        if error.is::<UpstreamFault>() {
+            return Failure::NotGrpc;
+        }
+        cause = error.source();
+    }
+    Failure::Transport
 }

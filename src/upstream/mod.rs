@@ -1,12 +1,21 @@
-//! Calls to backends. A `Backend` is what a route calls: today one tonic channel over the
-//! backend's endpoints (the balanced pool of a later change fills the same interface), wrapped
-//! in `ResponseGuard`, which turns non-gRPC replies and missing `grpc-status` into errors
-//! instead of letting them pass as statuses a backend never sent.
+//! Calls to backends. A `Backend` is what a route calls: a pool of endpoints × HTTP/2
+//! connections balanced by power-of-two-choices on calls in flight (`pool`), filled from the
+//! config and DNS (`discovery`), checked actively (`health`) and passively (outlier
+//! ejection), with the retries and admission cap of `backend`. Every connection is wrapped in
+//! `ResponseGuard`, which turns non-gRPC replies and missing `grpc-status` into errors instead
+//! of letting them pass as statuses a backend never sent.
 
 mod backend;
 mod codec;
+mod discovery;
 mod guard;
+mod health;
+mod pool;
 
-pub use backend::Backend;
+pub use backend::{Backend, RETRY_BACKOFF_BASE};
 pub use codec::RawCodec;
+pub use discovery::{Resolver, Source, system_resolver};
 pub use guard::{ResponseGuard, UpstreamFault};
+pub use pool::{
+    NoEndpoint, Outcome, Pool, PoolEndpoint, RECONNECT_BACKOFF_BASE, RECONNECT_BACKOFF_MAX, Target,
+};
