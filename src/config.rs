@@ -608,6 +608,55 @@ mod tests {
     }
 
     #[test]
+    fn pool_keys_have_defaults_and_are_checked() {
+        let base = "[[backends]]\nname = \"a\"\nservices = [\"users.v1.UserService\"]\nendpoints = [\"http://users.internal:1\"]\n";
+        let config = Config::parse("t.toml", base).unwrap();
+        let backend = &config.backends[0];
+        assert_eq!(
+            backend.connections_per_endpoint,
+            DEFAULT_CONNECTIONS_PER_ENDPOINT
+        );
+        assert_eq!(backend.max_pending, DEFAULT_MAX_PENDING);
+        assert!(backend.health.is_none());
+        assert_eq!(backend.outlier.consecutive_failures, 5);
+        assert_eq!(backend.retry.max_retries, 2);
+
+        let health = Config::parse("t.toml", &format!("{base}[backends.health]\n")).unwrap();
+        assert_eq!(
+            health.backends[0].health.as_ref().unwrap().interval,
+            Duration::from_secs(5)
+        );
+
+        for (keys, key) in [
+            (
+                "connections_per_endpoint = 0\n",
+                "backends[0].connections_per_endpoint",
+            ),
+            ("max_pending = 0\n", "backends[0].max_pending"),
+            (
+                "[backends.health]\nunhealthy_threshold = 0\n",
+                "backends[0].health.unhealthy_threshold",
+            ),
+            (
+                "[backends.outlier]\nmax_ejected_percent = 101\n",
+                "backends[0].outlier.max_ejected_percent",
+            ),
+            (
+                "[backends.outlier]\nbase_ejection_time = \"10s\"\nmax_ejection_time = \"1s\"\n",
+                "backends[0].outlier.max_ejection_time",
+            ),
+            (
+                "[backends.retry]\nbudget_percent = 500\n",
+                "backends[0].retry.budget_percent",
+            ),
+        ] {
+            let message = error(&format!("{base}{keys}"));
+            assert!(message.contains(key), "{keys}: {message}");
+        }
+        assert!(error(&format!("{base}[backends.retry]\nattempts = 3\n")).contains("attempts"));
+    }
+
+    #[test]
     fn a_service_belongs_to_one_backend() {
         let text = "[[backends]]\nname = \"a\"\nservices = [\"users.v1.UserService\"]\nendpoints = [\"http://127.0.0.1:1\"]\n\
                     [[backends]]\nname = \"b\"\nservices = [\"users.v1.UserService\"]\nendpoints = [\"http://127.0.0.1:2\"]\n";

@@ -186,13 +186,20 @@ impl GatewayError {
             if err.is::<tonic::ConnectError>() {
                 return GatewayError::UpstreamUnavailable;
             }
-            if let Some(io) = err.downcast_ref::<std::io::Error>()
-                && matches!(
+            // The connection failed (whatever code tonic chose): refused, reset, cut off.
+            if let Some(io) = err.downcast_ref::<std::io::Error>() {
+                use std::io::ErrorKind::*;
+                if matches!(
                     io.kind(),
-                    std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::TimedOut
-                )
-            {
-                return GatewayError::UpstreamUnavailable;
+                    ConnectionRefused
+                        | ConnectionReset
+                        | ConnectionAborted
+                        | BrokenPipe
+                        | NotConnected
+                        | TimedOut
+                ) {
+                    return GatewayError::UpstreamUnavailable;
+                }
             }
             if err
                 .downcast_ref::<crate::upstream::UpstreamFault>()

@@ -106,7 +106,7 @@ fn failure_status(fail: &Failure) -> Status {
 }
 
 /// What every unary method does.
-async fn echo(request: Request<Kitchen>) -> Result<Response<Kitchen>, Status> {
+pub(super) async fn echo(request: Request<Kitchen>) -> Result<Response<Kitchen>, Status> {
     let (metadata, _, kitchen) = request.into_parts();
     if kitchen.delay_ms > 0 {
         tokio::time::sleep(Duration::from_millis(

@@ -11,6 +11,7 @@
 
 mod echo;
 mod errors;
+mod fleet;
 mod raw;
 
 use std::fmt::Write as _;
@@ -22,6 +23,7 @@ use tokio::sync::oneshot;
 
 pub use echo::{Echo, EchoServer, STACK_TRACE, VIOLATION_DESCRIPTION, VIOLATION_FIELD};
 pub use errors::{error_reason, expect_error, expect_status, field_violations, json_ok};
+pub use fleet::{Fleet, Instance, RefusingServer};
 pub use raw::RawResponse;
 
 /// The proto service the echo backend serves.
@@ -41,6 +43,8 @@ enum EchoBackend {
     Spawn,
     /// Point it at this endpoint and start nothing (fault tests).
     At(String),
+    /// Point it at these endpoints (a TOML array) with these keys added to the entry.
+    Pool { endpoints: String, keys: String },
     /// No entry at all.
     Absent,
 }
@@ -112,6 +116,17 @@ impl GatewayBuilder {
         self
     }
 
+    /// Points the echo service's backend at `endpoints` (a TOML array such as
+    /// `Fleet::endpoints_toml()`), with `keys` (TOML: `max_pending = 2`, `[backends.health]`
+    /// tables, ...) added to its `[[backends]]` entry.
+    pub fn echo_pool(mut self, endpoints: &str, keys: &str) -> Self {
+        self.echo = EchoBackend::Pool {
+            endpoints: endpoints.to_string(),
+            keys: keys.to_string(),
+        };
+        self
+    }
+
     /// Leaves the echo service out of the config.
     pub fn without_echo(mut self) -> Self {
         self.echo = EchoBackend::Absent;
@@ -140,6 +155,14 @@ impl GatewayBuilder {
             }
             EchoBackend::At(endpoint) => {
                 push_backend(&mut toml, "echo", ECHO_SERVICE, &endpoint);
+                None
+            }
+            EchoBackend::Pool { endpoints, keys } => {
+                let _ = write!(
+                    toml,
+                    "[[backends]]\nname = \"echo\"\nservices = [\"{ECHO_SERVICE}\"]\n\
+                     endpoints = {endpoints}\n{keys}\n"
+                );
                 None
             }
             EchoBackend::Absent => None,
