@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use gatehouse::config::{BackendConfig, Config, DEFAULT_LISTEN};
+use gatehouse::config::{BackendConfig, Config, DEFAULT_LISTEN, HealthConfig};
 use gatehouse::demo::{self, DemoStore};
 use gatehouse::routes::ROUTES;
 use gatehouse::server::{self, Gateway};
@@ -132,11 +132,17 @@ async fn demo(listen: SocketAddr) -> Result<(), String> {
             service.grpc_service(),
             backend.addr
         );
-        config.backends.push(BackendConfig::new(
+        let mut entry = BackendConfig::new(
             service.name(),
             service.grpc_service(),
             &format!("http://{}", backend.addr),
-        ));
+        );
+        // The demo backends serve grpc.health.v1: check each for its own service.
+        entry.health = Some(HealthConfig {
+            service: service.grpc_service().to_string(),
+            ..HealthConfig::default()
+        });
+        config.backends.push(entry);
     }
     config.validate("demo").map_err(|e| e.to_string())?;
     let banner = "Try:\n  \

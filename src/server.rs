@@ -41,8 +41,9 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Builds the gateway for a validated config: one backend per `[[backends]]` entry
+    /// Builds the gateway for a validated config: one backend pool per `[[backends]]` entry
     /// (connections are made on first use), and the routes of the services they serve.
+    /// Must be called inside a Tokio runtime: DNS refresh and health checks run as tasks.
     pub fn new(config: &Config) -> Result<Gateway, String> {
         let backends = config
             .backends

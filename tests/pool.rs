@@ -607,3 +607,35 @@ async fn endpoints_follow_what_dns_answers() {
     assert_eq!(backend.pool().endpoints().len(), 2);
     assert!(matches!(unary(&backend).await, 1 | 2));
 }
+
+#[tokio::test]
+async fn ejection_never_empties_the_pool() {
+    let fleet = Fleet::start(2).await;
+    for instance in &fleet.instances {
+        instance.set_failure(Some(Code::Unavailable));
+    }
+    // Two failures in a row eject for a minute, and the cap is every endpoint: still at most
+    // one of the two is ejected, so calls keep reaching a backend and get its own answer.
+    let keys = "[backends.outlier]\nconsecutive_failures = 2\nbase_ejection_time = \"60s\"\n\
+                max_ejected_percent = 100\n[backends.retry]\nmax_retries = 0\n";
+    let gw = gateway(&fleet.endpoints_toml(), keys).await;
+    let mut reasons = BTreeMap::new();
+    for _ in 0..40 {
+        let response = gw.get(GET).send().await.unwrap();
+        let body = expect_status(response, 503, 14).await;
+        let reason = error_reason(&body)
+            .unwrap_or("none (the backend's status)")
+            .to_string();
+        *reasons.entry(reason).or_insert(0) += 1;
+    }
+    let served = fleet.served();
+    eprintln!("both instances failing: {reasons:?}, served {served:?}");
+    assert_eq!(
+        served.iter().sum::<usize>(),
+        40,
+        "every call reached a backend"
+    );
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    // One instance was ejected early on and got nothing after; the other took the rest.
+    assert!(served.iter().any(|&n| n <= 3), "{served:?}");
+}
