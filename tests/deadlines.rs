@@ -117,6 +117,16 @@ async fn route_timeout_still_applies_when_the_client_asks_for_longer() {
         .await
         .unwrap();
     expect_error(response, 504, 4, "DEADLINE_EXCEEDED").await;
+
+    // And the shorter route deadline is what the backend is sent.
+    let response = gw
+        .get("/v1/echo/x")
+        .header("Grpc-Timeout", "5S")
+        .send()
+        .await
+        .unwrap();
+    assert!(sent_deadline(&response) <= Duration::from_millis(100));
+    json_ok(response).await;
 }
 
 #[tokio::test]
