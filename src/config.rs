@@ -22,6 +22,25 @@ pub const DEFAULT_MAX_BODY: u64 = 4 * 1024 * 1024;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
 /// Largest deadline a client may ask for with `Grpc-Timeout`.
 pub const DEFAULT_MAX_TIMEOUT: Duration = Duration::from_secs(60);
+/// Most request headers.
+pub const DEFAULT_MAX_HEADERS: usize = 100;
+/// Largest total size of request headers (bytes).
+pub const DEFAULT_MAX_HEADER_BYTES: u64 = 16 * 1024;
+/// Deepest JSON nesting in a request body.
+pub const DEFAULT_MAX_JSON_DEPTH: usize = 64;
+/// Requests handled at once by the gateway.
+pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 10_000;
+/// Time to send the request headers.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time to send the request body.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Leeway on a JWT's `exp` and `nbf` for clocks that disagree.
+pub const DEFAULT_JWT_LEEWAY: Duration = Duration::from_secs(30);
+/// How often keys from a `jwks_url` are fetched again.
+pub const DEFAULT_JWKS_REFRESH: Duration = Duration::from_secs(300);
+/// The header an API key is sent in.
+pub const DEFAULT_API_KEY_HEADER: &str = "x-api-key";
+
 /// HTTP/2 connections per backend endpoint: two let a multi-threaded backend work on two
 /// connections at once and keep one connection's flow control from limiting the other.
 pub const DEFAULT_CONNECTIONS_PER_ENDPOINT: usize = 2;
@@ -44,6 +63,9 @@ pub struct Config {
     pub auth: AuthConfig,
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
+    /// The folder of the config file: relative paths in it are relative to this.
+    #[serde(skip)]
+    pub base_dir: std::path::PathBuf,
 }
 
 /// `[server]`.
@@ -68,6 +90,55 @@ pub struct ServerConfig {
     /// Request headers passed to backends as metadata in addition to `authorization`,
     /// `x-request-id`, `traceparent` and `tracestate`.
     pub forward_headers: Vec<String>,
+    /// Peers whose `X-Forwarded-For` is believed (CIDR blocks or addresses). Default none:
+    /// the client is always the TCP peer.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Most request headers; more get 431. Default 100.
+    pub max_headers: usize,
+    /// Largest total size of the request headers (names and values); larger get 431.
+    /// Default 16 KiB.
+    pub max_header_bytes: bytesize::ByteSize,
+    /// Deepest JSON nesting accepted in a body; deeper gets 400. Default 64.
+    pub max_json_depth: usize,
+    /// Requests handled at once by the whole gateway; more get 503 with `Retry-After`.
+    /// Default 10000.
+    pub max_concurrent_requests: usize,
+    /// Time a client has to send the request headers; slower connections are closed.
+    /// Default 10 s.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// Time a client has to send the request body; slower gets 408. Default 30 s.
+    #[serde(with = "humantime_serde")]
+    pub body_timeout: Duration,
+    /// Cross-origin requests from browsers; none allowed when absent.
+    pub cors: Option<CorsConfig>,
+}
+
+/// `[server.cors]`: which browser origins may call the API.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorsConfig {
+    /// Exact origins, e.g. `https://app.example.com`; `"*"` alone allows any origin (not
+    /// with `credentials`).
+    pub origins: Vec<String>,
+    /// Allow cookies and `Authorization` from those origins (`Access-Control-Allow-Credentials`).
+    #[serde(default)]
+    pub credentials: bool,
+    /// How long a browser may cache a preflight answer. Default 1 h.
+    #[serde(default = "default_cors_max_age", with = "humantime_serde")]
+    pub max_age: Duration,
+    /// Request headers allowed besides `authorization`, `content-type`, `grpc-timeout`,
+    /// `x-api-key` and `x-request-id`.
+    #[serde(default)]
+    pub allow_headers: Vec<String>,
+    /// Response headers a page may read besides `x-request-id`, `retry-after`, `ratelimit-*`
+    /// and `grpc-metadata-*` cannot be listed by pattern: name them here.
+    #[serde(default)]
+    pub expose_headers: Vec<String>,
+}
+
+fn default_cors_max_age() -> Duration {
+    Duration::from_secs(3600)
 }
 
 impl Default for ServerConfig {
@@ -82,6 +153,14 @@ impl Default for ServerConfig {
             implicit_routes: true,
             ignore_unknown_query_parameters: false,
             forward_headers: Vec::new(),
+            trusted_proxies: Vec::new(),
+            max_headers: DEFAULT_MAX_HEADERS,
+            max_header_bytes: bytesize::ByteSize::b(DEFAULT_MAX_HEADER_BYTES),
+            max_json_depth: DEFAULT_MAX_JSON_DEPTH,
+            max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+            cors: None,
         }
     }
 }
@@ -220,21 +299,122 @@ impl Default for RetryConfig {
     }
 }
 
-/// `[auth]`.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// `[auth]`: who may call, checked before any backend is.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
-    #[serde(default)]
-    pub default: AuthDefault,
+    /// The policy of routes that set none.
+    pub default: AuthPolicy,
+    /// `[[auth.jwt]]`: issuers whose bearer tokens are accepted.
+    pub jwt: Vec<JwtConfig>,
+    /// `[[auth.api_keys]]`: API keys, by the SHA-256 of the key.
+    pub api_keys: Vec<ApiKeyConfig>,
+    /// The request header an API key is sent in. Default `x-api-key`.
+    pub api_key_header: String,
 }
 
-/// Whether routes without a policy of their own need a credential.
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            default: AuthPolicy::Public,
+            jwt: Vec::new(),
+            api_keys: Vec::new(),
+            api_key_header: DEFAULT_API_KEY_HEADER.to_string(),
+        }
+    }
+}
+
+/// Whether a route needs a credential.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum AuthDefault {
+pub enum AuthPolicy {
     #[default]
     Public,
     Authenticated,
+}
+
+/// `[[auth.jwt]]`: one issuer. Exactly one of `jwks_file`, `jwks_url`, `hs256_secret_env`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtConfig {
+    /// The exact `iss` of its tokens.
+    pub issuer: String,
+    /// Accepted `aud` values; a token must name one of them.
+    pub audiences: Vec<String>,
+    /// A JWKS document on disk (relative to the config file).
+    #[serde(default)]
+    pub jwks_file: Option<std::path::PathBuf>,
+    /// A JWKS document over HTTP(S), cached and fetched again every `jwks_refresh`.
+    #[serde(default)]
+    pub jwks_url: Option<String>,
+    /// The environment variable holding an HS256 secret.
+    #[serde(default)]
+    pub hs256_secret_env: Option<String>,
+    /// Leeway on `exp` and `nbf`. Default 30 s.
+    #[serde(default = "default_jwt_leeway", with = "humantime_serde")]
+    pub leeway: Duration,
+    /// How often a `jwks_url` is fetched again. Default 5 min.
+    #[serde(default = "default_jwks_refresh", with = "humantime_serde")]
+    pub jwks_refresh: Duration,
+    /// The claim holding the caller's roles: an array of strings or a space-separated string;
+    /// dots walk into objects (`realm_access.roles`). Default `roles`.
+    #[serde(default = "default_roles_claim")]
+    pub roles_claim: String,
+}
+
+fn default_jwt_leeway() -> Duration {
+    DEFAULT_JWT_LEEWAY
+}
+
+fn default_jwks_refresh() -> Duration {
+    DEFAULT_JWKS_REFRESH
+}
+
+fn default_roles_claim() -> String {
+    "roles".to_string()
+}
+
+/// `[[auth.api_keys]]`: one API key, stored as its SHA-256 only.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyConfig {
+    /// Who the key belongs to; sent to backends as the subject.
+    pub name: String,
+    /// Lowercase or uppercase hex of SHA-256(key).
+    pub sha256: String,
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+/// A rate limit: a token bucket (GCRA) per key.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Sustained rate; exactly one of `per_second` and `per_minute`.
+    #[serde(default)]
+    pub per_second: Option<u32>,
+    #[serde(default)]
+    pub per_minute: Option<u32>,
+    /// Calls allowed at once after a quiet spell. Default: the per-second or per-minute count.
+    #[serde(default)]
+    pub burst: Option<u32>,
+    /// What the limit counts by. Default `ip`.
+    #[serde(default)]
+    pub key: RateLimitKey,
+}
+
+/// What a rate limit counts by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RateLimitKey {
+    /// The client address (see `trusted_proxies`).
+    #[default]
+    Ip,
+    /// The authenticated subject (JWT `sub` or API key name); the client address when the call
+    /// has none.
+    Subject,
+    /// The API key's name; the client address when the call has none.
+    ApiKey,
 }
 
 /// `[[routes]]`: settings for the methods a pattern selects.
@@ -250,6 +430,15 @@ pub struct RouteConfig {
     /// method's proto `idempotency_level`.
     #[serde(default)]
     pub idempotent: Option<bool>,
+    /// Whether these methods need a credential; `[auth] default` when absent.
+    #[serde(default)]
+    pub auth: Option<AuthPolicy>,
+    /// The caller must hold one of these roles (implies `auth = "authenticated"`).
+    #[serde(default)]
+    pub roles: Option<Vec<String>>,
+    /// Calls allowed per key.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimitConfig>,
 }
 
 impl RouteConfig {
@@ -292,7 +481,12 @@ impl Config {
             key: String::new(),
             reason: format!("cannot read: {e}"),
         })?;
-        Config::parse(&file, &text)
+        let mut config = Config::parse(&file, &text)?;
+        config.base_dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        Ok(config)
     }
 
     /// Parses and validates config text; `file` is used in error messages.
@@ -340,11 +534,18 @@ impl Config {
                 ));
             }
         }
-        if self.auth.default == AuthDefault::Authenticated {
+        server
+            .validate_limits()
+            .map_err(|(key, reason)| fail(format!("server.{key}"), reason))?;
+        self.auth
+            .validate()
+            .map_err(|(key, reason)| fail(format!("auth.{key}"), reason))?;
+        let credentials = !self.auth.jwt.is_empty() || !self.auth.api_keys.is_empty();
+        if self.auth.default == AuthPolicy::Authenticated && !credentials {
             return Err(fail(
                 "auth.default".into(),
-                "\"authenticated\" needs an authentication method, and none can be configured \
-                 yet; use \"public\""
+                "\"authenticated\" needs a credential to check: add [[auth.jwt]] or \
+                 [[auth.api_keys]]"
                     .into(),
             ));
         }
@@ -430,6 +631,37 @@ impl Config {
                     "must be greater than 0 and at most server.max_timeout".into(),
                 ));
             }
+            let needs_credential = route.auth == Some(AuthPolicy::Authenticated)
+                || route.roles.as_ref().is_some_and(|r| !r.is_empty());
+            if needs_credential && !credentials {
+                return Err(fail(
+                    format!("routes[{i}]"),
+                    "requires authentication, and no [[auth.jwt]] or [[auth.api_keys]] is \
+                     configured"
+                        .into(),
+                ));
+            }
+            if route.auth == Some(AuthPolicy::Public)
+                && route.roles.as_ref().is_some_and(|r| !r.is_empty())
+            {
+                return Err(fail(
+                    format!("routes[{i}].roles"),
+                    "roles need a credential: a public route cannot require them".into(),
+                ));
+            }
+            if let Some(roles) = &route.roles
+                && roles.iter().any(|r| r.trim().is_empty())
+            {
+                return Err(fail(
+                    format!("routes[{i}].roles"),
+                    "must not contain an empty role".into(),
+                ));
+            }
+            if let Some(limit) = &route.rate_limit {
+                limit
+                    .validate()
+                    .map_err(|reason| fail(format!("routes[{i}].rate_limit"), reason))?;
+            }
         }
         Ok(())
     }
@@ -439,6 +671,173 @@ impl Config {
         self.backends
             .iter()
             .find(|b| b.services.iter().any(|s| s == service))
+    }
+}
+
+impl ServerConfig {
+    /// Checks the request limits and CORS; an error is (key under `server`, reason).
+    fn validate_limits(&self) -> Result<(), (String, String)> {
+        let positive = |key: &str| Err((key.to_string(), "must be greater than 0".to_string()));
+        if self.max_headers == 0 {
+            return positive("max_headers");
+        }
+        if self.max_header_bytes.as_u64() < 1024 {
+            return Err(("max_header_bytes".into(), "must be at least 1KiB".into()));
+        }
+        if !(1..=1000).contains(&self.max_json_depth) {
+            return Err(("max_json_depth".into(), "must be between 1 and 1000".into()));
+        }
+        if self.max_concurrent_requests == 0 {
+            return positive("max_concurrent_requests");
+        }
+        if self.header_read_timeout.is_zero() {
+            return positive("header_read_timeout");
+        }
+        if self.body_timeout.is_zero() {
+            return positive("body_timeout");
+        }
+        if let Some(cors) = &self.cors {
+            cors.validate().map_err(|(key, reason)| (format!("cors.{key}"), reason))?;
+        }
+        Ok(())
+    }
+}
+
+impl CorsConfig {
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.origins.is_empty() {
+            return Err(("origins", "must list at least one origin".into()));
+        }
+        let any = self.origins.iter().any(|o| o == "*");
+        if any && self.origins.len() > 1 {
+            return Err(("origins", "\"*\" must be the only origin".into()));
+        }
+        if any && self.credentials {
+            return Err((
+                "credentials",
+                "cannot be true with origins = [\"*\"]: browsers refuse credentials for any \
+                 origin; list the origins"
+                    .into(),
+            ));
+        }
+        for origin in self.origins.iter().filter(|o| *o != "*") {
+            let uri: http::Uri = origin
+                .parse()
+                .map_err(|_| ("origins", format!("{origin:?} is not an origin")))?;
+            let plain = matches!(uri.scheme_str(), Some("http" | "https"))
+                && uri.authority().is_some()
+                && origin.trim_end_matches('/') == origin.as_str()
+                && matches!(uri.path(), "" | "/")
+                && uri.query().is_none();
+            if !plain {
+                return Err((
+                    "origins",
+                    format!("{origin:?} is not an origin like https://app.example.com"),
+                ));
+            }
+        }
+        for header in self.allow_headers.iter().chain(&self.expose_headers) {
+            if http::HeaderName::from_bytes(header.as_bytes()).is_err() {
+                return Err(("allow_headers", format!("{header:?} is not a header name")));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl AuthConfig {
+    /// Checks issuers and keys; an error is (key under `auth`, reason).
+    fn validate(&self) -> Result<(), (String, String)> {
+        let header = self.api_key_header.to_ascii_lowercase();
+        if http::HeaderName::from_bytes(header.as_bytes()).is_err() || header == "authorization" {
+            return Err((
+                "api_key_header".into(),
+                format!("{:?} is not a usable header name", self.api_key_header),
+            ));
+        }
+        for (i, jwt) in self.jwt.iter().enumerate() {
+            let at = |key: &str| format!("jwt[{i}].{key}");
+            if jwt.issuer.trim().is_empty() {
+                return Err((at("issuer"), "must not be empty".into()));
+            }
+            if self.jwt[..i].iter().any(|other| other.issuer == jwt.issuer) {
+                return Err((at("issuer"), format!("{:?} is configured twice", jwt.issuer)));
+            }
+            if jwt.audiences.is_empty() || jwt.audiences.iter().any(|a| a.is_empty()) {
+                return Err((
+                    at("audiences"),
+                    "must list at least one non-empty audience".into(),
+                ));
+            }
+            let sources = [
+                jwt.jwks_file.is_some(),
+                jwt.jwks_url.is_some(),
+                jwt.hs256_secret_env.is_some(),
+            ];
+            if sources.iter().filter(|s| **s).count() != 1 {
+                return Err((
+                    format!("jwt[{i}]"),
+                    "set exactly one of jwks_file, jwks_url and hs256_secret_env".into(),
+                ));
+            }
+            if let Some(url) = &jwt.jwks_url {
+                let uri: http::Uri = url
+                    .parse()
+                    .map_err(|_| (at("jwks_url"), format!("{url:?} is not a URL")))?;
+                if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+                    return Err((at("jwks_url"), format!("{url:?} must be an http(s) URL")));
+                }
+            }
+            if jwt.hs256_secret_env.as_deref().is_some_and(str::is_empty) {
+                return Err((at("hs256_secret_env"), "must name a variable".into()));
+            }
+            if jwt.leeway > Duration::from_secs(300) {
+                return Err((at("leeway"), "must be at most 5m".into()));
+            }
+            if jwt.jwks_refresh < Duration::from_secs(10) {
+                return Err((at("jwks_refresh"), "must be at least 10s".into()));
+            }
+            if jwt.roles_claim.is_empty() {
+                return Err((at("roles_claim"), "must not be empty".into()));
+            }
+        }
+        for (i, key) in self.api_keys.iter().enumerate() {
+            let at = |k: &str| format!("api_keys[{i}].{k}");
+            if key.name.trim().is_empty() {
+                return Err((at("name"), "must not be empty".into()));
+            }
+            if self.api_keys[..i].iter().any(|other| other.name == key.name) {
+                return Err((at("name"), format!("{:?} is used twice", key.name)));
+            }
+            if key.sha256.len() != 64 || !key.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err((
+                    at("sha256"),
+                    "must be the 64 hex digits of the key's SHA-256 (never the key itself)".into(),
+                ));
+            }
+            if self.api_keys[..i]
+                .iter()
+                .any(|other| other.sha256.eq_ignore_ascii_case(&key.sha256))
+            {
+                return Err((at("sha256"), "the same key is configured twice".into()));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl RateLimitConfig {
+    /// Checks the quota; returns the reason when it cannot work.
+    fn validate(&self) -> Result<(), String> {
+        match (self.per_second, self.per_minute) {
+            (Some(n), None) | (None, Some(n)) if n > 0 => {}
+            (Some(_), Some(_)) => return Err("set per_second or per_minute, not both".into()),
+            _ => return Err("set per_second or per_minute to a number above 0".into()),
+        }
+        if self.burst == Some(0) {
+            return Err("burst must be greater than 0".into());
+        }
+        Ok(())
     }
 }
 
@@ -599,6 +998,7 @@ mod tests {
 
         let auth = error("[auth]\ndefault = \"authenticated\"\n");
         assert!(auth.contains("auth.default"), "{auth}");
+        assert!(auth.contains("needs a credential"), "{auth}");
 
         let route = error("[[routes]]\nmethod = \"users.v1.UserService/Nope\"\n");
         assert!(route.contains("routes[0].method"), "{route}");

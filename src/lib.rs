@@ -14,6 +14,7 @@ pub mod demo;
 pub mod error;
 pub mod http_rule;
 pub mod routes;
+pub mod security;
 pub mod server;
 pub mod transcode;
 pub mod upstream;

@@ -1,0 +1,1 @@
+//! The client address (being written).
