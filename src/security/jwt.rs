@@ -1,1 +1,1829 @@
-//! JWT verification (being written).
+//! JWT verification: bearer tokens from the issuers of `[[auth.jwt]]`.
+//!
+//! A token is checked in this order, and the first failure is the answer:
+//!
+//! 1. At most [`MAX_TOKEN_BYTES`], three base64url segments, JSON header and payload.
+//! 2. The header `alg` is one this module accepts at all (RS256, ES256, EdDSA, HS256); `none`
+//!    and everything else are refused.
+//! 3. The issuer is chosen by the payload's `iss` (read before the signature is checked, but
+//!    only used to pick keys), then the key by the header `kid`. The algorithm is the key's,
+//!    never the token's: a JWK's `alg`, else the one its type implies; an `hs256_secret_env`
+//!    issuer has one HS256 key. A header `alg` that differs is refused, which is what stops the
+//!    RS256→HS256 confusion (a token MACed with the RSA public key). Keys in the token itself
+//!    (`jwk`, `jku`, `x5u`, `x5c`) are never used.
+//! 4. Signature, then `exp` (required), `nbf` (when present), `iss` (exact), `aud` (required,
+//!    one of the configured audiences) with the issuer's leeway, then a non-empty `sub`.
+//!
+//! Keys of a `jwks_url` issuer are fetched in a background task and again every
+//! `jwks_refresh`; a token naming an unknown `kid` makes one early fetch, at most once per
+//! [`UNKNOWN_KID_REFETCH_INTERVAL`] per issuer, shared by the callers waiting for it. A fetch
+//! that fails keeps the keys already held.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, ThumbprintHash};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use tokio::sync::{Mutex, watch};
+use tokio::time::Instant;
+
+use crate::config::JwtConfig;
+
+/// Longest token looked at; longer ones are refused as malformed before any decoding.
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+/// Shortest HS256 secret accepted (RFC 7518 §3.2: at least the hash size).
+pub const MIN_HS256_SECRET_BYTES: usize = 32;
+/// Largest JWKS document read from a `jwks_url`.
+pub const MAX_JWKS_BYTES: usize = 1024 * 1024;
+/// Time a `jwks_url` fetch may take, connection and body included.
+pub const JWKS_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+/// Least time between two fetches of one issuer's keys caused by tokens (an unknown `kid`,
+/// or keys never fetched yet), so forged `kid`s cannot make the gateway hammer the issuer.
+pub const UNKNOWN_KID_REFETCH_INTERVAL: Duration = Duration::from_secs(30);
+/// Smallest RSA modulus accepted, in bits.
+const MIN_RSA_BITS: usize = 2048;
+/// Largest RSA modulus accepted, in bits (the `rsa` crate's own limit).
+const MAX_RSA_BITS: usize = 8192;
+/// Redirects a `jwks_url` fetch follows (never to another scheme).
+const MAX_JWKS_REDIRECTS: usize = 3;
+/// Floor on `jwks_refresh`, against a tight loop when config validation was skipped.
+const MIN_JWKS_REFRESH: Duration = Duration::from_millis(100);
+
+/// A verified caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verified {
+    pub issuer: String,
+    pub subject: String,
+    pub roles: Vec<String>,
+}
+
+/// Why a token was refused. The text is safe to show a client: it never holds key material
+/// or any part of the token.
+#[derive(Clone, Copy, Debug, thiserror::Error, PartialEq, Eq)]
+pub enum JwtError {
+    /// Too long, not three base64url segments, or a header or payload that is not JSON.
+    #[error("malformed token")]
+    Malformed,
+    #[error("token issuer not accepted")]
+    UnknownIssuer,
+    /// `none` or an algorithm other than RS256, ES256, EdDSA and HS256.
+    #[error("token signing algorithm not supported")]
+    UnsupportedAlgorithm,
+    /// The header `alg` is not the algorithm of the key that must check it.
+    #[error("token algorithm does not match the signing key")]
+    AlgorithmMismatch,
+    /// No key with the token's `kid`, or no `kid` and no single key for its algorithm.
+    #[error("unknown signing key")]
+    UnknownKey,
+    #[error("invalid token signature")]
+    BadSignature,
+    #[error("token expired")]
+    Expired,
+    #[error("token not yet valid")]
+    NotYetValid,
+    #[error("token audience not accepted")]
+    WrongAudience,
+    /// Absent, or of a type that cannot hold it (jsonwebtoken reports a string `exp` as
+    /// missing), or an empty `sub`.
+    #[error("token lacks a valid `{0}` claim")]
+    MissingClaim(&'static str),
+    /// A registered claim present with the wrong type, e.g. a string `nbf` or an array `iss`.
+    #[error("token claim `{0}` is invalid")]
+    InvalidClaim(&'static str),
+    /// The issuer's keys could not be fetched yet; retrying later may succeed.
+    #[error("signing keys of the token issuer are unavailable")]
+    KeysUnavailable,
+}
+
+/// Checks bearer tokens against the configured issuers. Cheap to share behind an `Arc`.
+pub struct JwtVerifier {
+    issuers: HashMap<String, Issuer>,
+    /// Dropped with the verifier, which ends the `jwks_url` refresh tasks.
+    _stop_refresh: watch::Sender<()>,
+}
+
+impl JwtVerifier {
+    /// Loads every issuer's keys: reads `jwks_file` (relative to `base_dir`) and the HS256
+    /// secret from its environment variable now. A `jwks_url` is fetched in a background task
+    /// (first at once, then every `jwks_refresh`), so this must be called inside a tokio
+    /// runtime; the task ends when the verifier is dropped.
+    ///
+    /// Fails with a message naming the issuer and the problem: file missing, not a JWKS, no
+    /// usable key, variable unset or shorter than [`MIN_HS256_SECRET_BYTES`].
+    pub fn new(issuers: &[JwtConfig], base_dir: &Path) -> Result<JwtVerifier, String> {
+        // The one place this module reads the environment.
+        Self::with_env(issuers, base_dir, &|name| std::env::var(name))
+    }
+
+    fn with_env(
+        configs: &[JwtConfig],
+        base_dir: &Path,
+        env: &dyn Fn(&str) -> Result<String, std::env::VarError>,
+    ) -> Result<JwtVerifier, String> {
+        let (stop_refresh, stop_rx) = watch::channel(());
+        let mut client: Option<reqwest::Client> = None;
+        let mut issuers = HashMap::with_capacity(configs.len());
+        for config in configs {
+            let name = &config.issuer;
+            let fail = |reason: String| format!("jwt issuer {name:?}: {reason}");
+            let source = match (
+                &config.jwks_file,
+                &config.jwks_url,
+                &config.hs256_secret_env,
+            ) {
+                (Some(file), None, None) => KeySource::Fixed(Arc::new(
+                    read_jwks_file(&base_dir.join(file)).map_err(fail)?,
+                )),
+                (None, None, Some(var)) => {
+                    KeySource::Fixed(Arc::new(read_secret(var, env).map_err(fail)?))
+                }
+                (None, Some(url), None) => {
+                    let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+                        fail("jwks_url needs a tokio runtime to fetch keys in".into())
+                    })?;
+                    let client = match &client {
+                        Some(client) => client.clone(),
+                        None => client.insert(jwks_client().map_err(fail)?).clone(),
+                    };
+                    let remote = Arc::new(RemoteJwks {
+                        issuer: name.clone(),
+                        url: url.clone(),
+                        client,
+                        refresh: config.jwks_refresh.max(MIN_JWKS_REFRESH),
+                        keys: ArcSwap::from_pointee(KeySet::not_loaded()),
+                        log: Mutex::new(FetchLog::default()),
+                    });
+                    runtime.spawn(refresh_loop(Arc::downgrade(&remote), stop_rx.clone()));
+                    KeySource::Remote(remote)
+                }
+                _ => {
+                    return Err(fail(
+                        "set exactly one of jwks_file, jwks_url and hs256_secret_env".into(),
+                    ));
+                }
+            };
+            let issuer = Issuer {
+                name: name.clone(),
+                validation: base_validation(config),
+                roles_claim: config.roles_claim.clone(),
+                source,
+            };
+            if issuers.insert(name.clone(), issuer).is_some() {
+                return Err(fail("configured twice".into()));
+            }
+        }
+        Ok(JwtVerifier {
+            issuers,
+            _stop_refresh: stop_refresh,
+        })
+    }
+
+    /// Checks a compact JWS token (without the `Bearer ` prefix).
+    pub async fn verify(&self, token: &str) -> Result<Verified, JwtError> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(JwtError::Malformed);
+        }
+        let peek = Peek::read(token)?;
+        let alg = accepted_algorithm(&peek.alg)?;
+        let issuer = self.issuers.get(&peek.iss).ok_or(JwtError::UnknownIssuer)?;
+        let keys = issuer.source.keys_for(peek.kid.as_deref()).await;
+        let key = keys.select(alg, peek.kid.as_deref())?;
+
+        let mut validation = issuer.validation.clone();
+        validation.algorithms = vec![key.alg];
+        let claims = jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, &validation)
+            .map_err(|e| refusal(e.into_kind()))?
+            .claims;
+        let subject = match claims.get("sub") {
+            Some(Value::String(sub)) if !sub.is_empty() => sub.clone(),
+            _ => return Err(JwtError::MissingClaim("sub")),
+        };
+        Ok(Verified {
+            issuer: issuer.name.clone(),
+            subject,
+            roles: roles_at(&claims, &issuer.roles_claim),
+        })
+    }
+}
+
+impl fmt::Debug for JwtVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtVerifier")
+            .field("issuers", &self.issuers.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+struct Issuer {
+    name: String,
+    /// Everything but `algorithms`, which comes from the chosen key.
+    validation: Validation,
+    roles_claim: String,
+    source: KeySource,
+}
+
+fn base_validation(config: &JwtConfig) -> Validation {
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.leeway = config.leeway.as_secs();
+    validation.validate_exp = true;
+    // jsonwebtoken leaves `nbf` unchecked unless asked, and `aud` optional unless required.
+    validation.validate_nbf = true;
+    validation.validate_aud = true;
+    validation.set_issuer(&[&config.issuer]);
+    validation.set_audience(&config.audiences);
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    validation
+}
+
+/// What is read from a token before its signature is checked: only enough to pick the key.
+struct Peek {
+    alg: String,
+    kid: Option<String>,
+    iss: String,
+}
+
+#[derive(Deserialize)]
+struct PeekHeader {
+    alg: String,
+    #[serde(default)]
+    kid: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PeekClaims {
+    #[serde(default)]
+    iss: Option<Value>,
+}
+
+impl Peek {
+    fn read(token: &str) -> Result<Peek, JwtError> {
+        let mut segments = token.split('.');
+        let (Some(header), Some(payload), Some(_signature), None) = (
+            segments.next(),
+            segments.next(),
+            segments.next(),
+            segments.next(),
+        ) else {
+            return Err(JwtError::Malformed);
+        };
+        let header: PeekHeader = decode_segment(header)?;
+        let claims: PeekClaims = decode_segment(payload)?;
+        let iss = match claims.iss {
+            Some(Value::String(iss)) => iss,
+            None => return Err(JwtError::MissingClaim("iss")),
+            Some(_) => return Err(JwtError::InvalidClaim("iss")),
+        };
+        Ok(Peek {
+            alg: header.alg,
+            kid: header.kid,
+            iss,
+        })
+    }
+}
+
+fn decode_segment<T: serde::de::DeserializeOwned>(segment: &str) -> Result<T, JwtError> {
+    let json = URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| JwtError::Malformed)?;
+    serde_json::from_slice(&json).map_err(|_| JwtError::Malformed)
+}
+
+/// The algorithms a token may name at all; which one a given token must use is the key's.
+fn accepted_algorithm(name: &str) -> Result<Algorithm, JwtError> {
+    match name {
+        "RS256" => Ok(Algorithm::RS256),
+        "ES256" => Ok(Algorithm::ES256),
+        "EdDSA" => Ok(Algorithm::EdDSA),
+        "HS256" => Ok(Algorithm::HS256),
+        _ => Err(JwtError::UnsupportedAlgorithm),
+    }
+}
+
+/// Turns a jsonwebtoken failure into the reason given to the client.
+fn refusal(kind: ErrorKind) -> JwtError {
+    match kind {
+        ErrorKind::InvalidSignature => JwtError::BadSignature,
+        ErrorKind::ExpiredSignature => JwtError::Expired,
+        ErrorKind::ImmatureSignature => JwtError::NotYetValid,
+        ErrorKind::InvalidAudience => JwtError::WrongAudience,
+        ErrorKind::InvalidIssuer => JwtError::UnknownIssuer,
+        ErrorKind::InvalidAlgorithm => JwtError::AlgorithmMismatch,
+        ErrorKind::UnsupportedAlgorithm
+        | ErrorKind::InvalidAlgorithmName
+        | ErrorKind::MissingAlgorithm => JwtError::UnsupportedAlgorithm,
+        ErrorKind::MissingRequiredClaim(claim) => JwtError::MissingClaim(claim_name(&claim)),
+        ErrorKind::InvalidClaimFormat(claim) => JwtError::InvalidClaim(claim_name(&claim)),
+        // Keys are checked when loaded; a key the crypto backend still refuses cannot have
+        // signed this token.
+        ErrorKind::InvalidEcdsaKey
+        | ErrorKind::InvalidEddsaKey
+        | ErrorKind::InvalidRsaKey(_)
+        | ErrorKind::InvalidKeyFormat => JwtError::BadSignature,
+        _ => JwtError::Malformed,
+    }
+}
+
+fn claim_name(claim: &str) -> &'static str {
+    match claim {
+        "exp" => "exp",
+        "nbf" => "nbf",
+        "iss" => "iss",
+        "aud" => "aud",
+        "sub" => "sub",
+        _ => "registered claim",
+    }
+}
+
+/// The roles at `path`: the claim named exactly `path` if there is one (namespaced claims
+/// such as `https://example.com/roles` contain dots), else the dots walk into objects.
+/// An array of strings or a space-separated string; anything else means no roles.
+fn roles_at(claims: &Map<String, Value>, path: &str) -> Vec<String> {
+    let found = claims.get(path).or_else(|| {
+        let mut segments = path.split('.');
+        let first = claims.get(segments.next()?)?;
+        segments.try_fold(first, |value, segment| value.as_object()?.get(segment))
+    });
+    match found {
+        Some(Value::String(roles)) => roles.split_whitespace().map(str::to_owned).collect(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| item.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
+/// One key able to check tokens, with the only algorithm it checks.
+struct VerifyingKey {
+    kid: Option<String>,
+    alg: Algorithm,
+    key: DecodingKey,
+}
+
+/// An issuer's keys as last loaded.
+struct KeySet {
+    keys: Vec<VerifyingKey>,
+    /// False until a `jwks_url` was fetched once.
+    loaded: bool,
+    /// False for an HS256 secret: its one key has no id, and a token's `kid` is ignored.
+    match_kid: bool,
+}
+
+impl KeySet {
+    fn not_loaded() -> KeySet {
+        KeySet {
+            keys: Vec::new(),
+            loaded: false,
+            match_kid: true,
+        }
+    }
+
+    fn has_kid(&self, kid: &str) -> bool {
+        self.keys.iter().any(|key| key.kid.as_deref() == Some(kid))
+    }
+
+    /// The key for a token: by `kid` when it names one, else the only key of `alg`.
+    fn select(&self, alg: Algorithm, kid: Option<&str>) -> Result<&VerifyingKey, JwtError> {
+        if !self.loaded {
+            return Err(JwtError::KeysUnavailable);
+        }
+        let kid = kid.filter(|_| self.match_kid);
+        let candidates = || {
+            self.keys
+                .iter()
+                .filter(move |key| kid.is_none() || key.kid.as_deref() == kid)
+        };
+        let mut matching = candidates().filter(|key| key.alg == alg);
+        match (matching.next(), matching.next()) {
+            (Some(key), None) => Ok(key),
+            // Two keys of one algorithm and no `kid` (or a JWKS repeating a `kid`): guessing
+            // would let one key stand in for another.
+            (Some(_), Some(_)) => Err(JwtError::UnknownKey),
+            (None, _) if candidates().next().is_some() => Err(JwtError::AlgorithmMismatch),
+            (None, _) => Err(JwtError::UnknownKey),
+        }
+    }
+}
+
+enum KeySource {
+    /// From `jwks_file` or `hs256_secret_env`, loaded once.
+    Fixed(Arc<KeySet>),
+    Remote(Arc<RemoteJwks>),
+}
+
+impl KeySource {
+    async fn keys_for(&self, kid: Option<&str>) -> Arc<KeySet> {
+        match self {
+            KeySource::Fixed(keys) => Arc::clone(keys),
+            KeySource::Remote(remote) => remote.keys_for(kid).await,
+        }
+    }
+}
+
+fn read_secret(
+    var: &str,
+    env: &dyn Fn(&str) -> Result<String, std::env::VarError>,
+) -> Result<KeySet, String> {
+    let secret = env(var).map_err(|e| match e {
+        std::env::VarError::NotPresent => format!("environment variable {var} is not set"),
+        std::env::VarError::NotUnicode(_) => format!("environment variable {var} is not UTF-8"),
+    })?;
+    if secret.len() < MIN_HS256_SECRET_BYTES {
+        return Err(format!(
+            "the HS256 secret in {var} is {} bytes; it must be at least {MIN_HS256_SECRET_BYTES}",
+            secret.len()
+        ));
+    }
+    let key = DecodingKey::from_secret(secret.as_bytes())
+        .map_err(|e| format!("the HS256 secret in {var} is unusable: {e}"))?;
+    Ok(KeySet {
+        keys: vec![VerifyingKey {
+            kid: None,
+            alg: Algorithm::HS256,
+            key,
+        }],
+        loaded: true,
+        match_kid: false,
+    })
+}
+
+fn read_jwks_file(path: &Path) -> Result<KeySet, String> {
+    let text = std::fs::read(path)
+        .map_err(|e| format!("cannot read JWKS file {}: {e}", path.display()))?;
+    parse_jwks(&text).map_err(|e| format!("JWKS file {}: {e}", path.display()))
+}
+
+/// Parses a JWKS document, keeping the keys this module can use. Fails when the document is
+/// not a JWKS or holds no usable key.
+fn parse_jwks(document: &[u8]) -> Result<KeySet, String> {
+    #[derive(Deserialize)]
+    struct Document {
+        keys: Vec<Value>,
+    }
+    let document: Document = serde_json::from_slice(document)
+        .map_err(|e| format!("not a JWKS document (a JSON object with a \"keys\" array): {e}"))?;
+    let mut keys = Vec::with_capacity(document.keys.len());
+    for (i, jwk) in document.keys.iter().enumerate() {
+        match parse_jwk(jwk) {
+            Ok(key) => keys.push(key),
+            Err(reason) => {
+                let kid = jwk.get("kid").and_then(Value::as_str).unwrap_or("");
+                tracing::debug!(index = i, kid, reason, "JWK skipped");
+            }
+        }
+    }
+    if keys.is_empty() {
+        return Err(format!(
+            "no usable key among {} (need an RS256, ES256 or EdDSA signing key)",
+            document.keys.len()
+        ));
+    }
+    Ok(KeySet {
+        keys,
+        loaded: true,
+        match_kid: true,
+    })
+}
+
+/// One JWK as a verifying key, or why it cannot be one.
+fn parse_jwk(jwk: &Value) -> Result<VerifyingKey, String> {
+    let field = |name: &str| jwk.get(name).and_then(Value::as_str);
+    let base64_field = |name: &str| -> Result<Vec<u8>, String> {
+        let text = field(name).ok_or_else(|| format!("no \"{name}\""))?;
+        URL_SAFE_NO_PAD
+            .decode(text)
+            .map_err(|_| format!("\"{name}\" is not base64url"))
+    };
+    if jwk.get("use").is_some_and(|usage| *usage != "sig") {
+        return Err("\"use\" is not \"sig\"".into());
+    }
+    if let Some(ops) = jwk.get("key_ops")
+        && !ops
+            .as_array()
+            .is_some_and(|ops| ops.iter().any(|op| *op == "verify"))
+    {
+        return Err("\"key_ops\" lacks \"verify\"".into());
+    }
+    let kid = match jwk.get("kid") {
+        None => None,
+        Some(Value::String(kid)) => Some(kid.clone()),
+        Some(_) => return Err("\"kid\" is not a string".into()),
+    };
+    let (alg, key) = match (field("kty"), field("crv")) {
+        (Some("RSA"), _) => {
+            let n = base64_field("n")?;
+            let e = base64_field("e")?;
+            let bits = bit_length(&n);
+            if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
+                return Err(format!(
+                    "RSA modulus of {bits} bits (need {MIN_RSA_BITS} to {MAX_RSA_BITS})"
+                ));
+            }
+            if e.is_empty() || e.len() > 8 {
+                return Err("RSA exponent out of range".into());
+            }
+            (
+                Algorithm::RS256,
+                DecodingKey::from_rsa_raw_components(&n, &e),
+            )
+        }
+        (Some("EC"), Some("P-256")) => {
+            let (x, y) = (base64_field("x")?, base64_field("y")?);
+            if x.len() != 32 || y.len() != 32 {
+                return Err("P-256 coordinates are not 32 bytes".into());
+            }
+            let point = [&[0x04][..], &x, &y].concat();
+            (Algorithm::ES256, DecodingKey::from_ec_der(&point))
+        }
+        (Some("OKP"), Some("Ed25519")) => {
+            // Checked here because jsonwebtoken slices the first 32 bytes without a length
+            // check and would panic on a short key.
+            let x = base64_field("x")?;
+            if x.len() != 32 {
+                return Err("Ed25519 key is not 32 bytes".into());
+            }
+            (Algorithm::EdDSA, DecodingKey::from_ed_der(&x))
+        }
+        (Some(kty), crv) => {
+            return Err(format!("unsupported key type {kty} {}", crv.unwrap_or("")));
+        }
+        (None, _) => return Err("no \"kty\"".into()),
+    };
+    match jwk.get("alg") {
+        None => {}
+        Some(Value::String(declared)) if accepted_algorithm(declared) == Ok(alg) => {}
+        Some(declared) => return Err(format!("\"alg\" {declared} does not fit the key")),
+    }
+    // Building a verifier parses the key (EC point on the curve, Ed25519 point decodes); a
+    // bad key fails here rather than on every token. RSA keys are parsed per token instead,
+    // so their size was checked above.
+    jsonwebtoken::crypto::verify("", b"", &key, alg).map_err(|e| format!("bad key: {e}"))?;
+    Ok(VerifyingKey { kid, alg, key })
+}
+
+fn bit_length(big_endian: &[u8]) -> usize {
+    match big_endian.iter().position(|byte| *byte != 0) {
+        Some(first) => (big_endian.len() - first) * 8 - big_endian[first].leading_zeros() as usize,
+        None => 0,
+    }
+}
+
+/// Keys fetched from a `jwks_url`.
+struct RemoteJwks {
+    issuer: String,
+    url: String,
+    client: reqwest::Client,
+    refresh: Duration,
+    keys: ArcSwap<KeySet>,
+    /// Held for the length of a fetch, so callers wanting one wait for it instead of
+    /// starting another.
+    log: Mutex<FetchLog>,
+}
+
+#[derive(Default)]
+struct FetchLog {
+    last_attempt: Option<Instant>,
+    last_failed: bool,
+    /// The last fetch caused by an unknown `kid`.
+    last_on_demand: Option<Instant>,
+}
+
+impl RemoteJwks {
+    /// The keys to check a token naming `kid` with, fetching them again first when they do
+    /// not have it (or were never fetched) and the rate limit allows.
+    async fn keys_for(&self, kid: Option<&str>) -> Arc<KeySet> {
+        let wanting = |keys: &KeySet| !keys.loaded || kid.is_some_and(|kid| !keys.has_kid(kid));
+        let keys = self.keys.load_full();
+        if !wanting(&keys) {
+            return keys;
+        }
+        let mut log = self.log.lock().await;
+        // A fetch may have finished while this caller waited for the lock.
+        let keys = self.keys.load_full();
+        if !wanting(&keys) {
+            return keys;
+        }
+        let now = Instant::now();
+        let recent = |at: Option<Instant>| {
+            at.is_some_and(|at| now.duration_since(at) < UNKNOWN_KID_REFETCH_INTERVAL)
+        };
+        if keys.loaded {
+            if recent(log.last_on_demand) {
+                return keys;
+            }
+            log.last_on_demand = Some(now);
+        } else if recent(log.last_attempt) {
+            return keys;
+        }
+        self.fetch(&mut log).await;
+        self.keys.load_full()
+    }
+
+    /// Fetches when the refresh is due; returns when the next one is.
+    async fn refresh_if_due(&self) -> Instant {
+        let mut log = self.log.lock().await;
+        if self
+            .next_refresh(&log)
+            .is_none_or(|due| due <= Instant::now())
+        {
+            self.fetch(&mut log).await;
+        }
+        self.next_refresh(&log).unwrap_or_else(Instant::now)
+    }
+
+    fn next_refresh(&self, log: &FetchLog) -> Option<Instant> {
+        // After a failure, try again sooner than a full refresh period.
+        let wait = if log.last_failed {
+            self.refresh.min(UNKNOWN_KID_REFETCH_INTERVAL)
+        } else {
+            self.refresh
+        };
+        let at = log.last_attempt?;
+        Some(
+            at.checked_add(wait)
+                .unwrap_or(at + Duration::from_secs(86_400)),
+        )
+    }
+
+    async fn fetch(&self, log: &mut FetchLog) {
+        log.last_attempt = Some(Instant::now());
+        match self.download().await {
+            Ok(keys) => {
+                tracing::debug!(issuer = %self.issuer, keys = keys.keys.len(), "JWKS fetched");
+                log.last_failed = false;
+                self.keys.store(Arc::new(keys));
+            }
+            Err(error) => {
+                tracing::warn!(
+                    issuer = %self.issuer,
+                    url = %self.url,
+                    %error,
+                    "JWKS fetch failed; keeping the keys already held"
+                );
+                log.last_failed = true;
+            }
+        }
+    }
+
+    async fn download(&self) -> Result<KeySet, String> {
+        let mut response = self
+            .client
+            .get(&self.url)
+            .header(
+                reqwest::header::ACCEPT,
+                "application/jwk-set+json, application/json",
+            )
+            .send()
+            .await
+            .map_err(|e| format!("request failed: {e}"))?;
+        if !response.status().is_success() {
+            return Err(format!("answered {}", response.status()));
+        }
+        let too_large = || format!("document larger than {MAX_JWKS_BYTES} bytes");
+        if response
+            .content_length()
+            .is_some_and(|len| len > MAX_JWKS_BYTES as u64)
+        {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| format!("reading the body failed: {e}"))?
+        {
+            if body.len() + chunk.len() > MAX_JWKS_BYTES {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        parse_jwks(&body)
+    }
+}
+
+/// The client shared by every `jwks_url`: bounded in time, never leaving the URL's scheme,
+/// and ignoring proxy variables so that the environment is read in one place only.
+fn jwks_client() -> Result<reqwest::Client, String> {
+    let redirects = reqwest::redirect::Policy::custom(|attempt| {
+        let first = attempt
+            .previous()
+            .first()
+            .map(|url| url.scheme().to_owned());
+        if first.as_deref() != Some(attempt.url().scheme()) {
+            attempt.error("JWKS redirect to another scheme")
+        } else if attempt.previous().len() > MAX_JWKS_REDIRECTS {
+            attempt.error("too many JWKS redirects")
+        } else {
+            attempt.follow()
+        }
+    });
+    reqwest::Client::builder()
+        .timeout(JWKS_FETCH_TIMEOUT)
+        .connect_timeout(JWKS_FETCH_TIMEOUT)
+        .redirect(redirects)
+        .no_proxy()
+        .build()
+        .map_err(|e| format!("cannot build the JWKS HTTP client: {e}"))
+}
+
+/// Fetches `remote` at once and then whenever due, until the verifier is dropped. Holds only
+/// a `Weak` between fetches so the task never keeps the keys alive.
+async fn refresh_loop(remote: Weak<RemoteJwks>, mut stop: watch::Receiver<()>) {
+    loop {
+        let Some(jwks) = remote.upgrade() else { return };
+        let next = tokio::select! {
+            next = jwks.refresh_if_due() => next,
+            _ = stop.changed() => return,
+        };
+        drop(jwks);
+        tokio::select! {
+            () = tokio::time::sleep_until(next) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// The PKCS#8 v1 DER prefix of an Ed25519 private key; the 32-byte seed follows it.
+const ED25519_PKCS8_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+
+/// For the demo: an issuer with a fresh Ed25519 key, its JWKS and a token signer.
+pub struct DemoIssuer {
+    issuer: String,
+    audience: String,
+    kid: String,
+    public_x: String,
+    key: EncodingKey,
+}
+
+impl DemoIssuer {
+    /// Makes a new key from 32 bytes of `/dev/urandom`. Fails when those cannot be read.
+    pub fn generate(issuer: &str, audience: &str) -> Result<DemoIssuer, String> {
+        use std::io::Read;
+        let mut seed = [0u8; 32];
+        std::fs::File::open("/dev/urandom")
+            .and_then(|mut random| random.read_exact(&mut seed))
+            .map_err(|e| format!("cannot read /dev/urandom: {e}"))?;
+        let key = EncodingKey::from_ed_der(&[&ED25519_PKCS8_PREFIX[..], &seed].concat());
+        let jwk = Jwk::from_encoding_key(&key, Algorithm::EdDSA)
+            .map_err(|e| format!("cannot derive the demo public key: {e}"))?;
+        let AlgorithmParameters::OctetKeyPair(params) = &jwk.algorithm else {
+            return Err("the demo key is not an Ed25519 key".into());
+        };
+        let kid = jwk
+            .thumbprint(ThumbprintHash::SHA256)
+            .map_err(|e| format!("cannot compute the demo key id: {e}"))?;
+        let demo = DemoIssuer {
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+            kid,
+            public_x: params.x.clone(),
+            key,
+        };
+        // Sign once here so that `token` cannot fail later.
+        demo.sign(&json!({}))
+            .map_err(|e| format!("the demo key cannot sign: {e}"))?;
+        Ok(demo)
+    }
+
+    /// The public JWKS document: one OKP/Ed25519 key with its `kid` and `alg` "EdDSA".
+    pub fn jwks_json(&self) -> String {
+        json!({
+            "keys": [{
+                "kty": "OKP",
+                "crv": "Ed25519",
+                "x": self.public_x,
+                "kid": self.kid,
+                "alg": "EdDSA",
+                "use": "sig",
+            }]
+        })
+        .to_string()
+    }
+
+    /// A signed token with `sub`, `roles` (array), `iss`, `aud`, `iat` and
+    /// `exp` = now + `valid_for`.
+    pub fn token(&self, subject: &str, roles: &[&str], valid_for: Duration) -> String {
+        let now = jsonwebtoken::get_current_timestamp();
+        let claims = json!({
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": subject,
+            "roles": roles,
+            "iat": now,
+            "exp": now.saturating_add(valid_for.as_secs()),
+        });
+        self.sign(&claims)
+            .expect("the demo key signed when generated")
+    }
+
+    fn sign(&self, claims: &Value) -> jsonwebtoken::errors::Result<String> {
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.key)
+    }
+}
+
+impl fmt::Debug for DemoIssuer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DemoIssuer")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use jsonwebtoken::{EncodingKey, Header, encode, get_current_timestamp};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    const RSA_PEM: &str = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/jwt/rsa.pem"
+    ));
+    const RSA_PUBLIC_PEM: &str = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/jwt/rsa.pub.pem"
+    ));
+    const EC_PEM: &str = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/jwt/ec.pem"
+    ));
+    const ED_PEM: &str = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/jwt/ed25519.pem"
+    ));
+    const ISS: &str = "https://issuer.test";
+    const AUD: &str = "gatehouse";
+    const SECRET_VAR: &str = "TEST_JWT_SECRET";
+    const SECRET: &str = "an HS256 secret of at least 32 bytes!";
+
+    fn encoding_key(alg: Algorithm) -> EncodingKey {
+        match alg {
+            Algorithm::RS256 => EncodingKey::from_rsa_pem(RSA_PEM.as_bytes()),
+            Algorithm::ES256 => EncodingKey::from_ec_pem(EC_PEM.as_bytes()),
+            Algorithm::EdDSA => EncodingKey::from_ed_pem(ED_PEM.as_bytes()),
+            Algorithm::HS256 => EncodingKey::from_secret(SECRET.as_bytes()),
+            other => panic!("no fixture key for {other:?}"),
+        }
+        .expect("fixture key")
+    }
+
+    /// The public JWK of a fixture key, with `kid` "rsa", "ec" or "ed" and `use` "sig".
+    fn jwk(alg: Algorithm) -> Value {
+        let mut jwk =
+            serde_json::to_value(Jwk::from_encoding_key(&encoding_key(alg), alg).unwrap()).unwrap();
+        let kid = match alg {
+            Algorithm::RS256 => "rsa",
+            Algorithm::ES256 => "ec",
+            _ => "ed",
+        };
+        jwk["kid"] = json!(kid);
+        jwk["use"] = json!("sig");
+        jwk
+    }
+
+    fn jwks(keys: &[Value]) -> String {
+        json!({ "keys": keys }).to_string()
+    }
+
+    fn claims() -> Value {
+        json!({
+            "iss": ISS,
+            "aud": AUD,
+            "sub": "alice",
+            "exp": get_current_timestamp() + 300,
+            "roles": ["reader", "writer"],
+        })
+    }
+
+    fn sign(alg: Algorithm, kid: Option<&str>, claims: &Value) -> String {
+        let mut header = Header::new(alg);
+        header.kid = kid.map(str::to_owned);
+        encode(&header, claims, &encoding_key(alg)).unwrap()
+    }
+
+    /// A token from raw header and payload JSON and a signature segment.
+    fn raw_token(header: &Value, claims: &Value, signature: &str) -> String {
+        let part = |value: &Value| URL_SAFE_NO_PAD.encode(value.to_string());
+        format!("{}.{}.{signature}", part(header), part(claims))
+    }
+
+    fn config() -> JwtConfig {
+        JwtConfig {
+            issuer: ISS.into(),
+            audiences: vec!["other".into(), AUD.into()],
+            jwks_file: None,
+            jwks_url: None,
+            hs256_secret_env: None,
+            leeway: Duration::from_secs(30),
+            jwks_refresh: Duration::from_secs(300),
+            roles_claim: "roles".into(),
+        }
+    }
+
+    fn env(name: &str) -> Result<String, std::env::VarError> {
+        match name {
+            SECRET_VAR => Ok(SECRET.into()),
+            "SHORT_SECRET" => Ok("too short".into()),
+            _ => Err(std::env::VarError::NotPresent),
+        }
+    }
+
+    /// A folder under the system temp dir, removed on drop.
+    struct TempDir(std::path::PathBuf);
+
+    impl TempDir {
+        fn new() -> TempDir {
+            static NEXT: AtomicUsize = AtomicUsize::new(0);
+            let path = std::env::temp_dir().join(format!(
+                "gatehouse-jwt-{}-{}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            ));
+            std::fs::create_dir_all(&path).unwrap();
+            TempDir(path)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn build(configs: &[JwtConfig], dir: &Path) -> Result<JwtVerifier, String> {
+        JwtVerifier::with_env(configs, dir, &env)
+    }
+
+    /// A verifier for one issuer whose `jwks_file` holds `document`.
+    fn file_verifier(document: &str, tweak: impl FnOnce(&mut JwtConfig)) -> JwtVerifier {
+        let dir = TempDir::new();
+        std::fs::write(dir.0.join("jwks.json"), document).unwrap();
+        let mut config = config();
+        config.jwks_file = Some("jwks.json".into());
+        tweak(&mut config);
+        build(&[config], &dir.0).unwrap()
+    }
+
+    /// A verifier with the RSA, EC (no `alg` in its JWK) and Ed25519 fixture keys.
+    fn all_keys_verifier() -> JwtVerifier {
+        let mut ec = jwk(Algorithm::ES256);
+        ec.as_object_mut().unwrap().remove("alg");
+        let keys = [jwk(Algorithm::RS256), ec, jwk(Algorithm::EdDSA)];
+        file_verifier(&jwks(&keys), |_| {})
+    }
+
+    fn secret_verifier() -> JwtVerifier {
+        let mut config = config();
+        config.hs256_secret_env = Some(SECRET_VAR.into());
+        build(&[config], Path::new(".")).unwrap()
+    }
+
+    fn alice() -> Verified {
+        Verified {
+            issuer: ISS.into(),
+            subject: "alice".into(),
+            roles: vec!["reader".into(), "writer".into()],
+        }
+    }
+
+    #[tokio::test]
+    async fn jwks_tokens_of_each_algorithm_are_accepted() {
+        let verifier = all_keys_verifier();
+        for (alg, kid) in [
+            (Algorithm::RS256, "rsa"),
+            (Algorithm::ES256, "ec"),
+            (Algorithm::EdDSA, "ed"),
+        ] {
+            let token = sign(alg, Some(kid), &claims());
+            assert_eq!(verifier.verify(&token).await, Ok(alice()), "{alg:?}");
+            // Without a `kid`, the one key of the token's algorithm is used.
+            let token = sign(alg, None, &claims());
+            assert_eq!(
+                verifier.verify(&token).await,
+                Ok(alice()),
+                "{alg:?} without kid"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn hs256_secret_tokens_are_accepted() {
+        let verifier = secret_verifier();
+        assert_eq!(
+            verifier
+                .verify(&sign(Algorithm::HS256, None, &claims()))
+                .await,
+            Ok(alice())
+        );
+        // A `kid` means nothing to a secret issuer.
+        let token = sign(Algorithm::HS256, Some("whatever"), &claims());
+        assert_eq!(verifier.verify(&token).await, Ok(alice()));
+    }
+
+    #[tokio::test]
+    async fn alg_none_is_refused() {
+        let verifier = all_keys_verifier();
+        for (alg, kid) in [
+            ("none", json!("rsa")),
+            ("None", json!(null)),
+            ("NONE", json!("ed")),
+        ] {
+            let header = json!({ "alg": alg, "typ": "JWT", "kid": kid });
+            for signature in ["", "e30"] {
+                let token = raw_token(&header, &claims(), signature);
+                assert_eq!(
+                    verifier.verify(&token).await,
+                    Err(JwtError::UnsupportedAlgorithm),
+                    "{alg} {signature:?}"
+                );
+            }
+        }
+        let secrets = secret_verifier();
+        let token = raw_token(&json!({ "alg": "none" }), &claims(), "");
+        assert_eq!(
+            secrets.verify(&token).await,
+            Err(JwtError::UnsupportedAlgorithm)
+        );
+    }
+
+    #[tokio::test]
+    async fn rsa_public_key_used_as_hmac_secret_is_refused() {
+        // The forged token: HS256 with the issuer's public RSA key as the secret. A verifier
+        // taking the algorithm from the token would accept it, as this shows.
+        let forge_key = EncodingKey::from_secret(RSA_PUBLIC_PEM.as_bytes()).unwrap();
+        let naive_key = DecodingKey::from_secret(RSA_PUBLIC_PEM.as_bytes()).unwrap();
+        let mut naive = Validation::new(Algorithm::HS256);
+        naive.set_audience(&[AUD]);
+        for kid in [Some("rsa"), None] {
+            let mut header = Header::new(Algorithm::HS256);
+            header.kid = kid.map(str::to_owned);
+            let forged = encode(&header, &claims(), &forge_key).unwrap();
+            assert!(jsonwebtoken::decode::<Value>(&forged, &naive_key, &naive).is_ok());
+
+            let only_rsa = file_verifier(&jwks(&[jwk(Algorithm::RS256)]), |_| {});
+            assert_eq!(
+                only_rsa.verify(&forged).await,
+                Err(JwtError::AlgorithmMismatch),
+                "kid {kid:?}"
+            );
+            assert_eq!(
+                all_keys_verifier().verify(&forged).await,
+                Err(JwtError::AlgorithmMismatch),
+                "kid {kid:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_token_must_use_its_keys_algorithm() {
+        let verifier = all_keys_verifier();
+        // Signed by the EC key, but naming the RSA key's id.
+        let token = sign(Algorithm::ES256, Some("rsa"), &claims());
+        assert_eq!(
+            verifier.verify(&token).await,
+            Err(JwtError::AlgorithmMismatch)
+        );
+        // A secret issuer takes HS256 only.
+        let token = sign(Algorithm::RS256, None, &claims());
+        assert_eq!(
+            secret_verifier().verify(&token).await,
+            Err(JwtError::AlgorithmMismatch)
+        );
+        // A JWK whose `alg` says RS256 checks RS256 only, whatever else RSA could do.
+        let token = raw_token(&json!({ "alg": "PS256", "kid": "rsa" }), &claims(), "AAAA");
+        assert_eq!(
+            verifier.verify(&token).await,
+            Err(JwtError::UnsupportedAlgorithm)
+        );
+        let token = raw_token(&json!({ "alg": "RS384", "kid": "rsa" }), &claims(), "AAAA");
+        assert_eq!(
+            verifier.verify(&token).await,
+            Err(JwtError::UnsupportedAlgorithm)
+        );
+    }
+
+    #[tokio::test]
+    async fn wrong_signatures_are_refused() {
+        let verifier = all_keys_verifier();
+        // Another Ed25519 key, claiming the fixture key's id.
+        let other = DemoIssuer::generate(ISS, AUD).unwrap();
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some("ed".into());
+        let token = encode(&header, &claims(), &other.key).unwrap();
+        assert_eq!(verifier.verify(&token).await, Err(JwtError::BadSignature));
+
+        // A valid signature over other claims.
+        for (alg, kid) in [
+            (Algorithm::RS256, "rsa"),
+            (Algorithm::ES256, "ec"),
+            (Algorithm::EdDSA, "ed"),
+        ] {
+            let genuine = sign(alg, Some(kid), &claims());
+            let mut promoted = claims();
+            promoted["roles"] = json!(["admin"]);
+            let forged = sign(alg, Some(kid), &promoted);
+            let (head, _) = forged.rsplit_once('.').unwrap();
+            let (_, signature) = genuine.rsplit_once('.').unwrap();
+            let token = format!("{head}.{signature}");
+            assert_eq!(
+                verifier.verify(&token).await,
+                Err(JwtError::BadSignature),
+                "{alg:?}"
+            );
+        }
+        let mut other_secret = claims();
+        other_secret["sub"] = json!("mallory");
+        let token = encode(
+            &Header::new(Algorithm::HS256),
+            &other_secret,
+            &EncodingKey::from_secret(b"another secret that is 32 bytes long").unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            secret_verifier().verify(&token).await,
+            Err(JwtError::BadSignature)
+        );
+    }
+
+    #[tokio::test]
+    async fn expiry_allows_the_leeway_and_no_more() {
+        let verifier = all_keys_verifier();
+        let now = get_current_timestamp();
+        // Beyond the configured 30 s, though within jsonwebtoken's default of 60 s.
+        let mut expired = claims();
+        expired["exp"] = json!(now - 45);
+        let token = sign(Algorithm::EdDSA, Some("ed"), &expired);
+        assert_eq!(verifier.verify(&token).await, Err(JwtError::Expired));
+
+        let mut within_leeway = claims();
+        within_leeway["exp"] = json!(now - 10);
+        let token = sign(Algorithm::EdDSA, Some("ed"), &within_leeway);
+        assert_eq!(verifier.verify(&token).await, Ok(alice()));
+
+        let mut no_exp = claims();
+        no_exp.as_object_mut().unwrap().remove("exp");
+        let token = sign(Algorithm::EdDSA, Some("ed"), &no_exp);
+        assert_eq!(
+            verifier.verify(&token).await,
+            Err(JwtError::MissingClaim("exp"))
+        );
+
+        let mut text_exp = claims();
+        text_exp["exp"] = json!("tomorrow");
+        let token = sign(Algorithm::EdDSA, Some("ed"), &text_exp);
+        assert_eq!(
+            verifier.verify(&token).await,
+            Err(JwtError::MissingClaim("exp"))
+        );
+    }
+
+    #[tokio::test]
+    async fn not_before_is_checked_with_the_leeway() {
+        let verifier = all_keys_verifier();
+        let now = get_current_timestamp();
+        let mut future = claims();
+        future["nbf"] = json!(now + 45);
+        let token = sign(Algorithm::ES256, Some("ec"), &future);
+        assert_eq!(verifier.verify(&token).await, Err(JwtError::NotYetValid));
+
+        future["nbf"] = json!(now + 10);
+        let token = sign(Algorithm::ES256, Some("ec"), &future);
+        assert_eq!(verifier.verify(&token).await, Ok(alice()));
+
+        future["nbf"] = json!("now");
+        let token = sign(Algorithm::ES256, Some("ec"), &future);
+        assert_eq!(
+            verifier.verify(&token).await,
+            Err(JwtError::InvalidClaim("nbf"))
+        );
+    }
+
+    #[tokio::test]
+    async fn issuer_must_be_configured_exactly() {
+        let verifier = all_keys_verifier();
+        for iss in [
+            json!("https://evil.test"),
+            json!("https://issuer.test/"),
+            json!(""),
+        ] {
+            let mut other = claims();
+            other["iss"] = iss.clone();
+            let token = sign(Algorithm::EdDSA, Some("ed"), &other);
+            assert_eq!(
+                verifier.verify(&token).await,
+                Err(JwtError::UnknownIssuer),
+                "{iss}"
+            );
+        }
+        let mut array = claims();
+        array["iss"] = json!([ISS]);
+        let token = sign(Algorithm::EdDSA, Some("ed"), &array);
+        assert_eq!(
+            verifier.verify(&token).await,
+            Err(JwtError::InvalidClaim("iss"))
+        );
+
+        let mut none = claims();
+        none.as_object_mut().unwrap().remove("iss");
+        let token = sign(Algorithm::EdDSA, Some("ed"), &none);
+        assert_eq!(
+            verifier.verify(&token).await,
+            Err(JwtError::MissingClaim("iss"))
+        );
+    }
+
+    #[tokio::test]
+    async fn audience_must_name_a_configured_one() {
+        let verifier = all_keys_verifier();
+        let with_aud = |aud: Value| {
+            let mut claims = claims();
+            claims["aud"] = aud;
+            sign(Algorithm::RS256, Some("rsa"), &claims)
+        };
+        assert_eq!(
+            verifier.verify(&with_aud(json!("billing"))).await,
+            Err(JwtError::WrongAudience)
+        );
+        assert_eq!(
+            verifier
+                .verify(&with_aud(json!(["billing", "reports"])))
+                .await,
+            Err(JwtError::WrongAudience)
+        );
+        assert_eq!(
+            verifier.verify(&with_aud(json!([]))).await,
+            Err(JwtError::WrongAudience)
+        );
+        assert_eq!(
+            verifier.verify(&with_aud(json!(["billing", AUD]))).await,
+            Ok(alice())
+        );
+        assert_eq!(
+            verifier.verify(&with_aud(json!("other"))).await,
+            Ok(alice())
+        );
+
+        let mut none = claims();
+        none.as_object_mut().unwrap().remove("aud");
+        let token = sign(Algorithm::RS256, Some("rsa"), &none);
+        assert_eq!(
+            verifier.verify(&token).await,
+            Err(JwtError::MissingClaim("aud"))
+        );
+    }
+
+    #[tokio::test]
+    async fn unknown_or_ambiguous_keys_are_refused() {
+        let verifier = all_keys_verifier();
+        let token = sign(Algorithm::EdDSA, Some("retired"), &claims());
+        assert_eq!(verifier.verify(&token).await, Err(JwtError::UnknownKey));
+
+        // Two Ed25519 keys and a token naming neither.
+        let mut second =
+            serde_json::from_str::<Value>(&DemoIssuer::generate(ISS, AUD).unwrap().jwks_json())
+                .unwrap()["keys"][0]
+                .clone();
+        second["kid"] = json!("ed2");
+        let two = file_verifier(&jwks(&[jwk(Algorithm::EdDSA), second]), |_| {});
+        let token = sign(Algorithm::EdDSA, None, &claims());
+        assert_eq!(two.verify(&token).await, Err(JwtError::UnknownKey));
+        let token = sign(Algorithm::EdDSA, Some("ed"), &claims());
+        assert_eq!(two.verify(&token).await, Ok(alice()));
+    }
+
+    #[tokio::test]
+    async fn subject_is_required() {
+        let verifier = all_keys_verifier();
+        for sub in [None, Some(json!("")), Some(json!(42)), Some(json!(null))] {
+            let mut claims = claims();
+            match &sub {
+                Some(sub) => claims["sub"] = sub.clone(),
+                None => {
+                    claims.as_object_mut().unwrap().remove("sub");
+                }
+            }
+            let token = sign(Algorithm::EdDSA, Some("ed"), &claims);
+            assert_eq!(
+                verifier.verify(&token).await,
+                Err(JwtError::MissingClaim("sub")),
+                "{sub:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn roles_come_from_the_configured_claim() {
+        let cases = [
+            ("roles", json!({ "roles": ["a", "b"] }), vec!["a", "b"]),
+            ("roles", json!({ "roles": "a  b\tc" }), vec!["a", "b", "c"]),
+            (
+                "scope",
+                json!({ "scope": "read:users write:users" }),
+                vec!["read:users", "write:users"],
+            ),
+            (
+                "realm_access.roles",
+                json!({ "realm_access": { "roles": ["admin"] } }),
+                vec!["admin"],
+            ),
+            (
+                "https://example.com/roles",
+                json!({ "https://example.com/roles": ["ops"] }),
+                vec!["ops"],
+            ),
+            ("roles", json!({ "roles": ["a", 1] }), vec![]),
+            ("roles", json!({ "roles": { "a": true } }), vec![]),
+            ("roles", json!({ "roles": 7 }), vec![]),
+            ("roles", json!({}), vec![]),
+            (
+                "realm_access.roles",
+                json!({ "realm_access": ["admin"] }),
+                vec![],
+            ),
+            (
+                "realm_access.roles",
+                json!({ "realm_access": "admin" }),
+                vec![],
+            ),
+        ];
+        for (path, extra, expected) in cases {
+            let verifier = file_verifier(&jwks(&[jwk(Algorithm::EdDSA)]), |config| {
+                config.roles_claim = path.into();
+            });
+            let mut claims = claims();
+            claims.as_object_mut().unwrap().remove("roles");
+            for (name, value) in extra.as_object().unwrap() {
+                claims[name] = value.clone();
+            }
+            let token = sign(Algorithm::EdDSA, Some("ed"), &claims);
+            let verified = verifier.verify(&token).await.unwrap();
+            assert_eq!(verified.roles, expected, "{path} {extra}");
+        }
+    }
+
+    #[tokio::test]
+    async fn oversized_tokens_are_refused_before_decoding() {
+        let verifier = all_keys_verifier();
+        let mut big = claims();
+        big["padding"] = json!("x".repeat(MAX_TOKEN_BYTES));
+        let token = sign(Algorithm::EdDSA, Some("ed"), &big);
+        assert!(token.len() > MAX_TOKEN_BYTES);
+        assert_eq!(verifier.verify(&token).await, Err(JwtError::Malformed));
+        // Just under the limit is still looked at.
+        let room = MAX_TOKEN_BYTES - sign(Algorithm::EdDSA, Some("ed"), &claims()).len();
+        let mut fits = claims();
+        fits["padding"] = json!("x".repeat(room * 3 / 4 - 20));
+        let token = sign(Algorithm::EdDSA, Some("ed"), &fits);
+        assert!(token.len() <= MAX_TOKEN_BYTES);
+        assert_eq!(verifier.verify(&token).await, Ok(alice()));
+    }
+
+    #[tokio::test]
+    async fn garbage_is_refused_without_panicking() {
+        let verifier = all_keys_verifier();
+        let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"EdDSA","kid":"ed"}"#);
+        let payload = URL_SAFE_NO_PAD.encode(claims().to_string());
+        let fixed = [
+            String::new(),
+            ".".into(),
+            "..".into(),
+            "...".into(),
+            "a.b".into(),
+            "a.b.c".into(),
+            "a.b.c.d".into(),
+            "a.b.c.d.e".into(),
+            format!("{header}.{payload}"),
+            format!("{header}.{payload}.sig.extra"),
+            format!("{header}=.{payload}.AAAA"),
+            format!("{header}.{payload}=.AAAA"),
+            format!("{header}.{payload}.!!!!"),
+            format!("{header}.{payload}.AAA"),
+            format!("{header}.%%%.AAAA"),
+            format!("{}.{payload}.AAAA", URL_SAFE_NO_PAD.encode("not json")),
+            format!("{}.{payload}.AAAA", URL_SAFE_NO_PAD.encode("[]")),
+            format!("{}.{payload}.AAAA", URL_SAFE_NO_PAD.encode(r#"{"alg":7}"#)),
+            format!(
+                "{}.{payload}.AAAA",
+                URL_SAFE_NO_PAD.encode(r#"{"alg":"EdDSA","kid":1}"#)
+            ),
+            format!("{header}.{}.AAAA", URL_SAFE_NO_PAD.encode("null")),
+            format!(
+                "{header}.{}.AAAA",
+                URL_SAFE_NO_PAD.encode(r#"{"iss":"a","iss":"b"}"#)
+            ),
+            format!("{header}.{}.AAAA", URL_SAFE_NO_PAD.encode("[".repeat(3000))),
+            "\u{0}\u{1}.\u{fffd}.é".into(),
+            "Bearer x.y.z".into(),
+        ];
+        for token in &fixed {
+            assert!(verifier.verify(token).await.is_err(), "{token:?}");
+        }
+        let mut random = fastrand::Rng::with_seed(7);
+        let alphabet: Vec<char> =
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=+/ \u{e9}"
+                .chars()
+                .collect();
+        for _ in 0..2000 {
+            let len = random.usize(0..200);
+            let token: String = (0..len)
+                .map(|_| alphabet[random.usize(..alphabet.len())])
+                .collect();
+            assert!(verifier.verify(&token).await.is_err(), "{token:?}");
+            let bytes: Vec<u8> = (0..len).map(|_| random.u8(..)).collect();
+            let token = String::from_utf8_lossy(&bytes);
+            assert!(verifier.verify(&token).await.is_err(), "{token:?}");
+        }
+        // Every one-character change of a valid token is refused.
+        let token = sign(Algorithm::EdDSA, Some("ed"), &claims());
+        assert!(verifier.verify(&token).await.is_ok());
+        for i in 0..token.len() {
+            for replacement in ['A', 'z', '_', '.'] {
+                if token.as_bytes()[i] == replacement as u8 {
+                    continue;
+                }
+                let mut changed = token.clone();
+                changed.replace_range(i..=i, replacement.encode_utf8(&mut [0; 4]));
+                assert!(verifier.verify(&changed).await.is_err(), "{changed}");
+            }
+        }
+    }
+
+    #[test]
+    fn loading_fails_with_the_issuer_and_the_reason() {
+        let dir = TempDir::new();
+        let with_file = |name: &str, content: Option<&str>| {
+            if let Some(content) = content {
+                std::fs::write(dir.0.join(name), content).unwrap();
+            }
+            let mut config = config();
+            config.jwks_file = Some(name.into());
+            build(&[config], &dir.0).unwrap_err()
+        };
+        let error = with_file("missing.json", None);
+        assert!(
+            error.contains(ISS) && error.contains("cannot read JWKS file"),
+            "{error}"
+        );
+        let error = with_file("list.json", Some("[1, 2]"));
+        assert!(
+            error.contains(ISS) && error.contains("not a JWKS"),
+            "{error}"
+        );
+        let error = with_file("text.json", Some("hello"));
+        assert!(error.contains("not a JWKS"), "{error}");
+
+        let mut encryption = jwk(Algorithm::RS256);
+        encryption["use"] = json!("enc");
+        let mut rs384 = jwk(Algorithm::RS256);
+        rs384["alg"] = json!("RS384");
+        let mut mislabelled = jwk(Algorithm::ES256);
+        mislabelled["alg"] = json!("HS256");
+        let mut verify_only_not = jwk(Algorithm::EdDSA);
+        verify_only_not["key_ops"] = json!(["encrypt"]);
+        let mut short = jwk(Algorithm::EdDSA);
+        short["x"] = json!("AAAA");
+        let mut off_curve = jwk(Algorithm::ES256);
+        off_curve["y"] = json!(URL_SAFE_NO_PAD.encode([1u8; 32]));
+        let mut small_rsa = jwk(Algorithm::RS256);
+        small_rsa["n"] = json!(URL_SAFE_NO_PAD.encode([0xffu8; 128]));
+        let unusable = [
+            encryption,
+            rs384,
+            mislabelled,
+            verify_only_not,
+            short,
+            off_curve,
+            small_rsa,
+            json!({ "kty": "oct", "k": "c2VjcmV0", "kid": "hmac" }),
+            json!({ "kty": "EC", "crv": "P-384", "x": "AA", "y": "AA" }),
+            json!({ "kty": "OKP", "crv": "Ed448", "x": "AA" }),
+            json!({ "kid": "no-kty" }),
+            json!("not an object"),
+        ];
+        let error = with_file("unusable.json", Some(&jwks(&unusable)));
+        assert!(
+            error.contains(ISS) && error.contains("no usable key"),
+            "{error}"
+        );
+
+        let mut config = config();
+        config.hs256_secret_env = Some("UNSET_SECRET".into());
+        let error = build(&[config.clone()], &dir.0).unwrap_err();
+        assert!(
+            error.contains(ISS) && error.contains("UNSET_SECRET is not set"),
+            "{error}"
+        );
+        config.hs256_secret_env = Some("SHORT_SECRET".into());
+        let error = build(&[config.clone()], &dir.0).unwrap_err();
+        assert!(
+            error.contains(ISS) && error.contains("at least 32"),
+            "{error}"
+        );
+
+        config.jwks_file = Some("jwks.json".into());
+        let error = build(&[config], &dir.0).unwrap_err();
+        assert!(error.contains("exactly one"), "{error}");
+    }
+
+    #[test]
+    fn jwks_url_needs_a_runtime() {
+        let mut config = config();
+        config.jwks_url = Some("http://127.0.0.1:9/jwks".into());
+        let error = build(&[config], Path::new(".")).unwrap_err();
+        assert!(error.contains("tokio runtime"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_demo_issuer_signs_tokens_its_jwks_verifies() {
+        let demo = DemoIssuer::generate(ISS, AUD).unwrap();
+        let jwks_json: Value = serde_json::from_str(&demo.jwks_json()).unwrap();
+        let key = &jwks_json["keys"][0];
+        assert_eq!(
+            (&key["kty"], &key["crv"], &key["alg"]),
+            (&json!("OKP"), &json!("Ed25519"), &json!("EdDSA"))
+        );
+        assert!(
+            key.get("d").is_none(),
+            "the JWKS must hold the public key only"
+        );
+
+        let verifier = file_verifier(&demo.jwks_json(), |_| {});
+        let token = demo.token("bob", &["admin"], Duration::from_secs(60));
+        let expected = Verified {
+            issuer: ISS.into(),
+            subject: "bob".into(),
+            roles: vec!["admin".into()],
+        };
+        assert_eq!(verifier.verify(&token).await, Ok(expected));
+        let expired = demo.token("bob", &[], Duration::ZERO);
+        assert!(verifier.verify(&expired).await.is_ok(), "within the leeway");
+
+        let other = DemoIssuer::generate(ISS, AUD).unwrap();
+        assert_ne!(other.kid, demo.kid);
+        assert_eq!(
+            verifier
+                .verify(&other.token("bob", &[], Duration::from_secs(60)))
+                .await,
+            Err(JwtError::UnknownKey)
+        );
+    }
+
+    #[test]
+    fn verifier_is_send_and_sync() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<JwtVerifier>();
+        shareable::<DemoIssuer>();
+    }
+
+    /// A JWKS endpoint on 127.0.0.1 answering every request with the current status and
+    /// body, and counting requests.
+    struct JwksServer {
+        url: String,
+        answer: Arc<std::sync::Mutex<(u16, String)>>,
+        requests: Arc<AtomicUsize>,
+    }
+
+    impl JwksServer {
+        async fn start(body: String) -> JwksServer {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!(
+                "http://{}/.well-known/jwks.json",
+                listener.local_addr().unwrap()
+            );
+            let answer = Arc::new(std::sync::Mutex::new((200, body)));
+            let requests = Arc::new(AtomicUsize::new(0));
+            let (served, counted) = (Arc::clone(&answer), Arc::clone(&requests));
+            tokio::spawn(async move {
+                while let Ok((mut socket, _)) = listener.accept().await {
+                    let (answer, requests) = (Arc::clone(&served), Arc::clone(&counted));
+                    tokio::spawn(async move {
+                        let mut request = Vec::new();
+                        let mut buf = [0; 1024];
+                        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                            match socket.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => request.extend_from_slice(&buf[..n]),
+                            }
+                        }
+                        requests.fetch_add(1, Ordering::SeqCst);
+                        let (status, body) = answer.lock().unwrap().clone();
+                        let response = format!(
+                            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n\
+                             content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                            body.len()
+                        );
+                        let _ = socket.write_all(response.as_bytes()).await;
+                        let _ = socket.shutdown().await;
+                    });
+                }
+            });
+            JwksServer {
+                url,
+                answer,
+                requests,
+            }
+        }
+
+        fn serve(&self, status: u16, body: String) {
+            *self.answer.lock().unwrap() = (status, body);
+        }
+
+        fn requests(&self) -> usize {
+            self.requests.load(Ordering::SeqCst)
+        }
+
+        fn verifier(&self, refresh: Duration) -> JwtVerifier {
+            let mut config = config();
+            config.jwks_url = Some(self.url.clone());
+            config.jwks_refresh = refresh;
+            build(&[config], Path::new(".")).unwrap()
+        }
+    }
+
+    fn hour() -> Duration {
+        Duration::from_secs(3600)
+    }
+
+    #[tokio::test]
+    async fn jwks_url_unknown_kid_refetches_once_per_interval() {
+        let first = DemoIssuer::generate(ISS, AUD).unwrap();
+        let server = JwksServer::start(first.jwks_json()).await;
+        let verifier = server.verifier(hour());
+        let token = first.token("alice", &["reader"], hour());
+        assert_eq!(verifier.verify(&token).await.unwrap().subject, "alice");
+        assert_eq!(
+            server.requests(),
+            1,
+            "the first fetch is shared by the refresh task"
+        );
+        assert!(verifier.verify(&token).await.is_ok());
+        assert_eq!(server.requests(), 1);
+
+        // The issuer rotates its key: the new kid is unknown, so the keys are fetched again.
+        let second = DemoIssuer::generate(ISS, AUD).unwrap();
+        server.serve(200, second.jwks_json());
+        let token = second.token("bob", &[], hour());
+        assert_eq!(verifier.verify(&token).await.unwrap().subject, "bob");
+        assert_eq!(server.requests(), 2);
+
+        // Another unknown kid within 30 s does not fetch.
+        let stranger = DemoIssuer::generate(ISS, AUD).unwrap();
+        let token = stranger.token("eve", &[], hour());
+        assert_eq!(verifier.verify(&token).await, Err(JwtError::UnknownKey));
+        assert_eq!(verifier.verify(&token).await, Err(JwtError::UnknownKey));
+        assert_eq!(server.requests(), 2);
+    }
+
+    #[tokio::test]
+    async fn jwks_url_concurrent_callers_share_one_refetch() {
+        let first = DemoIssuer::generate(ISS, AUD).unwrap();
+        let server = JwksServer::start(first.jwks_json()).await;
+        let verifier = Arc::new(server.verifier(hour()));
+        assert!(
+            verifier
+                .verify(&first.token("a", &[], hour()))
+                .await
+                .is_ok()
+        );
+        let second = DemoIssuer::generate(ISS, AUD).unwrap();
+        server.serve(200, second.jwks_json());
+        let token = second.token("b", &[], hour());
+        let mut calls = tokio::task::JoinSet::new();
+        for _ in 0..8 {
+            let (verifier, token) = (Arc::clone(&verifier), token.clone());
+            calls.spawn(async move { verifier.verify(&token).await });
+        }
+        while let Some(result) = calls.join_next().await {
+            assert_eq!(result.unwrap().map(|v| v.subject), Ok("b".into()));
+        }
+        assert_eq!(server.requests(), 2);
+    }
+
+    #[tokio::test]
+    async fn jwks_url_failures_keep_the_previous_keys() {
+        let first = DemoIssuer::generate(ISS, AUD).unwrap();
+        let server = JwksServer::start(first.jwks_json()).await;
+        let verifier = server.verifier(hour());
+        let token = first.token("a", &[], hour());
+        assert!(verifier.verify(&token).await.is_ok());
+
+        server.serve(500, "oops".into());
+        let stranger = DemoIssuer::generate(ISS, AUD).unwrap();
+        let unknown = stranger.token("eve", &[], hour());
+        assert_eq!(verifier.verify(&unknown).await, Err(JwtError::UnknownKey));
+        assert_eq!(server.requests(), 2);
+        assert!(
+            verifier.verify(&token).await.is_ok(),
+            "old keys kept after a failed fetch"
+        );
+    }
+
+    #[tokio::test]
+    async fn jwks_url_unreachable_or_oversized_means_keys_unavailable() {
+        let demo = DemoIssuer::generate(ISS, AUD).unwrap();
+        let server = JwksServer::start("x".repeat(MAX_JWKS_BYTES + 1)).await;
+        let verifier = server.verifier(hour());
+        let token = demo.token("a", &[], hour());
+        assert_eq!(
+            verifier.verify(&token).await,
+            Err(JwtError::KeysUnavailable)
+        );
+        assert_eq!(
+            verifier.verify(&token).await,
+            Err(JwtError::KeysUnavailable)
+        );
+        assert_eq!(
+            server.requests(),
+            1,
+            "failed first fetches are rate-limited too"
+        );
+
+        // Nothing listening: refused connection.
+        let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut config = config();
+        config.jwks_url = Some(format!("http://{}/jwks", closed.local_addr().unwrap()));
+        drop(closed);
+        let verifier = build(&[config], Path::new(".")).unwrap();
+        assert_eq!(
+            verifier.verify(&token).await,
+            Err(JwtError::KeysUnavailable)
+        );
+    }
+
+    #[tokio::test]
+    async fn jwks_url_refreshes_until_the_verifier_is_dropped() {
+        let demo = DemoIssuer::generate(ISS, AUD).unwrap();
+        let server = JwksServer::start(demo.jwks_json()).await;
+        let verifier = server.verifier(Duration::from_millis(100));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while server.requests() < 3 {
+            assert!(Instant::now() < deadline, "no periodic refresh");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        drop(verifier);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let after_drop = server.requests();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(
+            server.requests(),
+            after_drop,
+            "refresh task outlived the verifier"
+        );
+    }
+
+    #[test]
+    fn error_messages_say_what_is_wrong() {
+        let cases = [
+            (JwtError::Malformed, "malformed token"),
+            (JwtError::UnknownIssuer, "token issuer not accepted"),
+            (
+                JwtError::UnsupportedAlgorithm,
+                "token signing algorithm not supported",
+            ),
+            (
+                JwtError::AlgorithmMismatch,
+                "token algorithm does not match the signing key",
+            ),
+            (JwtError::UnknownKey, "unknown signing key"),
+            (JwtError::BadSignature, "invalid token signature"),
+            (JwtError::Expired, "token expired"),
+            (JwtError::NotYetValid, "token not yet valid"),
+            (JwtError::WrongAudience, "token audience not accepted"),
+            (
+                JwtError::MissingClaim("sub"),
+                "token lacks a valid `sub` claim",
+            ),
+            (
+                JwtError::InvalidClaim("exp"),
+                "token claim `exp` is invalid",
+            ),
+            (
+                JwtError::KeysUnavailable,
+                "signing keys of the token issuer are unavailable",
+            ),
+        ];
+        for (error, text) in cases {
+            assert_eq!(error.to_string(), text);
+        }
+    }
+}
