@@ -356,8 +356,9 @@ pub struct JwtConfig {
     /// How often a `jwks_url` is fetched again. Default 5 min.
     #[serde(default = "default_jwks_refresh", with = "humantime_serde")]
     pub jwks_refresh: Duration,
-    /// The claim holding the caller's roles: an array of strings or a space-separated string;
-    /// dots walk into objects (`realm_access.roles`). Default `roles`.
+    /// The claim holding the caller's roles: an array of strings or a space-separated string.
+    /// A claim with exactly this name wins (`https://example.com/roles`); otherwise dots walk
+    /// into objects (`realm_access.roles`). Default `roles`.
     #[serde(default = "default_roles_claim")]
     pub roles_claim: String,
 }
@@ -482,10 +483,7 @@ impl Config {
             reason: format!("cannot read: {e}"),
         })?;
         let mut config = Config::parse(&file, &text)?;
-        config.base_dir = path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
+        config.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Ok(config)
     }
 
@@ -531,6 +529,12 @@ impl Config {
                 return Err(fail(
                     format!("server.forward_headers[{i}]"),
                     format!("{header:?} is not a valid header name"),
+                ));
+            }
+            if crate::security::IDENTITY_METADATA.contains(&header.to_ascii_lowercase().as_str()) {
+                return Err(fail(
+                    format!("server.forward_headers[{i}]"),
+                    format!("{header:?} carries the verified caller; the gateway sets it"),
                 ));
             }
         }
@@ -697,7 +701,8 @@ impl ServerConfig {
             return positive("body_timeout");
         }
         if let Some(cors) = &self.cors {
-            cors.validate().map_err(|(key, reason)| (format!("cors.{key}"), reason))?;
+            cors.validate()
+                .map_err(|(key, reason)| (format!("cors.{key}"), reason))?;
         }
         Ok(())
     }
@@ -761,7 +766,10 @@ impl AuthConfig {
                 return Err((at("issuer"), "must not be empty".into()));
             }
             if self.jwt[..i].iter().any(|other| other.issuer == jwt.issuer) {
-                return Err((at("issuer"), format!("{:?} is configured twice", jwt.issuer)));
+                return Err((
+                    at("issuer"),
+                    format!("{:?} is configured twice", jwt.issuer),
+                ));
             }
             if jwt.audiences.is_empty() || jwt.audiences.iter().any(|a| a.is_empty()) {
                 return Err((
@@ -806,7 +814,10 @@ impl AuthConfig {
             if key.name.trim().is_empty() {
                 return Err((at("name"), "must not be empty".into()));
             }
-            if self.api_keys[..i].iter().any(|other| other.name == key.name) {
+            if self.api_keys[..i]
+                .iter()
+                .any(|other| other.name == key.name)
+            {
                 return Err((at("name"), format!("{:?} is used twice", key.name)));
             }
             if key.sha256.len() != 64 || !key.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {

@@ -52,6 +52,32 @@ pub enum GatewayError {
     UpstreamBadResponse,
     #[error("deadline exceeded")]
     DeadlineExceeded,
+    #[error("{message}")]
+    Unauthenticated {
+        message: String,
+        /// A credential was sent but is not valid (RFC 6750 `error="invalid_token"`).
+        invalid_token: bool,
+    },
+    #[error("{0}")]
+    PermissionDenied(String),
+    #[error("rate limit exceeded; retry after {retry_after} s")]
+    RateLimited {
+        retry_after: u64,
+        /// `RateLimit-*` and `Retry-After`.
+        headers: Vec<(http::HeaderName, HeaderValue)>,
+    },
+    #[error("{0}")]
+    HeadersTooLarge(String),
+    #[error("JSON nested deeper than {limit} levels")]
+    JsonTooDeep { limit: usize },
+    #[error("the gateway is handling too many requests; retry later")]
+    Overloaded,
+    #[error("the request headers were not received in time")]
+    HeaderTimeout,
+    #[error("the token issuer's keys cannot be fetched now; retry later")]
+    AuthUnavailable,
+    #[error("the request body was not received in time")]
+    BodyTimeout,
     #[error("internal error")]
     Internal(String),
 }
@@ -144,6 +170,51 @@ impl GatewayError {
                 Code::Internal,
                 "INTERNAL",
             ),
+            Unauthenticated { .. } => (
+                StatusCode::UNAUTHORIZED,
+                Code::Unauthenticated,
+                "UNAUTHENTICATED",
+            ),
+            PermissionDenied(_) => (
+                StatusCode::FORBIDDEN,
+                Code::PermissionDenied,
+                "PERMISSION_DENIED",
+            ),
+            RateLimited { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                Code::ResourceExhausted,
+                "RATE_LIMITED",
+            ),
+            HeadersTooLarge(_) => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                Code::ResourceExhausted,
+                "HEADERS_TOO_LARGE",
+            ),
+            JsonTooDeep { .. } => (
+                StatusCode::BAD_REQUEST,
+                Code::InvalidArgument,
+                "JSON_TOO_DEEP",
+            ),
+            Overloaded => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Code::Unavailable,
+                "OVERLOADED",
+            ),
+            AuthUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Code::Unavailable,
+                "AUTH_UNAVAILABLE",
+            ),
+            HeaderTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                Code::DeadlineExceeded,
+                "HEADER_TIMEOUT",
+            ),
+            BodyTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                Code::DeadlineExceeded,
+                "BODY_TIMEOUT",
+            ),
         };
         Disposition {
             status,
@@ -214,6 +285,21 @@ impl GatewayError {
             Code::Cancelled | Code::DeadlineExceeded => GatewayError::DeadlineExceeded,
             _ => GatewayError::UpstreamBadResponse,
         }
+    }
+
+    /// The JSON error body, as sent.
+    pub fn json_body(&self) -> String {
+        let Disposition { code, reason, .. } = self.disposition();
+        self.json_with(code, reason)
+    }
+
+    fn json_with(&self, code: Code, reason: &'static str) -> String {
+        json!({
+            "code": code as i32,
+            "message": self.public_message(),
+            "details": self.details(reason),
+        })
+        .to_string()
     }
 
     /// The message a client sees.
@@ -321,12 +407,8 @@ impl IntoResponse for GatewayError {
         } else if status.is_server_error() {
             tracing::warn!(error = %self, ?code, "request failed");
         }
-        let body = json!({
-            "code": code as i32,
-            "message": self.public_message(),
-            "details": self.details(reason),
-        });
-        let mut response = (status, body.to_string()).into_response();
+        let body = self.json_with(code, reason);
+        let mut response = (status, body).into_response();
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,
@@ -347,6 +429,42 @@ impl IntoResponse for GatewayError {
             }
             GatewayError::NoHealthyUpstream { retry_after } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
+            GatewayError::Overloaded => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(1));
+            }
+            GatewayError::AuthUnavailable => {
+                let wait = crate::security::jwt::UNKNOWN_KID_REFETCH_INTERVAL.as_secs();
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(wait));
+            }
+            GatewayError::RateLimited {
+                headers: limits, ..
+            } => {
+                for (name, value) in limits {
+                    headers.insert(name.clone(), value.clone());
+                }
+            }
+            GatewayError::Unauthenticated { invalid_token, .. } => {
+                let challenge = if *invalid_token {
+                    "Bearer realm=\"gatehouse\", error=\"invalid_token\""
+                } else {
+                    "Bearer realm=\"gatehouse\""
+                };
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(challenge),
+                );
+            }
+            GatewayError::PermissionDenied(_) => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(
+                        "Bearer realm=\"gatehouse\", error=\"insufficient_scope\"",
+                    ),
+                );
+            }
+            GatewayError::HeaderTimeout | GatewayError::BodyTimeout => {
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
             _ => {}
         }

@@ -13,6 +13,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod http_rule;
+pub mod listener;
 pub mod routes;
 pub mod security;
 pub mod server;

@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use gatehouse::config::{BackendConfig, Config, DEFAULT_LISTEN, HealthConfig};
+use gatehouse::config::{Config, DEFAULT_LISTEN};
 use gatehouse::demo::{self, DemoStore};
 use gatehouse::routes::ROUTES;
+use gatehouse::security::Authenticator;
 use gatehouse::server::{self, Gateway};
 use tracing_subscriber::EnvFilter;
 
@@ -56,21 +57,18 @@ fn main() -> ExitCode {
             print_routes();
             ExitCode::SUCCESS
         }
-        Command::Check { config: path } => match Config::load(&path) {
-            Ok(config) => {
-                let served: usize = config.backends.iter().map(|b| b.services.len()).sum();
-                println!(
-                    "{}: ok ({} backends, {served} services)",
-                    path.display(),
-                    config.backends.len()
-                );
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
-        },
+        Command::Check { config: path } => run(async move {
+            let config = Config::load(&path).map_err(|e| e.to_string())?;
+            // The files and variables the config names must be there too.
+            Authenticator::new(&config).map_err(|e| format!("{}: {e}", path.display()))?;
+            let served: usize = config.backends.iter().map(|b| b.services.len()).sum();
+            println!(
+                "{}: ok ({} backends, {served} services)",
+                path.display(),
+                config.backends.len()
+            );
+            Ok(())
+        }),
         Command::Serve { config } => run(async move {
             let config = Config::load(&config).map_err(|e| e.to_string())?;
             serve(config, None).await
@@ -119,8 +117,6 @@ async fn serve(config: Config, banner: Option<String>) -> Result<(), String> {
 
 async fn demo(listen: SocketAddr) -> Result<(), String> {
     let store = DemoStore::seeded();
-    let mut config = Config::default();
-    config.server.listen = listen;
     let running = demo::spawn_all(store)
         .await
         .map_err(|e| format!("cannot start the demo backends: {e}"))?;
@@ -132,29 +128,34 @@ async fn demo(listen: SocketAddr) -> Result<(), String> {
             service.grpc_service(),
             backend.addr
         );
-        let mut entry = BackendConfig::new(
-            service.name(),
-            service.grpc_service(),
-            &format!("http://{}", backend.addr),
-        );
-        // The demo backends serve grpc.health.v1: check each for its own service.
-        entry.health = Some(HealthConfig {
-            service: service.grpc_service().to_string(),
-            ..HealthConfig::default()
-        });
-        config.backends.push(entry);
     }
+    // The demo issuer's key lives in this process; its public half is written where the
+    // gateway reads JWKS files, and removed on the way out.
+    let issuer = demo::demo_issuer()?;
+    let jwks_file =
+        std::env::temp_dir().join(format!("gatehouse-demo-{}.jwks.json", std::process::id()));
+    std::fs::write(&jwks_file, issuer.jwks_json())
+        .map_err(|e| format!("cannot write {}: {e}", jwks_file.display()))?;
+    let mut config = demo::demo_config(&running, &jwks_file);
+    config.server.listen = listen;
     config.validate("demo").map_err(|e| e.to_string())?;
-    let banner = "Try:\n  \
-        curl http://{addr}/api/users/123\n  \
-        curl 'http://{addr}/api/users?page_size=2'\n  \
-        curl 'http://{addr}/api/products?filter=lamp'\n  \
-        curl 'http://{addr}/api/products:batchGet?ids=p-100&ids=p-101'\n  \
-        curl -X POST http://{addr}/api/orders -H 'content-type: application/json' \\\n       \
-        -d '{\"userId\": \"123\", \"lineItems\": [{\"productId\": \"p-100\", \"quantity\": 2}]}'\n  \
-        curl http://{addr}/api/users/999   # NOT_FOUND -> 404 with the JSON error shape\n\
-        Press Ctrl-C to stop.";
-    let result = serve(config, Some(banner.to_string())).await;
+    let token = demo::demo_token(&issuer);
+    let banner = format!(
+        "Products are public; users, orders and payments need the demo token (user 123, role \
+         customer, valid 24 h):\n\n\
+         export TOKEN={token}\n\n\
+         Try:\n  \
+         curl http://{{addr}}/api/products/p-100\n  \
+         curl 'http://{{addr}}/api/products:batchGet?ids=p-100&ids=p-101'\n  \
+         curl http://{{addr}}/api/users/123          # 401: no token\n  \
+         curl -H \"Authorization: Bearer $TOKEN\" http://{{addr}}/api/users/123\n  \
+         curl -H \"Authorization: Bearer $TOKEN\" -X POST http://{{addr}}/api/orders \\\n       \
+         -H 'content-type: application/json' \\\n       \
+         -d '{{\"userId\": \"123\", \"lineItems\": [{{\"productId\": \"p-100\", \"quantity\": 2}}]}}'\n\
+         Press Ctrl-C to stop."
+    );
+    let result = serve(config, Some(banner)).await;
+    let _ = std::fs::remove_file(&jwks_file);
     for backend in running {
         backend.shutdown().await;
     }

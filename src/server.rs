@@ -10,20 +10,27 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue};
-use http::{HeaderMap, request::Parts};
+use http::header::{self, CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue};
+use http::{HeaderMap, Method, request::Parts};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
+use tower::ServiceBuilder;
+use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::config::Config;
+use crate::config::{Config, CorsConfig, RateLimitKey};
 use crate::error::GatewayError;
 use crate::http_rule::PathMatch;
-use crate::routes::{MethodKind, RouteTable};
+use crate::listener::ConnectionLimits;
+use crate::routes::{MethodKind, RouteEntry, RouteTable};
+use crate::security::client_ip::ClientIp;
+use crate::security::{self, Authenticator, Identity};
 use crate::transcode::codec::RequestParts;
 use crate::transcode::metadata;
 use crate::transcode::timeout::parse_grpc_timeout;
@@ -31,19 +38,31 @@ use crate::upstream::Backend;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The gateway's state: the route table and the per-request settings, built once.
+/// The gateway's state: the route table, the credential checks and the per-request limits,
+/// built once.
 pub struct Gateway {
     routes: RouteTable,
+    authenticator: Authenticator,
+    client_ip: ClientIp,
     max_body: usize,
     max_timeout: Duration,
     ignore_unknown_query: bool,
     forwarded_headers: Vec<HeaderName>,
+    max_headers: usize,
+    max_header_bytes: usize,
+    max_json_depth: usize,
+    body_timeout: Duration,
+    max_concurrent_requests: usize,
+    cors: Option<CorsConfig>,
+    api_key_header: HeaderName,
+    connection_limits: ConnectionLimits,
 }
 
 impl Gateway {
     /// Builds the gateway for a validated config: one backend pool per `[[backends]]` entry
-    /// (connections are made on first use), and the routes of the services they serve.
-    /// Must be called inside a Tokio runtime: DNS refresh and health checks run as tasks.
+    /// (connections are made on first use), the routes of the services they serve with their
+    /// policies, and the issuers' keys. Must be called inside a Tokio runtime: DNS refresh,
+    /// health checks and JWKS refresh run as tasks.
     pub fn new(config: &Config) -> Result<Gateway, String> {
         let backends = config
             .backends
@@ -64,13 +83,36 @@ impl Gateway {
                     .filter_map(|h| HeaderName::from_bytes(h.as_bytes()).ok()),
             )
             .collect();
+        let server = &config.server;
+        let max_header_bytes =
+            usize::try_from(server.max_header_bytes.as_u64()).unwrap_or(usize::MAX);
         Ok(Gateway {
             routes,
-            max_body: usize::try_from(config.server.max_body.as_u64()).unwrap_or(usize::MAX),
-            max_timeout: config.server.max_timeout,
-            ignore_unknown_query: config.server.ignore_unknown_query_parameters,
+            authenticator: Authenticator::new(config)?,
+            client_ip: ClientIp::new(&server.trusted_proxies),
+            max_body: usize::try_from(server.max_body.as_u64()).unwrap_or(usize::MAX),
+            max_timeout: server.max_timeout,
+            ignore_unknown_query: server.ignore_unknown_query_parameters,
             forwarded_headers,
+            max_headers: server.max_headers,
+            max_header_bytes,
+            max_json_depth: server.max_json_depth,
+            body_timeout: server.body_timeout,
+            max_concurrent_requests: server.max_concurrent_requests,
+            cors: server.cors.clone(),
+            api_key_header: HeaderName::from_bytes(config.auth.api_key_header.as_bytes())
+                .map_err(|e| format!("auth.api_key_header: {e}"))?,
+            connection_limits: ConnectionLimits {
+                header_read_timeout: server.header_read_timeout,
+                max_headers: server.max_headers,
+                max_header_bytes,
+            },
         })
+    }
+
+    /// What the listener enforces on each connection.
+    pub fn connection_limits(&self) -> ConnectionLimits {
+        self.connection_limits
     }
 
     /// Number of served bindings.
@@ -80,14 +122,32 @@ impl Gateway {
 
     /// The axum router with the whole tower stack.
     pub fn into_router(self) -> Router {
-        // Outermost first: every response, even one from a panic, carries the request id
-        // and is traced.
-        Router::new()
+        let cors = self
+            .cors
+            .as_ref()
+            .map(|c| cors_layer(c, self.api_key_header.clone()));
+        let overload = ServiceBuilder::new()
+            .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
+                GatewayError::Overloaded.into_response()
+            }))
+            .load_shed()
+            .layer(GlobalConcurrencyLimitLayer::new(
+                self.max_concurrent_requests,
+            ));
+        // Outermost last: every response, even one from a panic or the overload guard, carries
+        // the request id and CORS headers, and is traced.
+        let router = Router::new()
             .fallback(dispatch)
             .with_state(Arc::new(self))
             .layer(CatchPanicLayer::custom(|_| {
                 GatewayError::Internal("handler panicked".into()).into_response()
             }))
+            .layer(overload);
+        let router = match cors {
+            Some(cors) => router.layer(cors),
+            None => router,
+        };
+        router
             .layer(TraceLayer::new_for_http())
             .layer(PropagateRequestIdLayer::new(REQUEST_ID))
             .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
@@ -99,6 +159,7 @@ impl Gateway {
         request: Request,
     ) -> Result<Response, GatewayError> {
         let (parts, body) = request.into_parts();
+        security::check_header_limits(&parts.headers, self.max_headers, self.max_header_bytes)?;
         let found = match self.routes.find(parts.method.as_str(), parts.uri.path()) {
             PathMatch::Found(found) => found,
             PathMatch::MethodNotAllowed { allowed } => {
@@ -110,6 +171,11 @@ impl Gateway {
             PathMatch::BadPath(e) => return Err(GatewayError::BadPath(e.to_string())),
         };
         let entry = found.value;
+        let identity = self.authenticator.authenticate(&parts.headers).await?;
+        entry.policy.authorize(identity.as_ref())?;
+        let client = peer.map(|p| self.client_ip.client(p.ip(), &parts.headers));
+        let limit_headers = self.rate_limit(entry, identity.as_ref(), client)?;
+
         let spec = entry.spec;
         if spec.kind != MethodKind::Unary {
             return Err(GatewayError::StreamingNotSupported(match spec.kind {
@@ -136,6 +202,7 @@ impl Gateway {
             &parts.headers,
             &self.forwarded_headers,
             peer.map(|p| p.ip()),
+            identity.as_ref(),
         );
         let reply = entry
             .backend
@@ -154,7 +221,46 @@ impl Gateway {
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         metadata::response_headers(&reply_metadata, headers);
+        for (name, value) in limit_headers {
+            headers.insert(name, value);
+        }
         Ok(response)
+    }
+
+    /// Takes one call from the route's rate limit, if it has one; the `RateLimit-*` headers
+    /// for the response, or 429.
+    fn rate_limit(
+        &self,
+        entry: &RouteEntry,
+        identity: Option<&Identity>,
+        client: Option<std::net::IpAddr>,
+    ) -> Result<Vec<(HeaderName, HeaderValue)>, GatewayError> {
+        let Some((limit, by)) = &entry.policy.rate_limit else {
+            return Ok(Vec::new());
+        };
+        // Namespaced, so a subject named like an address cannot share an address's bucket; a
+        // call without the identity the limit counts by falls back to its address.
+        let ip = || format!("ip:{}", client.map_or_else(String::new, |c| c.to_string()));
+        let key = match (by, identity) {
+            (RateLimitKey::Subject, Some(identity)) => format!("sub:{}", identity.subject),
+            (
+                RateLimitKey::ApiKey,
+                Some(Identity {
+                    api_key: Some(name),
+                    ..
+                }),
+            ) => {
+                format!("key:{name}")
+            }
+            _ => ip(),
+        };
+        match limit.check(&key) {
+            Ok(allowed) => Ok(allowed.headers().into_iter().collect()),
+            Err(limited) => Err(GatewayError::RateLimited {
+                retry_after: limited.retry_after_secs(),
+                headers: limited.headers().into_iter().collect(),
+            }),
+        }
     }
 
     /// min(client `Grpc-Timeout`, the route's deadline); `max_timeout` caps both.
@@ -197,13 +303,23 @@ impl Gateway {
         if declared.is_some_and(|n| n > self.max_body as u64) {
             return Err(too_large);
         }
-        match Limited::new(body, self.max_body).collect().await {
-            Ok(collected) => Ok(collected.to_bytes()),
-            Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large),
-            Err(_) => Err(GatewayError::InvalidJson(
-                "the request body could not be read".into(),
-            )),
+        let read = Limited::new(body, self.max_body).collect();
+        let body = match tokio::time::timeout(self.body_timeout, read).await {
+            Err(_) => return Err(GatewayError::BodyTimeout),
+            Ok(Ok(collected)) => collected.to_bytes(),
+            Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => return Err(too_large),
+            Ok(Err(_)) => {
+                return Err(GatewayError::InvalidJson(
+                    "the request body could not be read".into(),
+                ));
+            }
+        };
+        if security::json_too_deep(&body, self.max_json_depth) {
+            return Err(GatewayError::JsonTooDeep {
+                limit: self.max_json_depth,
+            });
         }
+        Ok(body)
     }
 }
 
@@ -224,11 +340,66 @@ pub async fn serve(
     gateway: Gateway,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = gateway.into_router();
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
+    let limits = gateway.connection_limits();
+    crate::listener::serve(listener, gateway.into_router(), limits, shutdown).await
+}
+
+/// CORS for the configured origins. Preflights are answered here, before any credential is
+/// asked for; every other response gets the CORS headers, errors included, so a page can read
+/// why its call failed.
+fn cors_layer(config: &CorsConfig, api_key_header: HeaderName) -> CorsLayer {
+    let origin = if config.origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            config
+                .origins
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o).ok()),
+        )
+    };
+    let allow_headers: Vec<HeaderName> = [
+        header::AUTHORIZATION,
+        header::CONTENT_TYPE,
+        HeaderName::from_static("grpc-timeout"),
+        api_key_header,
+        REQUEST_ID,
+    ]
+    .into_iter()
+    .chain(
+        config
+            .allow_headers
+            .iter()
+            .filter_map(|h| HeaderName::from_bytes(h.as_bytes()).ok()),
     )
-    .with_graceful_shutdown(shutdown)
-    .await
+    .collect();
+    let expose_headers: Vec<HeaderName> = [
+        REQUEST_ID,
+        header::RETRY_AFTER,
+        header::WWW_AUTHENTICATE,
+        HeaderName::from_static("ratelimit-limit"),
+        HeaderName::from_static("ratelimit-remaining"),
+        HeaderName::from_static("ratelimit-reset"),
+    ]
+    .into_iter()
+    .chain(
+        config
+            .expose_headers
+            .iter()
+            .filter_map(|h| HeaderName::from_bytes(h.as_bytes()).ok()),
+    )
+    .collect();
+    CorsLayer::new()
+        .allow_origin(origin)
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers(allow_headers)
+        .expose_headers(expose_headers)
+        .allow_credentials(config.credentials)
+        .max_age(config.max_age)
 }

@@ -169,3 +169,17 @@ fn check_refuses_a_missing_file() {
     assert!(stderr.contains(&path.display().to_string()), "{stderr}");
     assert!(stderr.contains("cannot read"), "{stderr}");
 }
+
+#[test]
+fn check_refuses_a_missing_jwks_file() {
+    assert_check_fails(
+        "missing-jwks",
+        "[[auth.jwt]]\nissuer = \"https://id.example.com\"\naudiences = [\"gatehouse\"]\n\
+         jwks_file = \"no-such-jwks.json\"\n",
+        &[
+            "cli-missing-jwks.toml",
+            "https://id.example.com",
+            "no-such-jwks.json",
+        ],
+    );
+}

@@ -19,11 +19,16 @@
 //! The seed data ([`DemoStore::seeded`]) is deterministic: users `123`–`126`, products
 //! `p-100`–`p-107`, orders `o-1001`–`o-1005` and payments `pay-5001`–`pay-5003`.
 
+mod gateway;
 mod orders;
 mod payments;
 mod products;
 mod store;
 mod users;
+
+pub use gateway::{
+    DEMO_AUDIENCE, DEMO_ISSUER, DEMO_ROLES, DEMO_SUBJECT, demo_config, demo_issuer, demo_token,
+};
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -1,12 +1,15 @@
 //! The runtime route table: the compiled bindings of the services a config serves, each tied
 //! to its backend and deadline, in one matcher built at start-up.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::uri::PathAndQuery;
 
 use crate::config::Config;
 use crate::http_rule::{PathMatch, PathTemplate, RouteMatcher};
+use crate::security::RoutePolicy;
+use crate::security::ratelimit::RateLimit;
 use crate::upstream::Backend;
 
 use super::{ROUTES, RouteSpec};
@@ -22,6 +25,8 @@ pub struct RouteEntry {
     /// Whether a call that failed with UNAVAILABLE may be sent again: `[[routes]]
     /// idempotent`, else the proto `idempotency_level`.
     pub idempotent: bool,
+    /// Credential, roles and rate limit.
+    pub policy: RoutePolicy,
 }
 
 /// All served bindings.
@@ -37,6 +42,12 @@ impl RouteTable {
         backend: impl Fn(&str) -> Option<Backend>,
     ) -> Result<RouteTable, String> {
         let mut matcher = RouteMatcher::new();
+        // One limiter per `[[routes]]` entry, shared by every method it selects.
+        let limits: Vec<Option<Arc<RateLimit>>> = config
+            .routes
+            .iter()
+            .map(|r| r.rate_limit.as_ref().map(|l| Arc::new(RateLimit::new(l))))
+            .collect();
         for spec in ROUTES {
             if spec.implicit && !config.server.implicit_routes {
                 continue;
@@ -70,6 +81,7 @@ impl RouteTable {
                 path: PathAndQuery::from_static(spec.grpc_path),
                 timeout,
                 idempotent,
+                policy: RoutePolicy::resolve(config, &limits, spec.service, spec.method),
             };
             matcher.insert(spec.http_method, template, entry);
         }

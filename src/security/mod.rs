@@ -1,7 +1,320 @@
 //! The edge: who is calling (`jwt`, API keys), what they may call (route policies), how often
 //! (`ratelimit`, keyed by `client_ip` or identity), and the request limits that keep hostile
 //! input from costing more than a rejection.
+//!
+//! A request is checked in this order, each step answering in the one JSON error shape:
+//! header limits (431), route (404/405), credential (401), roles (403), rate limit (429), then
+//! body limits (413, 408, 400) as the body is read.
 
 pub mod client_ip;
 pub mod jwt;
 pub mod ratelimit;
+
+use std::sync::Arc;
+
+use http::{HeaderMap, HeaderName, header};
+use sha2::{Digest, Sha256};
+
+use crate::config::{AuthPolicy, Config, RateLimitKey};
+use crate::error::GatewayError;
+use jwt::JwtVerifier;
+use ratelimit::RateLimit;
+
+/// Metadata names that carry the verified caller to backends. A client can never set them:
+/// copies sent as headers or `Grpc-Metadata-*` are dropped before the gateway sets its own.
+pub const IDENTITY_METADATA: [&str; 2] = ["x-user-id", "x-user-roles"];
+
+/// A verified caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// JWT `sub`, or the API key's name.
+    pub subject: String,
+    pub roles: Vec<String>,
+    /// The API key's name when the caller used one.
+    pub api_key: Option<String>,
+}
+
+/// One configured API key.
+struct ApiKey {
+    name: String,
+    sha256: [u8; 32],
+    roles: Vec<String>,
+}
+
+/// Reads and checks the credential of a request.
+pub struct Authenticator {
+    jwt: Option<JwtVerifier>,
+    api_keys: Vec<ApiKey>,
+    api_key_header: HeaderName,
+}
+
+impl Authenticator {
+    /// Loads the issuers' keys and the API key hashes of a validated config.
+    pub fn new(config: &Config) -> Result<Authenticator, String> {
+        let auth = &config.auth;
+        let jwt = if auth.jwt.is_empty() {
+            None
+        } else {
+            Some(JwtVerifier::new(&auth.jwt, &config.base_dir)?)
+        };
+        let api_keys = auth
+            .api_keys
+            .iter()
+            .map(|key| {
+                Ok(ApiKey {
+                    name: key.name.clone(),
+                    sha256: decode_sha256(&key.sha256)
+                        .ok_or_else(|| format!("API key {:?}: sha256 is not hex", key.name))?,
+                    roles: key.roles.clone(),
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let api_key_header = HeaderName::from_bytes(auth.api_key_header.as_bytes())
+            .map_err(|e| format!("auth.api_key_header: {e}"))?;
+        Ok(Authenticator {
+            jwt,
+            api_keys,
+            api_key_header,
+        })
+    }
+
+    /// The verified caller, `None` when the request carries no credential. A credential that
+    /// is present but not valid, or ambiguous (two `Authorization` headers, a token and a key)
+    /// is refused, even on public routes. Only the kinds of credential configured are read:
+    /// with no `[[auth.jwt]]`, `Authorization` is not the gateway's business and passes to the
+    /// backend untouched (proving nothing here); likewise the API key header without keys.
+    pub async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<Option<Identity>, GatewayError> {
+        let (mut bearer_headers, mut key_headers) = (
+            headers.get_all(header::AUTHORIZATION).iter(),
+            headers.get_all(&self.api_key_header).iter(),
+        );
+        let bearer = bearer_headers.next().filter(|_| self.jwt.is_some());
+        let key = key_headers.next().filter(|_| !self.api_keys.is_empty());
+        let repeated = (bearer.is_some() && bearer_headers.next().is_some())
+            || (key.is_some() && key_headers.next().is_some());
+        if repeated {
+            return Err(invalid("send one credential, in one header"));
+        }
+        match (bearer, key) {
+            (None, None) => Ok(None),
+            (Some(_), Some(_)) => Err(invalid(
+                "send either a bearer token or an API key, not both",
+            )),
+            (Some(value), None) => {
+                let token = value
+                    .to_str()
+                    .ok()
+                    .and_then(|v| {
+                        let (scheme, token) = v.split_once(' ')?;
+                        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+                    })
+                    .filter(|t| !t.is_empty())
+                    .ok_or_else(|| {
+                        invalid("the Authorization header must be \"Bearer <token>\"")
+                    })?;
+                let Some(verifier) = &self.jwt else {
+                    return Err(invalid("bearer tokens are not accepted here"));
+                };
+                let verified = verifier.verify(token).await.map_err(|e| match e {
+                    // The issuer's keys could not be fetched: not the caller's fault.
+                    jwt::JwtError::KeysUnavailable => GatewayError::AuthUnavailable,
+                    e => invalid(&format!("invalid bearer token: {e}")),
+                })?;
+                Ok(Some(Identity {
+                    subject: verified.subject,
+                    roles: verified.roles,
+                    api_key: None,
+                }))
+            }
+            (None, Some(value)) => {
+                let digest: [u8; 32] = Sha256::digest(value.as_bytes()).into();
+                // Every configured key is compared, in constant time, so timing does not tell
+                // how much of a guess was right or which key it was near.
+                let mut found = None;
+                for key in &self.api_keys {
+                    if constant_time_eq(&key.sha256, &digest) {
+                        found = Some(key);
+                    }
+                }
+                let key = found.ok_or_else(|| invalid("unknown API key"))?;
+                Ok(Some(Identity {
+                    subject: key.name.clone(),
+                    roles: key.roles.clone(),
+                    api_key: Some(key.name.clone()),
+                }))
+            }
+        }
+    }
+}
+
+fn invalid(message: &str) -> GatewayError {
+    GatewayError::Unauthenticated {
+        message: message.to_string(),
+        invalid_token: true,
+    }
+}
+
+fn decode_sha256(hex: &str) -> Option<[u8; 32]> {
+    let bytes = hex.as_bytes();
+    if bytes.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in bytes.chunks(2).enumerate() {
+        let digit = |b: u8| char::from(b).to_digit(16);
+        out[i] = u8::try_from(digit(pair[0])? * 16 + digit(pair[1])?).ok()?;
+    }
+    Some(out)
+}
+
+fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// What one method requires, resolved from `[auth]` and `[[routes]]` at start-up.
+#[derive(Clone, Default)]
+pub struct RoutePolicy {
+    pub authenticated: bool,
+    /// Any one of these roles is enough; empty means no role is needed.
+    pub roles: Vec<String>,
+    pub rate_limit: Option<(Arc<RateLimit>, RateLimitKey)>,
+}
+
+impl RoutePolicy {
+    /// The policy of `service/method`: for each key, the last `[[routes]]` entry that selects
+    /// the method and sets it wins; `limits[i]` is the limit of `routes[i]`, if it has one
+    /// (shared by every method that entry selects).
+    pub fn resolve(
+        config: &Config,
+        limits: &[Option<Arc<RateLimit>>],
+        service: &str,
+        method: &str,
+    ) -> RoutePolicy {
+        let selecting = || {
+            config
+                .routes
+                .iter()
+                .enumerate()
+                .rev()
+                .filter(|(_, r)| r.selects(service, method))
+        };
+        let roles = selecting()
+            .find_map(|(_, r)| r.roles.clone())
+            .unwrap_or_default();
+        let auth = selecting()
+            .find_map(|(_, r)| r.auth)
+            .unwrap_or(config.auth.default);
+        let rate_limit = selecting().find_map(|(i, r)| {
+            let limit = limits.get(i).cloned().flatten()?;
+            Some((limit, r.rate_limit.as_ref()?.key))
+        });
+        RoutePolicy {
+            authenticated: auth == AuthPolicy::Authenticated || !roles.is_empty(),
+            roles,
+            rate_limit,
+        }
+    }
+
+    /// 401 when a credential is needed and missing, 403 when the caller lacks every role.
+    pub fn authorize(&self, identity: Option<&Identity>) -> Result<(), GatewayError> {
+        let Some(identity) = identity else {
+            if self.authenticated {
+                return Err(GatewayError::Unauthenticated {
+                    message: "this route needs a bearer token or an API key".into(),
+                    invalid_token: false,
+                });
+            }
+            return Ok(());
+        };
+        if !self.roles.is_empty() && !self.roles.iter().any(|r| identity.roles.contains(r)) {
+            return Err(GatewayError::PermissionDenied(format!(
+                "this route needs one of the roles: {}",
+                self.roles.join(", ")
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Whether JSON `body` nests arrays and objects deeper than `limit`. A linear scan that knows
+/// strings and escapes; it does not validate (the parser does that afterwards).
+pub fn json_too_deep(body: &[u8], limit: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &byte in body {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// 431 when a request has more headers, or more header bytes, than allowed.
+pub fn check_header_limits(
+    headers: &HeaderMap,
+    max_headers: usize,
+    max_bytes: usize,
+) -> Result<(), GatewayError> {
+    if headers.len() > max_headers {
+        return Err(GatewayError::HeadersTooLarge(format!(
+            "more than {max_headers} request headers"
+        )));
+    }
+    let bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if bytes > max_bytes {
+        return Err(GatewayError::HeadersTooLarge(format!(
+            "request headers larger than {max_bytes} bytes"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_depth_counts_brackets_outside_strings() {
+        assert!(!json_too_deep(b"{\"a\":[1,{\"b\":2}]}", 3));
+        assert!(json_too_deep(b"{\"a\":[1,{\"b\":[2]}]}", 3));
+        assert!(!json_too_deep(b"{\"a\":\"[[[[[[\"}", 1));
+        assert!(!json_too_deep(b"{\"a\":\"\\\"[[[[\"}", 1));
+        assert!(json_too_deep(&[b'['; 65], 64));
+        assert!(!json_too_deep(&[b'['; 64], 64));
+    }
+
+    #[test]
+    fn sha256_hex_decodes() {
+        let hex = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+        let bytes = decode_sha256(hex).unwrap();
+        assert_eq!(bytes[0], 0x9f);
+        assert_eq!(bytes[31], 0x08);
+        assert_eq!(decode_sha256(&hex.to_uppercase()), Some(bytes));
+        assert!(decode_sha256("zz").is_none());
+        assert!(decode_sha256(&"g".repeat(64)).is_none());
+    }
+}

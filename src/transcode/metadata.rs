@@ -7,7 +7,10 @@
 use std::net::IpAddr;
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use tonic::metadata::MetadataMap;
+
+use crate::security::Identity;
 
 /// Headers forwarded as metadata under their own name.
 pub const DEFAULT_FORWARDED_HEADERS: &[&str] =
@@ -15,12 +18,22 @@ pub const DEFAULT_FORWARDED_HEADERS: &[&str] =
 
 const METADATA_PREFIX: &str = "grpc-metadata-";
 
-/// Metadata names a client may not set: gRPC's own and HTTP/2 connection headers.
+/// What is percent-encoded in identity metadata: anything a header value cannot carry, `%`
+/// itself, and the `,` that separates roles.
+const IDENTITY_ESCAPES: &AsciiSet = &CONTROLS.add(b'%').add(b',');
+
+/// Metadata names a client may not set through `Grpc-Metadata-*`: gRPC's own, HTTP/2
+/// connection headers, and the ones the gateway vouches for (the credential it checked, the
+/// forwarding chain, the verified identity).
 fn reserved(name: &str) -> bool {
     name.starts_with("grpc-")
+        || crate::security::IDENTITY_METADATA.contains(&name)
         || matches!(
             name,
-            "content-type"
+            "authorization"
+                | "x-forwarded-for"
+                | "x-forwarded-host"
+                | "content-type"
                 | "te"
                 | "host"
                 | "connection"
@@ -33,11 +46,13 @@ fn reserved(name: &str) -> bool {
         )
 }
 
-/// The request metadata for the backend call.
+/// The request metadata for the backend call. The verified caller, if any, is sent as
+/// `x-user-id` and `x-user-roles` (comma-separated); a client's own copies never pass.
 pub fn request_metadata(
     headers: &HeaderMap,
     forwarded: &[HeaderName],
     peer: Option<IpAddr>,
+    identity: Option<&Identity>,
 ) -> MetadataMap {
     let mut out = HeaderMap::with_capacity(8);
     for (name, value) in headers {
@@ -49,8 +64,24 @@ pub fn request_metadata(
             if let Ok(target) = HeaderName::from_bytes(stripped.as_bytes()) {
                 out.append(target, value.clone());
             }
-        } else if forwarded.contains(name) {
+        } else if forwarded.contains(name)
+            && !crate::security::IDENTITY_METADATA.contains(&name_str)
+        {
             out.append(name.clone(), value.clone());
+        }
+    }
+    if let Some(identity) = identity {
+        let subject = utf8_percent_encode(&identity.subject, IDENTITY_ESCAPES).to_string();
+        let roles: Vec<String> = identity
+            .roles
+            .iter()
+            .map(|r| utf8_percent_encode(r, IDENTITY_ESCAPES).to_string())
+            .collect();
+        if let Ok(value) = HeaderValue::from_str(&subject) {
+            out.insert("x-user-id", value);
+        }
+        if let Ok(value) = HeaderValue::from_str(&roles.join(",")) {
+            out.insert("x-user-roles", value);
         }
     }
     if let Some(peer) = peer {
@@ -107,7 +138,12 @@ mod tests {
             .iter()
             .map(|h| HeaderName::from_static(h))
             .collect();
-        let md = request_metadata(&headers, &forwarded, Some("127.0.0.1".parse().unwrap()));
+        let md = request_metadata(
+            &headers,
+            &forwarded,
+            Some("127.0.0.1".parse().unwrap()),
+            None,
+        );
         assert_eq!(md.get("tenant").unwrap(), "acme");
         assert_eq!(md.get("authorization").unwrap(), "Bearer x");
         assert!(md.get("cookie").is_none());

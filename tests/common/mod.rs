@@ -13,6 +13,8 @@ mod echo;
 mod errors;
 mod fleet;
 mod raw;
+pub mod tokens;
+mod webdriver;
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -25,6 +27,7 @@ pub use echo::{Echo, EchoServer, STACK_TRACE, VIOLATION_DESCRIPTION, VIOLATION_F
 pub use errors::{error_reason, expect_error, expect_status, field_violations, json_ok};
 pub use fleet::{Fleet, Instance, RefusingServer};
 pub use raw::RawResponse;
+pub use webdriver::{Browser, TempDir};
 
 /// The proto service the echo backend serves.
 pub const ECHO_SERVICE: &str = "gatehouse.echo.v1.EchoService";

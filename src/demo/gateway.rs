@@ -1,0 +1,115 @@
+//! The gateway config `gatehouse demo` runs: the four demo backends with health checks, an
+//! issuer whose key the demo generates, products public and everything else behind a bearer
+//! token, the seed's rate limits, and CORS open to any page (bearer tokens, no cookies).
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::config::{
+    AuthPolicy, BackendConfig, Config, CorsConfig, DEFAULT_JWKS_REFRESH, HealthConfig, JwtConfig,
+    RateLimitConfig, RateLimitKey, RouteConfig,
+};
+use crate::security::jwt::DemoIssuer;
+
+use super::RunningBackend;
+
+/// `iss` of the demo's tokens.
+pub const DEMO_ISSUER: &str = "https://demo.gatehouse.local";
+/// `aud` of the demo's tokens.
+pub const DEMO_AUDIENCE: &str = "gatehouse-demo";
+/// The user the printed token is for (Ada Lovelace in the seed data).
+pub const DEMO_SUBJECT: &str = "123";
+/// Roles in the printed token.
+pub const DEMO_ROLES: [&str; 1] = ["customer"];
+/// How long the printed token is valid.
+pub const DEMO_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+/// The demo's config, for `running` backends, with the issuer's public keys at `jwks_file`.
+pub fn demo_config(running: &[RunningBackend], jwks_file: &Path) -> Config {
+    let mut config = Config::default();
+    for backend in running {
+        let service = backend.service;
+        let mut entry = BackendConfig::new(
+            service.name(),
+            service.grpc_service(),
+            &format!("http://{}", backend.addr),
+        );
+        // The demo backends serve grpc.health.v1: check each for its own service.
+        entry.health = Some(HealthConfig {
+            service: service.grpc_service().to_string(),
+            ..HealthConfig::default()
+        });
+        config.backends.push(entry);
+    }
+    config.auth.default = AuthPolicy::Authenticated;
+    config.auth.jwt.push(JwtConfig {
+        issuer: DEMO_ISSUER.into(),
+        audiences: vec![DEMO_AUDIENCE.into()],
+        jwks_file: Some(jwks_file.to_path_buf()),
+        jwks_url: None,
+        hs256_secret_env: None,
+        leeway: crate::config::DEFAULT_JWT_LEEWAY,
+        jwks_refresh: DEFAULT_JWKS_REFRESH,
+        roles_claim: "roles".into(),
+    });
+    let limit = |per_minute, burst, key| RateLimitConfig {
+        per_second: None,
+        per_minute: Some(per_minute),
+        burst,
+        key,
+    };
+    config.routes = vec![
+        route(
+            "products.v1.ProductService/*",
+            Some(AuthPolicy::Public),
+            None,
+            limit(600, Some(100), RateLimitKey::Ip),
+        ),
+        route(
+            "users.v1.UserService/*",
+            None,
+            None,
+            limit(100, None, RateLimitKey::Subject),
+        ),
+        route(
+            "orders.v1.OrderService/*",
+            None,
+            Some(vec!["customer".into()]),
+            limit(50, None, RateLimitKey::Subject),
+        ),
+    ];
+    config.server.cors = Some(CorsConfig {
+        origins: vec!["*".into()],
+        credentials: false,
+        max_age: Duration::from_secs(3600),
+        allow_headers: Vec::new(),
+        expose_headers: Vec::new(),
+    });
+    config
+}
+
+/// A fresh demo issuer: its key exists only in this process.
+pub fn demo_issuer() -> Result<DemoIssuer, String> {
+    DemoIssuer::generate(DEMO_ISSUER, DEMO_AUDIENCE)
+}
+
+/// A token for the demo user, as `gatehouse demo` prints it.
+pub fn demo_token(issuer: &DemoIssuer) -> String {
+    issuer.token(DEMO_SUBJECT, &DEMO_ROLES, DEMO_TOKEN_LIFETIME)
+}
+
+fn route(
+    method: &str,
+    auth: Option<AuthPolicy>,
+    roles: Option<Vec<String>>,
+    rate_limit: RateLimitConfig,
+) -> RouteConfig {
+    RouteConfig {
+        method: method.into(),
+        timeout: None,
+        idempotent: None,
+        auth,
+        roles,
+        rate_limit: Some(rate_limit),
+    }
+}

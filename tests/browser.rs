@@ -1,0 +1,277 @@
+//! CORS as a browser enforces it: a page in headless Chromium, served from another origin than
+//! the gateway, calls the REST API with `fetch` and a bearer token. The allowed origin reads
+//! answers and errors alike, preflights included; any other origin reads nothing.
+//!
+//! Needs Chromium and chromedriver (`scripts/install-test-tools.sh`).
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{Browser, TempDir, TestGateway};
+use gatehouse::security::jwt::DemoIssuer;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const ISSUER: &str = "https://issuer.test";
+const AUDIENCE: &str = "gatehouse-test";
+/// How long a page has to make its calls and write the results.
+const PAGE_LIMIT: Duration = Duration::from_secs(30);
+
+/// What the page on an allowed origin calls: with a token, without one, and a preflighted POST.
+const ALLOWED_ORIGIN_CALLS: &str = r#"
+  const bearer = {Authorization: "Bearer " + token};
+  return {
+    withToken: await call("/v1/echo/hello", {headers: bearer}),
+    withoutToken: await call("/v1/echo/hello"),
+    preflighted: await call("/v1/echo", {
+      method: "POST",
+      headers: {...bearer, "Content-Type": "application/json"},
+      body: JSON.stringify({stringField: "posted"}),
+    }),
+  };
+"#;
+
+/// What the page on another origin calls. A `no-cors` request gets an opaque answer, which
+/// shows the gateway is reachable from the page; the CORS calls must then fail as CORS does.
+const OTHER_ORIGIN_CALLS: &str = r#"
+  const refusal = async (path, init) => {
+    try {
+      const response = await fetch(gw + path, init);
+      return "read HTTP " + response.status;
+    } catch (e) {
+      return e.name + ": " + e.message;
+    }
+  };
+  return {
+    reachable: (await fetch(gw + "/v1/echo/hello", {mode: "no-cors"})).type,
+    simple: await refusal("/v1/echo/hello"),
+    preflighted: await refusal("/v1/echo/hello", {
+      headers: {Authorization: "Bearer " + token},
+    }),
+  };
+"#;
+
+#[tokio::test]
+async fn allowed_origin_reads_answers_and_errors() {
+    let page_listener = bind_loopback().await;
+    let page_origin = origin_of(&page_listener);
+    let issuer = Issuer::generate();
+    let gw = TestGateway::builder()
+        .config(&issuer.config(&[&page_origin]))
+        .start()
+        .await;
+    let html = page(&gw.url(""), &issuer.token(), ALLOWED_ORIGIN_CALLS);
+    let _page = PageServer::serve(page_listener, html);
+
+    let results = run_page(&page_origin).await;
+
+    let ok = &results["withToken"];
+    assert_eq!(ok["status"], 200, "GET with a token: {ok}");
+    assert_eq!(ok["body"]["stringField"], "hello", "GET with a token: {ok}");
+
+    let refused = &results["withoutToken"];
+    assert_eq!(refused["status"], 401, "GET without a token: {refused}");
+    assert_eq!(
+        refused["body"]["code"], 16,
+        "the page reads the error body: {refused}"
+    );
+    assert!(
+        refused["wwwAuthenticate"]
+            .as_str()
+            .is_some_and(|challenge| challenge.starts_with("Bearer ")),
+        "the page reads the challenge: {refused}"
+    );
+
+    let posted = &results["preflighted"];
+    assert_eq!(posted["status"], 200, "preflighted POST: {posted}");
+    assert_eq!(
+        posted["body"]["stringField"], "posted",
+        "preflighted POST: {posted}"
+    );
+}
+
+#[tokio::test]
+async fn other_origin_reads_nothing() {
+    // The allowed origin differs from the page's by the port alone.
+    let allowed = bind_loopback().await;
+    let page_listener = bind_loopback().await;
+    let page_origin = origin_of(&page_listener);
+    let issuer = Issuer::generate();
+    let gw = TestGateway::builder()
+        .config(&issuer.config(&[&origin_of(&allowed)]))
+        .start()
+        .await;
+    let html = page(&gw.url(""), &issuer.token(), OTHER_ORIGIN_CALLS);
+    let _page = PageServer::serve(page_listener, html);
+
+    let results = run_page(&page_origin).await;
+
+    assert_eq!(results["reachable"], "opaque", "{results}");
+    assert_eq!(results["simple"], "TypeError: Failed to fetch", "{results}");
+    assert_eq!(
+        results["preflighted"], "TypeError: Failed to fetch",
+        "{results}"
+    );
+}
+
+/// Opens `origin` in a fresh headless Chromium and returns the results its script wrote.
+async fn run_page(origin: &str) -> Value {
+    let browser = Browser::start().await;
+    browser.goto(&format!("{origin}/")).await;
+    let out = browser
+        .wait_for(
+            "return document.getElementById('out').textContent",
+            PAGE_LIMIT,
+        )
+        .await;
+    let out = out.as_str().unwrap_or_default();
+    if let Some(error) = out.strip_prefix("error:") {
+        panic!("the page's script failed: {error}");
+    }
+    serde_json::from_str(out).unwrap_or_else(|e| panic!("the page wrote {out:?}: {e}"))
+}
+
+/// An HTML page whose script runs `calls` (the body of an async function that may use `gw`,
+/// `token` and `call`) and writes what it returns, as JSON, into `<pre id="out">`; or, when it
+/// throws, `error:` and the message.
+fn page(gateway: &str, token: &str, calls: &str) -> String {
+    let gateway = Value::from(gateway);
+    let token = Value::from(token);
+    format!(
+        r#"<!doctype html>
+<html>
+<head><meta charset="utf-8"><title>gatehouse browser test</title></head>
+<body>
+<pre id="out"></pre>
+<script>
+const gw = {gateway};
+const token = {token};
+
+// One call: its status, its body (parsed when it is JSON) and the challenge if readable.
+async function call(path, init) {{
+  const response = await fetch(gw + path, init);
+  const text = await response.text();
+  let body;
+  try {{ body = JSON.parse(text); }} catch (_) {{ body = text; }}
+  return {{
+    status: response.status,
+    body,
+    wwwAuthenticate: response.headers.get("WWW-Authenticate"),
+  }};
+}}
+
+async function calls() {{
+{calls}
+}}
+
+const out = document.getElementById("out");
+calls().then(
+  results => {{ out.textContent = JSON.stringify(results); }},
+  error => {{ out.textContent = "error:" + error.message; }},
+);
+</script>
+</body>
+</html>
+"#
+    )
+}
+
+/// A fresh issuer whose public keys the gateway reads from a file.
+struct Issuer {
+    issuer: DemoIssuer,
+    jwks_file: PathBuf,
+    _dir: TempDir,
+}
+
+impl Issuer {
+    fn generate() -> Issuer {
+        let issuer = DemoIssuer::generate(ISSUER, AUDIENCE).expect("demo issuer");
+        let dir = TempDir::new("gatehouse-browser-jwks");
+        let jwks_file = dir.path().join("jwks.json");
+        std::fs::write(&jwks_file, issuer.jwks_json()).expect("write the JWKS");
+        Issuer {
+            issuer,
+            jwks_file,
+            _dir: dir,
+        }
+    }
+
+    /// Config for every route to need a token of this issuer, and for `origins` to call.
+    fn config(&self, origins: &[&str]) -> String {
+        // A JSON array of strings is a TOML array too.
+        let origins = Value::from(origins.to_vec());
+        format!(
+            "[auth]\ndefault = \"authenticated\"\n\n\
+             [[auth.jwt]]\nissuer = \"{ISSUER}\"\naudiences = [\"{AUDIENCE}\"]\n\
+             jwks_file = \"{}\"\n\n\
+             [server.cors]\norigins = {origins}\n",
+            self.jwks_file.display()
+        )
+    }
+
+    fn token(&self) -> String {
+        self.issuer
+            .token("alice", &["reader"], Duration::from_secs(600))
+    }
+}
+
+async fn bind_loopback() -> TcpListener {
+    TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port")
+}
+
+/// `http://127.0.0.1:<port>`: a page served there is another origin than the gateway.
+fn origin_of(listener: &TcpListener) -> String {
+    format!("http://{}", listener.local_addr().expect("local address"))
+}
+
+/// Answers every request with one HTML page, until dropped.
+struct PageServer(tokio::task::JoinHandle<()>);
+
+impl PageServer {
+    fn serve(listener: TcpListener, html: String) -> PageServer {
+        let response: Arc<[u8]> = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{html}",
+            html.len()
+        )
+        .into_bytes()
+        .into();
+        PageServer(tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(answer(stream, response.clone()));
+            }
+        }))
+    }
+}
+
+impl Drop for PageServer {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Reads one request head and writes `response`. Chromium may open a connection it never
+/// uses, so one that stays silent is dropped after a while.
+async fn answer(mut stream: TcpStream, response: Arc<[u8]>) {
+    let exchange = async {
+        let mut head = Vec::new();
+        let mut buffer = [0u8; 4096];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = stream.read(&mut buffer).await?;
+            if n == 0 || head.len() > 64 * 1024 {
+                return Ok(());
+            }
+            head.extend_from_slice(&buffer[..n]);
+        }
+        stream.write_all(&response).await?;
+        stream.shutdown().await
+    };
+    let _: Result<std::io::Result<()>, _> =
+        tokio::time::timeout(Duration::from_secs(10), exchange).await;
+}

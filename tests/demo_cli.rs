@@ -1,0 +1,102 @@
+//! `gatehouse demo` end to end, as the README walks through it: the binary starts the demo
+//! backends and the gateway, prints a token, and the printed curl commands work with it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
+
+/// The running demo; killed when dropped.
+struct Demo {
+    child: Child,
+    base: String,
+    token: String,
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `gatehouse demo` on a free port and reads its banner for the address and the token.
+fn start() -> Demo {
+    let mut child = Command::new(BIN)
+        .args(["demo", "--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "off")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start gatehouse demo");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut base = None;
+    let mut token = None;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("read the banner");
+        if let Some(rest) = line.strip_prefix("gatehouse listening on ") {
+            base = rest.split_whitespace().next().map(str::to_string);
+        }
+        if let Some(value) = line.strip_prefix("export TOKEN=") {
+            token = Some(value.to_string());
+        }
+        if line.starts_with("Press Ctrl-C") {
+            break;
+        }
+    }
+    Demo {
+        child,
+        base: base.expect("the banner names the address"),
+        token: token.expect("the banner prints a token"),
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+#[tokio::test]
+async fn the_demo_walkthrough_works_with_the_printed_token() {
+    let demo = start();
+    let http = client();
+    let get = |path: &str| http.get(format!("{}{path}", demo.base));
+    let bearer = format!("Bearer {}", demo.token);
+
+    // Products are public.
+    let product: Value = get("/api/products/p-100")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(product["productId"], "p-100");
+
+    // Users need the token.
+    let response = get("/api/users/123").send().await.unwrap();
+    assert_eq!(response.status(), 401);
+    let response = get("/api/users/123")
+        .header("authorization", &bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["ratelimit-limit"], "100");
+    let user: Value = response.json().await.unwrap();
+    assert_eq!(user["displayName"], "Ada Lovelace");
+
+    // Orders need the role "customer", which the demo token has.
+    let response = http
+        .post(format!("{}/api/orders", demo.base))
+        .header("authorization", &bearer)
+        .header("content-type", "application/json")
+        .body(r#"{"userId": "123", "lineItems": [{"productId": "p-100", "quantity": 2}]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let order: Value = response.json().await.unwrap();
+    assert_eq!(order["userId"], "123");
+}
