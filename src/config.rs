@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::http_rule::PathTemplate;
 use crate::routes;
 
 /// Where the gateway listens unless told otherwise.
@@ -418,12 +419,18 @@ pub enum RateLimitKey {
     ApiKey,
 }
 
-/// `[[routes]]`: settings for the methods a pattern selects.
-#[derive(Clone, Debug, Deserialize)]
+/// `[[routes]]`: settings for the bindings it selects, by gRPC method (`method`) or by HTTP
+/// binding (`route`); exactly one of the two.
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
-    /// `pkg.Service/Method` or `pkg.Service/*`.
-    pub method: String,
+    /// `pkg.Service/Method` or `pkg.Service/*`: every HTTP binding of those methods.
+    #[serde(default)]
+    pub method: Option<String>,
+    /// `VERB /template`, e.g. `GET /api/users/{user_id}`: the one binding with that HTTP method
+    /// and an equivalent template (variable names may differ).
+    #[serde(default)]
+    pub route: Option<String>,
     /// Deadline for these methods' calls.
     #[serde(default, with = "humantime_serde")]
     pub timeout: Option<Duration>,
@@ -443,13 +450,33 @@ pub struct RouteConfig {
 }
 
 impl RouteConfig {
-    /// Whether this pattern selects `service/method`.
-    pub fn selects(&self, service: &str, method: &str) -> bool {
-        match self.method.split_once('/') {
-            Some((s, "*")) => s == service,
-            Some((s, m)) => s == service && m == method,
-            None => false,
+    /// Settings for the methods `pattern` selects (`pkg.Service/Method` or `pkg.Service/*`).
+    pub fn for_method(pattern: &str) -> RouteConfig {
+        RouteConfig {
+            method: Some(pattern.to_string()),
+            ..RouteConfig::default()
         }
+    }
+
+    /// Whether this entry selects the binding `spec`.
+    pub fn selects(&self, spec: &routes::RouteSpec) -> bool {
+        if let Some(pattern) = &self.method {
+            return match pattern.split_once('/') {
+                Some((s, "*")) => s == spec.service,
+                Some((s, m)) => s == spec.service && m == spec.method,
+                None => false,
+            };
+        }
+        let Some((verb, template)) = self.route.as_deref().and_then(|r| r.split_once(' ')) else {
+            return false;
+        };
+        let (Ok(wanted), Ok(bound)) = (
+            PathTemplate::parse(template.trim()),
+            PathTemplate::parse(spec.template),
+        ) else {
+            return false;
+        };
+        verb.eq_ignore_ascii_case(spec.http_method) && wanted.equivalent(&bound)
     }
 }
 
@@ -614,18 +641,35 @@ impl Config {
         }
 
         for (i, route) in self.routes.iter().enumerate() {
-            let selects_any = routes::ROUTES
-                .iter()
-                .any(|r| route.selects(r.service, r.method));
-            if !selects_any {
-                return Err(fail(
-                    format!("routes[{i}].method"),
-                    format!(
-                        "{:?} selects no compiled method (write \"pkg.Service/Method\" or \
-                         \"pkg.Service/*\")",
-                        route.method
-                    ),
-                ));
+            let selects_any = routes::ROUTES.iter().any(|r| route.selects(r));
+            match (&route.method, &route.route) {
+                (Some(_), Some(_)) | (None, None) => {
+                    return Err(fail(
+                        format!("routes[{i}]"),
+                        "set exactly one of method (\"pkg.Service/Method\") and route \
+                         (\"GET /v1/things/{id}\")"
+                            .into(),
+                    ));
+                }
+                (Some(method), None) if !selects_any => {
+                    return Err(fail(
+                        format!("routes[{i}].method"),
+                        format!(
+                            "{method:?} selects no compiled method (write \"pkg.Service/Method\" \
+                             or \"pkg.Service/*\")"
+                        ),
+                    ));
+                }
+                (None, Some(binding)) if !selects_any => {
+                    return Err(fail(
+                        format!("routes[{i}].route"),
+                        format!(
+                            "{binding:?} is no compiled HTTP binding (write \"VERB /template\" \
+                             as `gatehouse routes` lists it)"
+                        ),
+                    ));
+                }
+                _ => {}
             }
             if let Some(timeout) = route.timeout
                 && (timeout.is_zero() || timeout > server.max_timeout)
@@ -1013,6 +1057,12 @@ mod tests {
 
         let route = error("[[routes]]\nmethod = \"users.v1.UserService/Nope\"\n");
         assert!(route.contains("routes[0].method"), "{route}");
+        let binding = error("[[routes]]\nroute = \"GET /api/nowhere\"\n");
+        assert!(binding.contains("routes[0].route"), "{binding}");
+        let both =
+            error("[[routes]]\nmethod = \"users.v1.UserService/*\"\nroute = \"GET /api/users\"\n");
+        assert!(both.contains("exactly one of method"), "{both}");
+        Config::parse("t.toml", "[[routes]]\nroute = \"get /api/users/{id}\"\n").unwrap();
 
         let limits = error("[server]\ntimeout = \"10s\"\nmax_timeout = \"1s\"\n");
         assert!(limits.contains("server.max_timeout"), "{limits}");

@@ -292,3 +292,18 @@ async fn the_verified_caller_reaches_the_backend_and_cannot_be_forged() {
     );
     json_ok(response).await;
 }
+
+#[tokio::test]
+async fn a_policy_can_name_one_http_binding() {
+    let jwks = JwksFile::write();
+    // Echo has two bindings; only the GET one is made public (the variable name differs from
+    // the proto's, as any equivalent template may).
+    let gw = TestGateway::with_config(&format!(
+        "{}\n[[routes]]\nroute = \"GET /v1/echo/{{anything}}\"\nauth = \"public\"\n",
+        jwks.auth_toml()
+    ))
+    .await;
+    json_ok(gw.get(PRIVATE).send().await.unwrap()).await;
+    let response = gw.post_json("/v1/echo", "{}").send().await.unwrap();
+    expect_401(response).await;
+}

@@ -105,11 +105,9 @@ fn route(
     rate_limit: RateLimitConfig,
 ) -> RouteConfig {
     RouteConfig {
-        method: method.into(),
-        timeout: None,
-        idempotent: None,
         auth,
         roles,
         rate_limit: Some(rate_limit),
+        ..RouteConfig::for_method(method)
     }
 }

@@ -61,13 +61,7 @@ impl RouteTable {
             let template = PathTemplate::parse(spec.template)
                 .map_err(|e| format!("{} {}: {e}", spec.http_method, spec.template))?;
             // The last `[[routes]]` entry that selects the method and sets the key wins.
-            let selecting = || {
-                config
-                    .routes
-                    .iter()
-                    .rev()
-                    .filter(|r| r.selects(spec.service, spec.method))
-            };
+            let selecting = || config.routes.iter().rev().filter(|r| r.selects(spec));
             let timeout = selecting()
                 .find_map(|r| r.timeout)
                 .or(backend_config.timeout)
@@ -81,7 +75,7 @@ impl RouteTable {
                 path: PathAndQuery::from_static(spec.grpc_path),
                 timeout,
                 idempotent,
-                policy: RoutePolicy::resolve(config, &limits, spec.service, spec.method),
+                policy: RoutePolicy::resolve(config, &limits, spec),
             };
             matcher.insert(spec.http_method, template, entry);
         }

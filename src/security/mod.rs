@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{AuthPolicy, Config, RateLimitKey};
 use crate::error::GatewayError;
+use crate::routes::RouteSpec;
 use jwt::JwtVerifier;
 use ratelimit::RateLimit;
 
@@ -184,14 +185,13 @@ pub struct RoutePolicy {
 }
 
 impl RoutePolicy {
-    /// The policy of `service/method`: for each key, the last `[[routes]]` entry that selects
+    /// The policy of the binding `spec`: for each key, the last `[[routes]]` entry that selects
     /// the method and sets it wins; `limits[i]` is the limit of `routes[i]`, if it has one
     /// (shared by every method that entry selects).
     pub fn resolve(
         config: &Config,
         limits: &[Option<Arc<RateLimit>>],
-        service: &str,
-        method: &str,
+        spec: &RouteSpec,
     ) -> RoutePolicy {
         let selecting = || {
             config
@@ -199,7 +199,7 @@ impl RoutePolicy {
                 .iter()
                 .enumerate()
                 .rev()
-                .filter(|(_, r)| r.selects(service, method))
+                .filter(|(_, r)| r.selects(spec))
         };
         let roles = selecting()
             .find_map(|(_, r)| r.roles.clone())
