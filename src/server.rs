@@ -26,7 +26,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::{Config, CorsConfig, RateLimitKey};
 use crate::error::GatewayError;
-use crate::http_rule::PathMatch;
+use crate::http_rule::{Binding, PathMatch};
 use crate::listener::ConnectionLimits;
 use crate::routes::{MethodKind, RouteEntry, RouteTable};
 use crate::security::client_ip::ClientIp;
@@ -175,7 +175,35 @@ impl Gateway {
         entry.policy.authorize(identity.as_ref())?;
         let client = peer.map(|p| self.client_ip.client(p.ip(), &parts.headers));
         let limit_headers = self.rate_limit(entry, identity.as_ref(), client)?;
+        // Every answer on a limited route says where the caller stands, errors included.
+        let mut response = self
+            .call(
+                entry,
+                &found.bindings,
+                &parts,
+                body,
+                peer,
+                identity.as_ref(),
+            )
+            .await
+            .unwrap_or_else(IntoResponse::into_response);
+        let headers = response.headers_mut();
+        for (name, value) in limit_headers {
+            headers.insert(name, value);
+        }
+        Ok(response)
+    }
 
+    /// Transcodes the admitted request, calls the backend and transcodes its answer.
+    async fn call(
+        &self,
+        entry: &RouteEntry,
+        bindings: &[Binding<'_>],
+        parts: &Parts,
+        body: Body,
+        peer: Option<SocketAddr>,
+        identity: Option<&Identity>,
+    ) -> Result<Response, GatewayError> {
         let spec = entry.spec;
         if spec.kind != MethodKind::Unary {
             return Err(GatewayError::StreamingNotSupported(match spec.kind {
@@ -186,13 +214,13 @@ impl Gateway {
         }
         let deadline = self.deadline(&parts.headers, entry.timeout)?;
         let body = match spec.body {
-            Some(_) => self.read_body(&parts, body).await?,
+            Some(_) => self.read_body(parts, body).await?,
             None => Bytes::new(),
         };
         let message = spec.codec.build_request(
             spec,
             RequestParts {
-                bindings: &found.bindings,
+                bindings,
                 query: parts.uri.query(),
                 body: &body,
                 ignore_unknown_query: self.ignore_unknown_query,
@@ -202,7 +230,7 @@ impl Gateway {
             &parts.headers,
             &self.forwarded_headers,
             peer.map(|p| p.ip()),
-            identity.as_ref(),
+            identity,
         );
         let reply = entry
             .backend
@@ -221,9 +249,6 @@ impl Gateway {
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         metadata::response_headers(&reply_metadata, headers);
-        for (name, value) in limit_headers {
-            headers.insert(name, value);
-        }
         Ok(response)
     }
 

@@ -32,7 +32,11 @@ async fn status_of(request: reqwest::RequestBuilder) -> u16 {
 #[tokio::test]
 async fn over_the_limit_is_429_with_retry_after_and_ratelimit_headers() {
     let gw = limited("ip", "").await;
-    for remaining in ["2", "1", "0"] {
+    // A call that fails after admission counts, and says so too.
+    let response = gw.get("/v1/echo/x?int32Field=abc").send().await.unwrap();
+    assert_eq!(response.headers()["ratelimit-remaining"], "2");
+    expect_error(response, 400, 3, "INVALID_FIELD").await;
+    for remaining in ["1", "0"] {
         let response = gw.get(ECHO).send().await.unwrap();
         assert_eq!(response.headers()["ratelimit-limit"], "3");
         assert_eq!(response.headers()["ratelimit-remaining"], remaining);
