@@ -64,6 +64,9 @@ pub struct Config {
     pub auth: AuthConfig,
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
+    /// `[[aggregates]]`: routes that combine several calls into one answer.
+    #[serde(default)]
+    pub aggregates: Vec<AggregateConfig>,
     /// The folder of the config file: relative paths in it are relative to this.
     #[serde(skip)]
     pub base_dir: std::path::PathBuf,
@@ -388,6 +391,39 @@ pub struct ApiKeyConfig {
     pub roles: Vec<String>,
 }
 
+/// `[[aggregates]]`: one HTTP route answered by several backend calls, run concurrently where
+/// they do not depend on each other.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AggregateConfig {
+    /// `VERB /template`, e.g. `GET /api/user-dashboard/{user_id}`.
+    pub route: String,
+    /// Deadline of the whole plan; `[server] timeout` when absent.
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+    /// `[[aggregates.calls]]`.
+    pub calls: Vec<AggregateCallConfig>,
+}
+
+/// `[[aggregates.calls]]`: one backend call of an aggregate.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AggregateCallConfig {
+    /// The call's key in the answer, and how other calls refer to its response.
+    pub name: String,
+    /// `pkg.Service/Method`, a unary method.
+    pub method: String,
+    /// Request fields (dotted paths or nested tables) and their values: literals, or one
+    /// reference as the whole string: `"{path_variable}"`, `"{query.name}"` or
+    /// `"{call.field[*].field}"`.
+    #[serde(default)]
+    pub request: toml::Table,
+    /// A required call failing fails the whole request; an optional one is reported in
+    /// `errors`. Default false.
+    #[serde(default)]
+    pub required: bool,
+}
+
 /// A rate limit: a token bucket (GCRA) per key.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -460,23 +496,44 @@ impl RouteConfig {
 
     /// Whether this entry selects the binding `spec`.
     pub fn selects(&self, spec: &routes::RouteSpec) -> bool {
-        if let Some(pattern) = &self.method {
-            return match pattern.split_once('/') {
-                Some((s, "*")) => s == spec.service,
-                Some((s, m)) => s == spec.service && m == spec.method,
-                None => false,
-            };
+        self.selects_binding(
+            spec.http_method,
+            spec.template,
+            Some((spec.service, spec.method)),
+        )
+    }
+
+    /// Whether this entry selects the HTTP binding `http_method template`, which calls
+    /// `method` (`None` for an aggregate route).
+    pub fn selects_binding(
+        &self,
+        http_method: &str,
+        template: &str,
+        method: Option<(&str, &str)>,
+    ) -> bool {
+        if self.method.is_some() {
+            return method.is_some_and(|(service, method)| self.selects_method(service, method));
         }
-        let Some((verb, template)) = self.route.as_deref().and_then(|r| r.split_once(' ')) else {
+        let Some((verb, wanted)) = self.route.as_deref().and_then(|r| r.split_once(' ')) else {
             return false;
         };
         let (Ok(wanted), Ok(bound)) = (
-            PathTemplate::parse(template.trim()),
-            PathTemplate::parse(spec.template),
+            PathTemplate::parse(wanted.trim()),
+            PathTemplate::parse(template),
         ) else {
             return false;
         };
-        verb.eq_ignore_ascii_case(spec.http_method) && wanted.equivalent(&bound)
+        verb.eq_ignore_ascii_case(http_method) && wanted.equivalent(&bound)
+    }
+
+    /// Whether this entry's `method` pattern selects `service/method` (entries that name an
+    /// HTTP binding select no method as such).
+    pub fn selects_method(&self, service: &str, method: &str) -> bool {
+        match self.method.as_deref().and_then(|p| p.split_once('/')) {
+            Some((s, "*")) => s == service,
+            Some((s, m)) => s == service && m == method,
+            None => false,
+        }
     }
 }
 
@@ -641,7 +698,12 @@ impl Config {
         }
 
         for (i, route) in self.routes.iter().enumerate() {
-            let selects_any = routes::ROUTES.iter().any(|r| route.selects(r));
+            let selects_any = routes::ROUTES.iter().any(|r| route.selects(r))
+                || self.aggregates.iter().any(|a| {
+                    a.route.split_once(' ').is_some_and(|(verb, template)| {
+                        route.selects_binding(&verb.to_ascii_uppercase(), template.trim(), None)
+                    })
+                });
             match (&route.method, &route.route) {
                 (Some(_), Some(_)) | (None, None) => {
                     return Err(fail(
@@ -709,6 +771,19 @@ impl Config {
                 limit
                     .validate()
                     .map_err(|reason| fail(format!("routes[{i}].rate_limit"), reason))?;
+            }
+        }
+        for (i, aggregate) in self.aggregates.iter().enumerate() {
+            crate::aggregate::Plan::compile(aggregate)
+                .map_err(|(key, reason)| fail(format!("aggregates[{i}]{key}"), reason))?;
+            for (j, call) in aggregate.calls.iter().enumerate() {
+                let service = call.method.split_once('/').map_or("", |(s, _)| s);
+                if self.backend_for(service).is_none() {
+                    return Err(fail(
+                        format!("aggregates[{i}].calls[{j}].method"),
+                        format!("no [[backends]] entry serves {service:?}"),
+                    ));
+                }
             }
         }
         Ok(())

@@ -302,8 +302,13 @@ impl GatewayError {
         .to_string()
     }
 
-    /// The message a client sees.
-    fn public_message(&self) -> String {
+    /// The google.rpc code of this error, as the JSON error shape carries it.
+    pub fn grpc_code(&self) -> Code {
+        self.disposition().code
+    }
+
+    /// The message a client sees (backend internals redacted).
+    pub fn public_message(&self) -> String {
         match self {
             GatewayError::Backend(status) => match status.code() {
                 Code::Unknown | Code::Internal | Code::DataLoss => "internal error".into(),

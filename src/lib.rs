@@ -9,6 +9,7 @@
 //! `gatehouse::proto::users::v1::user_service_client::UserServiceClient`.
 #![forbid(unsafe_code)]
 
+pub mod aggregate;
 pub mod config;
 pub mod demo;
 pub mod error;

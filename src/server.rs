@@ -24,13 +24,14 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+use crate::aggregate::Inputs;
 use crate::config::{Config, CorsConfig, RateLimitKey};
 use crate::error::GatewayError;
 use crate::http_rule::{Binding, PathMatch};
 use crate::listener::ConnectionLimits;
-use crate::routes::{MethodKind, RouteEntry, RouteTable};
+use crate::routes::{AggregateEntry, MethodKind, RouteEntry, RouteTable, RouteTarget};
 use crate::security::client_ip::ClientIp;
-use crate::security::{self, Authenticator, Identity};
+use crate::security::{self, Authenticator, Identity, RoutePolicy};
 use crate::transcode::codec::RequestParts;
 use crate::transcode::metadata;
 use crate::transcode::timeout::parse_grpc_timeout;
@@ -42,7 +43,8 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// built once.
 pub struct Gateway {
     routes: RouteTable,
-    authenticator: Authenticator,
+    backends: Vec<Backend>,
+    authenticator: Arc<Authenticator>,
     client_ip: ClientIp,
     max_body: usize,
     max_timeout: Duration,
@@ -88,7 +90,8 @@ impl Gateway {
             usize::try_from(server.max_header_bytes.as_u64()).unwrap_or(usize::MAX);
         Ok(Gateway {
             routes,
-            authenticator: Authenticator::new(config)?,
+            backends,
+            authenticator: Arc::new(Authenticator::new(config)?),
             client_ip: ClientIp::new(&server.trusted_proxies),
             max_body: usize::try_from(server.max_body.as_u64()).unwrap_or(usize::MAX),
             max_timeout: server.max_timeout,
@@ -120,8 +123,27 @@ impl Gateway {
         self.routes.len()
     }
 
+    /// The pool of the `[[backends]]` entry `name`: `backend.channel()` runs generated
+    /// clients over it.
+    pub fn backend(&self, name: &str) -> Option<Backend> {
+        self.backends.iter().find(|b| b.name() == name).cloned()
+    }
+
+    /// The credential check of this gateway, for handlers mounted with `into_router_with`.
+    pub fn guard(&self) -> Guard {
+        Guard {
+            authenticator: self.authenticator.clone(),
+        }
+    }
+
     /// The axum router with the whole tower stack.
     pub fn into_router(self) -> Router {
+        self.into_router_with(Router::new())
+    }
+
+    /// The router with `custom` routes tried first and the generated routes after, all behind
+    /// the same layers (request id, tracing, CORS, the concurrency limit, panic guard).
+    pub fn into_router_with(self, custom: Router) -> Router {
         let cors = self
             .cors
             .as_ref()
@@ -136,9 +158,9 @@ impl Gateway {
             ));
         // Outermost last: every response, even one from a panic or the overload guard, carries
         // the request id and CORS headers, and is traced.
-        let router = Router::new()
-            .fallback(dispatch)
-            .with_state(Arc::new(self))
+        let generated = Router::new().fallback(dispatch).with_state(Arc::new(self));
+        let router = custom
+            .fallback_service(generated)
             .layer(CatchPanicLayer::custom(|_| {
                 GatewayError::Internal("handler panicked".into()).into_response()
             }))
@@ -170,23 +192,28 @@ impl Gateway {
             PathMatch::NotFound => return Err(GatewayError::RouteNotFound),
             PathMatch::BadPath(e) => return Err(GatewayError::BadPath(e.to_string())),
         };
-        let entry = found.value;
+        let target = found.value;
+        let policy = match target {
+            RouteTarget::Method(entry) => &entry.policy,
+            RouteTarget::Aggregate(entry) => &entry.policy,
+        };
         let identity = self.authenticator.authenticate(&parts.headers).await?;
-        entry.policy.authorize(identity.as_ref())?;
+        policy.authorize(identity.as_ref())?;
         let client = peer.map(|p| self.client_ip.client(p.ip(), &parts.headers));
-        let limit_headers = self.rate_limit(entry, identity.as_ref(), client)?;
+        let limit_headers = self.rate_limit(policy, identity.as_ref(), client)?;
+        let identity = identity.as_ref();
+        let answer = match target {
+            RouteTarget::Method(entry) => {
+                self.call(entry, &found.bindings, &parts, body, peer, identity)
+                    .await
+            }
+            RouteTarget::Aggregate(entry) => {
+                self.aggregate(entry, &found.bindings, &parts, peer, identity, client)
+                    .await
+            }
+        };
         // Every answer on a limited route says where the caller stands, errors included.
-        let mut response = self
-            .call(
-                entry,
-                &found.bindings,
-                &parts,
-                body,
-                peer,
-                identity.as_ref(),
-            )
-            .await
-            .unwrap_or_else(IntoResponse::into_response);
+        let mut response = answer.unwrap_or_else(IntoResponse::into_response);
         let headers = response.headers_mut();
         for (name, value) in limit_headers {
             headers.insert(name, value);
@@ -252,15 +279,51 @@ impl Gateway {
         Ok(response)
     }
 
-    /// Takes one call from the route's rate limit, if it has one; the `RateLimit-*` headers
+    /// Runs an aggregate: every call is admitted as a direct call of its method would be,
+    /// and sent the caller's identity and forwarded headers.
+    async fn aggregate(
+        &self,
+        entry: &AggregateEntry,
+        bindings: &[Binding<'_>],
+        parts: &Parts,
+        peer: Option<SocketAddr>,
+        identity: Option<&Identity>,
+        client: Option<std::net::IpAddr>,
+    ) -> Result<Response, GatewayError> {
+        let deadline = self.deadline(&parts.headers, entry.aggregate.timeout)?;
+        let metadata = metadata::request_metadata(
+            &parts.headers,
+            &self.forwarded_headers,
+            peer.map(|p| p.ip()),
+            identity,
+        );
+        let inputs = Inputs {
+            bindings,
+            query: parts.uri.query(),
+            metadata: &metadata,
+            deadline,
+        };
+        let admit = |policy: &RoutePolicy| {
+            policy.authorize(identity)?;
+            self.rate_limit(policy, identity, client).map(drop)
+        };
+        let out = entry.aggregate.run(inputs, admit).await?;
+        let mut response = Response::new(Body::from(out));
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        Ok(response)
+    }
+
+    /// Takes one call from the policy's rate limit, if it has one; the `RateLimit-*` headers
     /// for the response, or 429.
     fn rate_limit(
         &self,
-        entry: &RouteEntry,
+        policy: &RoutePolicy,
         identity: Option<&Identity>,
         client: Option<std::net::IpAddr>,
     ) -> Result<Vec<(HeaderName, HeaderValue)>, GatewayError> {
-        let Some((limit, by)) = &entry.policy.rate_limit else {
+        let Some((limit, by)) = &policy.rate_limit else {
             return Ok(Vec::new());
         };
         // Namespaced, so a subject named like an address cannot share an address's bucket; a
@@ -345,6 +408,31 @@ impl Gateway {
             });
         }
         Ok(body)
+    }
+}
+
+/// Checks credentials and roles for hand-written handlers, as configured routes do.
+#[derive(Clone)]
+pub struct Guard {
+    authenticator: Arc<Authenticator>,
+}
+
+impl Guard {
+    /// The caller, if the request carries a valid credential; 401 when `roles` is not empty
+    /// and there is none, 403 when the caller holds none of `roles`.
+    pub async fn authorize(
+        &self,
+        headers: &HeaderMap,
+        roles: &[&str],
+    ) -> Result<Option<Identity>, GatewayError> {
+        let identity = self.authenticator.authenticate(headers).await?;
+        let policy = RoutePolicy {
+            authenticated: !roles.is_empty(),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            rate_limit: None,
+        };
+        policy.authorize(identity.as_ref())?;
+        Ok(identity)
     }
 }
 

@@ -275,7 +275,27 @@ fn bind_field(field: &FieldDescriptor) -> String {
     }
 }
 
-/// Writes `ROUTES`, `SERVICES` and the codecs they point at.
+/// `Unary`, `ServerStreaming`, ...: the `MethodKind` variant of `method`.
+fn method_kind(method: &MethodDescriptor) -> &'static str {
+    match (method.is_client_streaming(), method.is_server_streaming()) {
+        (false, false) => "Unary",
+        (false, true) => "ServerStreaming",
+        (true, false) => "ClientStreaming",
+        (true, true) => "BidiStreaming",
+    }
+}
+
+/// google.protobuf.MethodOptions.IdempotencyLevel is NO_SIDE_EFFECTS (1) or IDEMPOTENT (2).
+fn is_idempotent(method: &MethodDescriptor) -> bool {
+    method
+        .method_descriptor_proto()
+        .options
+        .as_ref()
+        .and_then(|o| o.idempotency_level)
+        .is_some_and(|level| level == 1 || level == 2)
+}
+
+/// Writes `ROUTES`, `METHODS`, `SERVICES` and the codecs they point at.
 pub fn write_table(out: &mut String, pool: &DescriptorPool, rules: &[Rule]) -> Result<(), String> {
     let mut codecs: Vec<(String, Option<String>, Option<String>)> = Vec::new();
     let mut table = String::from(
@@ -290,28 +310,19 @@ pub fn write_table(out: &mut String, pool: &DescriptorPool, rules: &[Rule]) -> R
         let index = match codecs.iter().position(|c| *c == key) {
             Some(i) => i,
             None => {
-                write_codec(out, rule, codecs.len())?;
+                write_codec(
+                    out,
+                    &rule.method,
+                    rule.body.as_deref(),
+                    rule.response_body.as_deref(),
+                    codecs.len(),
+                )?;
                 codecs.push(key);
                 codecs.len() - 1
             }
         };
-        let kind = match (
-            rule.method.is_client_streaming(),
-            rule.method.is_server_streaming(),
-        ) {
-            (false, false) => "Unary",
-            (false, true) => "ServerStreaming",
-            (true, false) => "ClientStreaming",
-            (true, true) => "BidiStreaming",
-        };
-        // google.protobuf.MethodOptions.IdempotencyLevel: NO_SIDE_EFFECTS = 1, IDEMPOTENT = 2.
-        let idempotent = rule
-            .method
-            .method_descriptor_proto()
-            .options
-            .as_ref()
-            .and_then(|o| o.idempotency_level)
-            .is_some_and(|level| level == 1 || level == 2);
+        let kind = method_kind(&rule.method);
+        let idempotent = is_idempotent(&rule.method);
         let body_names: Vec<String> = match rule.body.as_deref() {
             Some(name) if name != "*" => {
                 let field = rule.method.input().get_field_by_name(name);
@@ -348,6 +359,41 @@ pub fn write_table(out: &mut String, pool: &DescriptorPool, rules: &[Rule]) -> R
     table.push_str("];\n\n");
     out.push_str(&table);
 
+    // Every method, with a codec that builds its whole request from fields and renders its
+    // whole response (aggregates call methods this way, whatever their HTTP bindings).
+    let mut methods = String::from(
+        "/// Every method compiled from proto/, in proto order.\npub static METHODS: &[crate::routes::MethodSpec] = &[\n",
+    );
+    for service in pool.services() {
+        for method in service.methods() {
+            let key = (method.full_name().to_string(), None, None);
+            let index = match codecs.iter().position(|c| *c == key) {
+                Some(i) => i,
+                None => {
+                    write_codec(out, &method, None, None, codecs.len())?;
+                    codecs.push(key);
+                    codecs.len() - 1
+                }
+            };
+            let _ = writeln!(
+                methods,
+                "    crate::routes::MethodSpec {{ service: {:?}, method: {:?}, grpc_path: \"/{}/{}\", \
+                 input: {:?}, output: {:?}, kind: crate::routes::MethodKind::{}, idempotent: {}, \
+                 codec: &CODEC_{index} }},",
+                service.full_name(),
+                method.name(),
+                service.full_name(),
+                method.name(),
+                method.input().full_name(),
+                method.output().full_name(),
+                method_kind(&method),
+                is_idempotent(&method),
+            );
+        }
+    }
+    methods.push_str("];\n\n");
+    out.push_str(&methods);
+
     out.push_str("/// Every service compiled from proto/, with its methods.\npub static SERVICES: &[crate::routes::ServiceSpec] = &[\n");
     for service in pool.services() {
         let methods: Vec<String> = service
@@ -366,15 +412,20 @@ pub fn write_table(out: &mut String, pool: &DescriptorPool, rules: &[Rule]) -> R
     Ok(())
 }
 
-fn write_codec(out: &mut String, rule: &Rule, index: usize) -> Result<(), String> {
-    let request = names::message_path(&rule.method.input());
-    let response = names::message_path(&rule.method.output());
-    let bind = match rule.body.as_deref() {
+fn write_codec(
+    out: &mut String,
+    method: &MethodDescriptor,
+    body: Option<&str>,
+    response_body: Option<&str>,
+    index: usize,
+) -> Result<(), String> {
+    let request = names::message_path(&method.input());
+    let response = names::message_path(&method.output());
+    let bind = match body {
         None => "crate::transcode::codec::no_body".to_string(),
         Some("*") => "crate::transcode::codec::whole_body".to_string(),
         Some(name) => {
-            let field = rule
-                .method
+            let field = method
                 .input()
                 .get_field_by_name(name)
                 .ok_or("body field vanished")?;
@@ -386,11 +437,10 @@ fn write_codec(out: &mut String, rule: &Rule, index: usize) -> Result<(), String
             format!("bind_body_{index}")
         }
     };
-    let render = match rule.response_body.as_deref() {
+    let render = match response_body {
         None => "crate::transcode::codec::whole_response".to_string(),
         Some(name) => {
-            let field = rule
-                .method
+            let field = method
                 .output()
                 .get_field_by_name(name)
                 .ok_or("response field vanished")?;

@@ -6,8 +6,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::config::{
-    AuthPolicy, BackendConfig, Config, CorsConfig, DEFAULT_JWKS_REFRESH, HealthConfig, JwtConfig,
-    RateLimitConfig, RateLimitKey, RouteConfig,
+    AggregateConfig, AuthPolicy, BackendConfig, Config, CorsConfig, DEFAULT_JWKS_REFRESH,
+    HealthConfig, JwtConfig, RateLimitConfig, RateLimitKey, RouteConfig,
 };
 use crate::security::jwt::DemoIssuer;
 
@@ -78,6 +78,7 @@ pub fn demo_config(running: &[RunningBackend], jwks_file: &Path) -> Config {
             limit(50, None, RateLimitKey::Subject),
         ),
     ];
+    config.aggregates.push(dashboard());
     config.server.cors = Some(CorsConfig {
         origins: vec!["*".into()],
         credentials: false,
@@ -86,6 +87,33 @@ pub fn demo_config(running: &[RunningBackend], jwks_file: &Path) -> Config {
         expose_headers: Vec::new(),
     });
     config
+}
+
+/// `GET /api/user-dashboard/{user_id}`: the user, their orders and the products in them, in
+/// one round trip. The user is required; orders and products are optional.
+pub const DASHBOARD: &str = r#"
+route = "GET /api/user-dashboard/{user_id}"
+timeout = "1s"
+
+[[calls]]
+name = "user"
+method = "users.v1.UserService/GetUser"
+request = { user_id = "{user_id}" }
+required = true
+
+[[calls]]
+name = "orders"
+method = "orders.v1.OrderService/ListOrders"
+request = { user_id = "{user_id}", page_size = 20 }
+
+[[calls]]
+name = "products"
+method = "products.v1.ProductService/BatchGetProducts"
+request = { ids = "{orders.orders[*].line_items[*].product_id}" }
+"#;
+
+fn dashboard() -> AggregateConfig {
+    toml::from_str(DASHBOARD).expect("the demo dashboard is valid TOML")
 }
 
 /// A fresh demo issuer: its key exists only in this process.

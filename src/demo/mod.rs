@@ -27,7 +27,8 @@ mod store;
 mod users;
 
 pub use gateway::{
-    DEMO_AUDIENCE, DEMO_ISSUER, DEMO_ROLES, DEMO_SUBJECT, demo_config, demo_issuer, demo_token,
+    DASHBOARD, DEMO_AUDIENCE, DEMO_ISSUER, DEMO_ROLES, DEMO_SUBJECT, demo_config, demo_issuer,
+    demo_token,
 };
 
 use std::net::SocketAddr;

@@ -4,8 +4,8 @@
 mod spec;
 mod table;
 
-pub use spec::{MethodKind, RouteSpec, ServiceSpec};
-pub use table::{RouteEntry, RouteTable};
+pub use spec::{MethodKind, MethodSpec, RouteSpec, ServiceSpec};
+pub use table::{AggregateEntry, RouteEntry, RouteTable, RouteTarget};
 
 // Generated code is checked by the tests, not held to clippy's style lints.
 #[allow(clippy::all)]
@@ -13,7 +13,15 @@ mod generated {
     include!(concat!(env!("OUT_DIR"), "/gatehouse_routes.rs"));
 }
 
-pub use generated::{ROUTES, SERVICES, render_any};
+pub use generated::{METHODS, ROUTES, SERVICES, render_any};
+
+/// The compiled method `pkg.Service/Method`.
+pub fn method(qualified: &str) -> Option<&'static MethodSpec> {
+    let (service, method) = qualified.split_once('/')?;
+    METHODS
+        .iter()
+        .find(|m| m.service == service && m.method == method)
+}
 
 /// The compiled service with this full name.
 pub fn service(name: &str) -> Option<&'static ServiceSpec> {

@@ -67,3 +67,28 @@ pub struct ServiceSpec {
     pub proto_file: &'static str,
     pub methods: &'static [&'static str],
 }
+
+/// One RPC method, whatever its HTTP bindings: what aggregates call.
+pub struct MethodSpec {
+    /// Full service name, `users.v1.UserService`.
+    pub service: &'static str,
+    /// Method name, `GetUser`.
+    pub method: &'static str,
+    /// The gRPC request path, `/users.v1.UserService/GetUser`.
+    pub grpc_path: &'static str,
+    /// Full names of the request and response messages.
+    pub input: &'static str,
+    pub output: &'static str,
+    pub kind: MethodKind,
+    /// Proto `idempotency_level` NO_SIDE_EFFECTS or IDEMPOTENT.
+    pub idempotent: bool,
+    /// Builds the whole request from fields; renders the whole response.
+    pub codec: &'static dyn MethodCodec,
+}
+
+impl MethodSpec {
+    /// `users.v1.UserService/GetUser`.
+    pub fn qualified_method(&self) -> String {
+        format!("{}/{}", self.service, self.method)
+    }
+}

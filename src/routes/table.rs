@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use http::uri::PathAndQuery;
 
+use crate::aggregate::{Aggregate, CallTarget, Plan};
 use crate::config::Config;
 use crate::http_rule::{PathMatch, PathTemplate, RouteMatcher};
 use crate::security::RoutePolicy;
@@ -29,9 +30,21 @@ pub struct RouteEntry {
     pub policy: RoutePolicy,
 }
 
-/// All served bindings.
+/// What a matched route leads to: one method, or an aggregate of calls.
+pub enum RouteTarget {
+    Method(RouteEntry),
+    Aggregate(AggregateEntry),
+}
+
+/// An aggregate route and its own policy (each call also passes its method's).
+pub struct AggregateEntry {
+    pub aggregate: Aggregate,
+    pub policy: RoutePolicy,
+}
+
+/// All served bindings and aggregate routes.
 pub struct RouteTable {
-    matcher: RouteMatcher<RouteEntry>,
+    matcher: RouteMatcher<RouteTarget>,
 }
 
 impl RouteTable {
@@ -75,14 +88,54 @@ impl RouteTable {
                 path: PathAndQuery::from_static(spec.grpc_path),
                 timeout,
                 idempotent,
-                policy: RoutePolicy::resolve(config, &limits, spec),
+                policy: RoutePolicy::for_binding(config, &limits, spec),
             };
-            matcher.insert(spec.http_method, template, entry);
+            matcher.insert(spec.http_method, template, RouteTarget::Method(entry));
+        }
+        for (i, aggregate) in config.aggregates.iter().enumerate() {
+            let plan = Plan::compile(aggregate)
+                .map_err(|(key, reason)| format!("aggregates[{i}]{key}: {reason}"))?;
+            let mut targets = Vec::with_capacity(plan.calls.len());
+            for call in &plan.calls {
+                let method = call.method;
+                let backend = config
+                    .backend_for(method.service)
+                    .and_then(|b| backend(&b.name))
+                    .ok_or_else(|| {
+                        format!("aggregates[{i}]: no backend serves {}", method.service)
+                    })?;
+                let idempotent = config
+                    .routes
+                    .iter()
+                    .rev()
+                    .filter(|r| r.selects_method(method.service, method.method))
+                    .find_map(|r| r.idempotent)
+                    .unwrap_or(method.idempotent);
+                targets.push(CallTarget {
+                    backend,
+                    policy: RoutePolicy::for_method(config, &limits, method.service, method.method),
+                    idempotent,
+                });
+            }
+            let policy = RoutePolicy::resolve(config, &limits, |r| {
+                r.selects_binding(&plan.http_method, &plan.template.to_string(), None)
+            });
+            let http_method = plan.http_method.clone();
+            let template = plan.template.clone();
+            let entry = AggregateEntry {
+                aggregate: Aggregate {
+                    timeout: plan.timeout.unwrap_or(config.server.timeout),
+                    plan,
+                    targets,
+                },
+                policy,
+            };
+            matcher.insert(&http_method, template, RouteTarget::Aggregate(entry));
         }
         Ok(RouteTable { matcher })
     }
 
-    pub fn find(&self, method: &str, path: &str) -> PathMatch<'_, RouteEntry> {
+    pub fn find(&self, method: &str, path: &str) -> PathMatch<'_, RouteTarget> {
         self.matcher.find(method, path)
     }
 

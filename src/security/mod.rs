@@ -15,7 +15,7 @@ use std::sync::Arc;
 use http::{HeaderMap, HeaderName, header};
 use sha2::{Digest, Sha256};
 
-use crate::config::{AuthPolicy, Config, RateLimitKey};
+use crate::config::{AuthPolicy, Config, RateLimitKey, RouteConfig};
 use crate::error::GatewayError;
 use crate::routes::RouteSpec;
 use jwt::JwtVerifier;
@@ -185,13 +185,33 @@ pub struct RoutePolicy {
 }
 
 impl RoutePolicy {
-    /// The policy of the binding `spec`: for each key, the last `[[routes]]` entry that selects
-    /// the method and sets it wins; `limits[i]` is the limit of `routes[i]`, if it has one
-    /// (shared by every method that entry selects).
-    pub fn resolve(
+    /// The policy of the binding `spec`.
+    pub fn for_binding(
         config: &Config,
         limits: &[Option<Arc<RateLimit>>],
         spec: &RouteSpec,
+    ) -> RoutePolicy {
+        RoutePolicy::resolve(config, limits, |r| r.selects(spec))
+    }
+
+    /// The policy of `service/method` itself, as an aggregate's call of it must pass: the
+    /// `[[routes]]` entries that name methods, not HTTP bindings.
+    pub fn for_method(
+        config: &Config,
+        limits: &[Option<Arc<RateLimit>>],
+        service: &str,
+        method: &str,
+    ) -> RoutePolicy {
+        RoutePolicy::resolve(config, limits, |r| r.selects_method(service, method))
+    }
+
+    /// The policy from the entries `selects` accepts: for each key, the last entry that sets
+    /// it wins; `limits[i]` is the limit of `routes[i]`, if it has one (shared by everything
+    /// that entry selects).
+    pub fn resolve(
+        config: &Config,
+        limits: &[Option<Arc<RateLimit>>],
+        selects: impl Fn(&RouteConfig) -> bool,
     ) -> RoutePolicy {
         let selecting = || {
             config
@@ -199,7 +219,7 @@ impl RoutePolicy {
                 .iter()
                 .enumerate()
                 .rev()
-                .filter(|(_, r)| r.selects(spec))
+                .filter(|(_, r)| selects(r))
         };
         let roles = selecting()
             .find_map(|(_, r)| r.roles.clone())

@@ -29,6 +29,9 @@ pub trait MethodCodec: Send + Sync + 'static {
     ) -> Result<Bytes, GatewayError>;
     /// Decodes one response message and writes its proto3 JSON (or its `response_body` field).
     fn render_response(&self, message: &[u8], out: &mut Vec<u8>) -> Result<(), GatewayError>;
+    /// Builds a request from `(field path, values)` pairs, each value parsed as a query
+    /// parameter's would be; a repeated field takes every value, in order.
+    fn build_from_fields(&self, fields: &[(&[String], &[String])]) -> Result<Bytes, GatewayError>;
 }
 
 /// The generated codec of one binding: how the body binds, how the response renders.
@@ -80,6 +83,18 @@ where
             message
                 .set_field(binding.field_path, &binding.value)
                 .map_err(|e| GatewayError::from_field_error(&binding.field_path.join("."), e))?;
+        }
+        Ok(message.encode_to_vec().into())
+    }
+
+    fn build_from_fields(&self, fields: &[(&[String], &[String])]) -> Result<Bytes, GatewayError> {
+        let mut message = Req::default();
+        for (path, values) in fields {
+            for value in *values {
+                message
+                    .set_field(path, value)
+                    .map_err(|e| GatewayError::from_field_error(&path.join("."), e))?;
+            }
         }
         Ok(message.encode_to_vec().into())
     }

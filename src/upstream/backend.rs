@@ -58,7 +58,7 @@ impl std::fmt::Debug for Backend {
 
 /// Why an attempt failed, for the retry decision and the endpoint's record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Failure {
+pub(super) enum Failure {
     /// No connection could be made: nothing was sent.
     Connect,
     /// The backend refused the stream (REFUSED_STREAM) before processing it.
@@ -204,6 +204,14 @@ impl Backend {
             }
         }
     }
+
+    /// This backend's pool as the transport of a generated tonic client:
+    /// `UserServiceClient::new(backend.channel())`. Each call goes to the endpoint the pool
+    /// picks when it is made and is recorded for health like `unary`'s, but is never retried
+    /// and not counted against `max_pending`; see [`super::PoolChannel`].
+    pub fn channel(&self) -> super::PoolChannel {
+        super::PoolChannel::new(self.inner.pool.clone(), self.inner.resolved.clone())
+    }
 }
 
 impl Inner {
@@ -248,7 +256,7 @@ async fn attempt(
 
 /// Reads a failed attempt's status. Statuses decoded from a backend's `grpc-status` have no
 /// source; the ones tonic made from a transport error keep it.
-fn classify(status: &Status) -> Failure {
+pub(super) fn classify(status: &Status) -> Failure {
     use std::error::Error;
     let Some(source) = status.source() else {
         return match status.code() {

@@ -6,6 +6,7 @@
 //! of letting them pass as statuses a backend never sent.
 
 mod backend;
+mod channel;
 mod codec;
 mod discovery;
 mod guard;
@@ -13,6 +14,7 @@ mod health;
 mod pool;
 
 pub use backend::{Backend, RETRY_BACKOFF_BASE};
+pub use channel::PoolChannel;
 pub use codec::RawCodec;
 pub use discovery::{Resolver, Source, system_resolver};
 pub use guard::{ResponseGuard, UpstreamFault};

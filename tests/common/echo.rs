@@ -178,3 +178,85 @@ impl EchoService for Echo {
         Ok(Response::new(Box::pin(tokio_stream::iter(items))))
     }
 }
+
+/// An echo service whose unary methods all wait at `gate` first: a call answers only once as
+/// many calls as the barrier counts have arrived, so calls made one after another never do.
+#[derive(Clone)]
+pub struct GatedEcho {
+    gate: std::sync::Arc<tokio::sync::Barrier>,
+}
+
+impl GatedEcho {
+    /// Serves it on a free loopback port.
+    pub async fn spawn(gate: std::sync::Arc<tokio::sync::Barrier>) -> EchoServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the gated echo backend");
+        let addr = listener.local_addr().expect("gated echo address");
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            Server::builder()
+                .add_service(EchoServiceServer::new(GatedEcho { gate }))
+                .serve_with_incoming_shutdown(TcpIncoming::from(listener), async {
+                    let _ = stopped.await;
+                })
+                .await
+                .expect("gated echo backend serves");
+        });
+        EchoServer { addr, _stop: stop }
+    }
+
+    async fn pass(&self, request: Request<Kitchen>) -> Result<Response<Kitchen>, Status> {
+        self.gate.wait().await;
+        echo(request).await
+    }
+}
+
+#[tonic::async_trait]
+impl EchoService for GatedEcho {
+    async fn echo(&self, request: Request<Kitchen>) -> Result<Response<Kitchen>, Status> {
+        self.pass(request).await
+    }
+    async fn echo_book(&self, request: Request<Kitchen>) -> Result<Response<Kitchen>, Status> {
+        self.pass(request).await
+    }
+    async fn echo_file(&self, request: Request<Kitchen>) -> Result<Response<Kitchen>, Status> {
+        self.pass(request).await
+    }
+    async fn echo_archive(&self, request: Request<Kitchen>) -> Result<Response<Kitchen>, Status> {
+        self.pass(request).await
+    }
+    async fn echo_typed(&self, request: Request<Kitchen>) -> Result<Response<Kitchen>, Status> {
+        self.pass(request).await
+    }
+    async fn echo_nested_body(
+        &self,
+        request: Request<Kitchen>,
+    ) -> Result<Response<Kitchen>, Status> {
+        self.pass(request).await
+    }
+    async fn echo_response_body(
+        &self,
+        request: Request<Kitchen>,
+    ) -> Result<Response<Kitchen>, Status> {
+        self.pass(request).await
+    }
+    async fn echo_wild(&self, request: Request<Kitchen>) -> Result<Response<Kitchen>, Status> {
+        self.pass(request).await
+    }
+    async fn echo_delete(&self, request: Request<Kitchen>) -> Result<Response<Kitchen>, Status> {
+        self.pass(request).await
+    }
+    async fn echo_unmapped(&self, request: Request<Kitchen>) -> Result<Response<Kitchen>, Status> {
+        self.pass(request).await
+    }
+
+    type EchoStreamStream = KitchenStream;
+
+    async fn echo_stream(
+        &self,
+        _request: Request<Kitchen>,
+    ) -> Result<Response<KitchenStream>, Status> {
+        Err(Status::unimplemented("the gated echo does not stream"))
+    }
+}

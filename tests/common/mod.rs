@@ -23,7 +23,7 @@ use gatehouse::config::Config;
 use gatehouse::server::{Gateway, serve};
 use tokio::sync::oneshot;
 
-pub use echo::{Echo, EchoServer, STACK_TRACE, VIOLATION_DESCRIPTION, VIOLATION_FIELD};
+pub use echo::{Echo, EchoServer, GatedEcho, STACK_TRACE, VIOLATION_DESCRIPTION, VIOLATION_FIELD};
 pub use errors::{error_reason, expect_error, expect_status, field_violations, json_ok};
 pub use fleet::{Fleet, Instance, RefusingServer};
 pub use raw::RawResponse;
