@@ -346,3 +346,36 @@ fn start_up_checks_name_the_aggregate_call_and_key() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_aggregate_timeout_bounds_every_call() {
+    let instance = Instance::start(0).await;
+    let aggregate = "[[aggregates]]\nroute = \"GET /agg/deadline\"\ntimeout = \"300ms\"\n\
+        [[aggregates.calls]]\nname = \"quick\"\nmethod = \"gatehouse.echo.v1.EchoService/Echo\"\nrequest = { string_field = \"q\" }\n\
+        [[aggregates.calls]]\nname = \"late\"\nmethod = \"gatehouse.echo.v1.EchoService/EchoBook\"\nrequest = { delay_ms = 5000 }\n\
+        [[aggregates.calls]]\nname = \"medium\"\nmethod = \"gatehouse.echo.v1.EchoService/EchoFile\"\nrequest = { delay_ms = 150 }\n";
+    let gw = gateway(&instance.endpoint(), aggregate, "").await;
+    let body = json_ok(
+        gw.get("/agg/deadline?fields=quick,late")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(body["quick"]["stringField"], "q");
+    assert_eq!(body["errors"][0]["call"], "late");
+    assert_eq!(body["errors"][0]["code"], 4);
+
+    // 150 ms fits in the aggregate's 300 ms, but not in the 50 ms the client asks for.
+    let body = json_ok(gw.get("/agg/deadline?fields=medium").send().await.unwrap()).await;
+    assert_eq!(body["errors"], json!([]));
+    let response = gw
+        .get("/agg/deadline?fields=medium")
+        .header("grpc-timeout", "50m")
+        .send()
+        .await
+        .unwrap();
+    let body = json_ok(response).await;
+    assert_eq!(body["errors"][0]["call"], "medium");
+    assert_eq!(body["errors"][0]["code"], 4);
+}

@@ -183,3 +183,19 @@ fn check_refuses_a_missing_jwks_file() {
         ],
     );
 }
+
+#[test]
+fn check_refuses_an_aggregate_that_cannot_work() {
+    assert_check_fails(
+        "bad-aggregate",
+        &format!(
+            "{USERS_BACKEND}\n[[aggregates]]\nroute = \"GET /api/x/{{id}}\"\n\
+             [[aggregates.calls]]\nname = \"user\"\nmethod = \"users.v1.UserService/GetUser\"\n\
+             request = {{ user_id = \"{{id}}\", no_such_field = 1 }}\n"
+        ),
+        &[
+            "aggregates[0].calls[0].request.no_such_field",
+            "has no field",
+        ],
+    );
+}

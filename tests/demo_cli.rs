@@ -99,4 +99,22 @@ async fn the_demo_walkthrough_works_with_the_printed_token() {
     assert_eq!(response.status(), 200);
     let order: Value = response.json().await.unwrap();
     assert_eq!(order["userId"], "123");
+
+    // The dashboard aggregate, in one call.
+    let dashboard: Value = get("/api/user-dashboard/123")
+        .header("authorization", &bearer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(dashboard["user"]["user"]["userId"], "123");
+    assert!(
+        !dashboard["products"]["products"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(dashboard["errors"], serde_json::json!([]));
 }
