@@ -4,7 +4,7 @@
 //! URIs that are not `http://host:port`, and limits that cannot work. Every error names the
 //! file, the key and the reason.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -116,6 +116,37 @@ pub struct ServerConfig {
     pub body_timeout: Duration,
     /// Cross-origin requests from browsers; none allowed when absent.
     pub cors: Option<CorsConfig>,
+    /// `[server.tls]`: serve HTTPS (HTTP/1.1 and HTTP/2 by ALPN) instead of plain HTTP and h2c.
+    pub tls: Option<ServerTlsConfig>,
+    /// Proxy native gRPC and gRPC-Web requests (`content-type: application/grpc*`) for the
+    /// configured services on the same port. Default true.
+    pub grpc: bool,
+    /// Serve gRPC server reflection (v1 and v1alpha) for every compiled service. Default true.
+    pub reflection: bool,
+}
+
+/// `[server.tls]`: the listener's certificate.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerTlsConfig {
+    /// PEM certificate chain, leaf first (relative to the config file).
+    pub cert_file: std::path::PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: std::path::PathBuf,
+}
+
+/// `[backends.tls]`: how `https://` endpoints are reached.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackendTlsConfig {
+    /// PEM CA certificates to trust instead of the public web roots.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Client certificate chain and key, for backends that require mutual TLS.
+    pub cert_file: Option<std::path::PathBuf>,
+    pub key_file: Option<std::path::PathBuf>,
+    /// The name to verify the backend's certificate against, when it is not the endpoint's
+    /// host (for example an IP endpoint with a certificate for a name).
+    pub domain: Option<String>,
 }
 
 /// `[server.cors]`: which browser origins may call the API.
@@ -165,6 +196,9 @@ impl Default for ServerConfig {
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             body_timeout: DEFAULT_BODY_TIMEOUT,
             cors: None,
+            tls: None,
+            grpc: true,
+            reflection: true,
         }
     }
 }
@@ -202,6 +236,9 @@ pub struct BackendConfig {
     /// `[backends.retry]`: when a failed call is sent again.
     #[serde(default)]
     pub retry: RetryConfig,
+    /// `[backends.tls]`: CA, client certificate and name for `https://` endpoints.
+    #[serde(default)]
+    pub tls: Option<BackendTlsConfig>,
 }
 
 fn default_connections_per_endpoint() -> usize {
@@ -695,6 +732,32 @@ impl Config {
             backend
                 .validate_pool()
                 .map_err(|(key, reason)| fail(at(key), reason))?;
+            let schemes: HashSet<&str> = backend
+                .endpoints
+                .iter()
+                .filter_map(|e| e.split_once("://").map(|(scheme, _)| scheme))
+                .collect();
+            if schemes.len() > 1 {
+                return Err(fail(
+                    at("endpoints"),
+                    "mixes http:// and https://; a backend is reached one way".into(),
+                ));
+            }
+            if let Some(tls) = &backend.tls {
+                if !schemes.contains("https") {
+                    return Err(fail(
+                        at("tls"),
+                        "is set but the endpoints are http://; use https:// endpoints".into(),
+                    ));
+                }
+                if tls.cert_file.is_some() != tls.key_file.is_some() {
+                    return Err(fail(
+                        at("tls"),
+                        "cert_file and key_file go together (a client certificate needs its key)"
+                            .into(),
+                    ));
+                }
+            }
         }
 
         for (i, route) in self.routes.iter().enumerate() {
@@ -986,6 +1049,7 @@ impl BackendConfig {
             health: None,
             outlier: OutlierConfig::default(),
             retry: RetryConfig::default(),
+            tls: None,
         }
     }
 
@@ -1064,13 +1128,8 @@ fn check_endpoint(endpoint: &str) -> Result<(), String> {
         .parse()
         .map_err(|e| format!("{endpoint:?} is not a URI: {e}"))?;
     match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => {
-            return Err(format!(
-                "{endpoint:?}: TLS to backends is not supported yet; use http://"
-            ));
-        }
-        _ => return Err(format!("{endpoint:?} must start with http://")),
+        Some("http" | "https") => {}
+        _ => return Err(format!("{endpoint:?} must start with http:// or https://")),
     }
     let authority = uri
         .authority()
