@@ -271,6 +271,12 @@ impl GatewayError {
                 ) {
                     return GatewayError::UpstreamUnavailable;
                 }
+                // TLS failed on a connection that seemed made (with TLS 1.3 a backend that
+                // refuses the client certificate says so after the handshake). h2 keeps only
+                // the kind and text of an IO error, so the rustls error cannot be matched.
+                if io.kind() == InvalidData {
+                    return GatewayError::UpstreamUnavailable;
+                }
             }
             if err
                 .downcast_ref::<crate::upstream::UpstreamFault>()

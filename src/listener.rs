@@ -1,8 +1,11 @@
-//! The accept loop: HTTP/1.1 and h2c on one port, with the connection-level limits hyper
-//! enforces (header read time, header buffer, HTTP/2 header list size) and a graceful stop.
+//! The accept loop: HTTP/1.1 and h2c on one port, or HTTPS (HTTP/2 or HTTP/1.1 by ALPN) when
+//! `[server.tls]` is set, with the connection-level limits hyper enforces (header read time,
+//! header buffer, HTTP/2 header list size) and a graceful stop.
 //!
 //! axum's `serve` does not expose hyper's builder, so connections are served here. Each
-//! request gets the TCP peer as `ConnectInfo<SocketAddr>`, as axum's own would.
+//! request gets the TCP peer as `ConnectInfo<SocketAddr>`, as axum's own would. The TLS
+//! handshake runs in the connection's own task, bounded by the header read timeout, so a
+//! client that never completes it holds neither the accept loop nor its connection for long.
 
 use std::future::Future;
 use std::io;
@@ -20,20 +23,25 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::ServerConfig;
 use tower::ServiceExt;
 
 use crate::error::GatewayError;
 
-/// What hyper itself enforces on each connection. The configured header limits are checked
-/// again per request (with the JSON error shape); hyper's caps sit above them and only stop
-/// requests so large that reading them at all would be the attack.
-#[derive(Clone, Copy, Debug)]
+/// What hyper itself enforces on each connection, and the TLS it is served with. The
+/// configured header limits are checked again per request (with the JSON error shape); hyper's
+/// caps sit above them and only stop requests so large that reading them at all would be the
+/// attack.
+#[derive(Clone, Debug)]
 pub struct ConnectionLimits {
+    /// Also bounds the TLS handshake.
     pub header_read_timeout: Duration,
     pub max_headers: usize,
     pub max_header_bytes: usize,
+    /// Serve HTTPS with this config (see `crate::tls::server_config`); plain HTTP/1.1 and h2c
+    /// when `None`.
+    pub tls: Option<Arc<ServerConfig>>,
 }
 
 impl ConnectionLimits {
@@ -64,6 +72,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let builder = Arc::new(limits.builder());
+    let acceptor = limits.tls.clone().map(TlsAcceptor::from);
+    let handshake_timeout = limits.header_read_timeout;
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -86,14 +96,37 @@ pub async fn serve(
                 request.extensions_mut().insert(ConnectInfo(peer));
                 request
             });
-        let (io, reply) = SlowHeaderGuard::new(stream);
         let builder = builder.clone();
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(service))
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let acceptor = acceptor.clone();
+        // Taken now, so that a stop waits for handshakes under way as for connections.
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
+            let (io, reply) = match acceptor {
+                None => {
+                    let (read, write) = stream.into_split();
+                    SlowHeaderGuard::new(Box::pin(read), Box::pin(write))
+                }
+                Some(acceptor) => {
+                    let handshake = acceptor.accept(stream);
+                    let stream = match tokio::time::timeout(handshake_timeout, handshake).await {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(error)) => {
+                            tracing::debug!(%peer, %error, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                    let (read, write) = tokio::io::split(stream);
+                    SlowHeaderGuard::new(Box::pin(read), Box::pin(write))
+                }
+            };
+            let connection = builder
+                .serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(service))
+                .into_owned();
+            if let Err(error) = watcher.watch(connection).await {
                 let timed_out = error
                     .downcast_ref::<hyper::Error>()
                     .is_some_and(hyper::Error::is_timeout);
@@ -106,25 +139,28 @@ pub async fn serve(
     Ok(())
 }
 
-/// The TCP stream hyper reads and writes, with a second handle on the write half, so that
-/// when hyper gives up on a client that started a request but did not finish its headers in
-/// time, the client is told so (408 in the JSON error shape) before the connection closes.
+/// One half of a connection's stream, plain TCP or TLS.
+type ReadHalf = Pin<Box<dyn AsyncRead + Send>>;
+type WriteHalf = Pin<Box<dyn AsyncWrite + Send>>;
+
+/// The stream hyper reads and writes, with a second handle on the write half, so that when
+/// hyper gives up on a client that started a request but did not finish its headers in time,
+/// the client is told so (408 in the JSON error shape) before the connection closes.
 struct SlowHeaderGuard {
-    read: OwnedReadHalf,
-    write: Arc<Mutex<OwnedWriteHalf>>,
+    read: ReadHalf,
+    write: Arc<Mutex<WriteHalf>>,
     /// Bytes arrived since the last response was written: a request has begun.
     started: Arc<AtomicBool>,
 }
 
 /// The handle kept outside hyper.
 struct TimeoutReply {
-    write: Arc<Mutex<OwnedWriteHalf>>,
+    write: Arc<Mutex<WriteHalf>>,
     started: Arc<AtomicBool>,
 }
 
 impl SlowHeaderGuard {
-    fn new(stream: TcpStream) -> (SlowHeaderGuard, TimeoutReply) {
-        let (read, write) = stream.into_split();
+    fn new(read: ReadHalf, write: WriteHalf) -> (SlowHeaderGuard, TimeoutReply) {
         let write = Arc::new(Mutex::new(write));
         let started = Arc::new(AtomicBool::new(false));
         let reply = TimeoutReply {
@@ -177,7 +213,7 @@ impl AsyncRead for SlowHeaderGuard {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
-        let result = Pin::new(&mut self.read).poll_read(cx, buf);
+        let result = self.read.as_mut().poll_read(cx, buf);
         if buf.filled().len() > before {
             self.started.store(true, Relaxed);
         }
@@ -193,7 +229,7 @@ impl AsyncWrite for SlowHeaderGuard {
     ) -> Poll<io::Result<usize>> {
         self.started.store(false, Relaxed);
         let mut write = self.write.lock().unwrap_or_else(|e| e.into_inner());
-        Pin::new(&mut *write).poll_write(cx, data)
+        write.as_mut().poll_write(cx, data)
     }
 
     fn poll_write_vectored(
@@ -203,20 +239,21 @@ impl AsyncWrite for SlowHeaderGuard {
     ) -> Poll<io::Result<usize>> {
         self.started.store(false, Relaxed);
         let mut write = self.write.lock().unwrap_or_else(|e| e.into_inner());
-        Pin::new(&mut *write).poll_write_vectored(cx, data)
+        write.as_mut().poll_write_vectored(cx, data)
     }
 
     fn is_write_vectored(&self) -> bool {
-        true
+        let write = self.write.lock().unwrap_or_else(|e| e.into_inner());
+        write.is_write_vectored()
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let mut write = self.write.lock().unwrap_or_else(|e| e.into_inner());
-        Pin::new(&mut *write).poll_flush(cx)
+        write.as_mut().poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let mut write = self.write.lock().unwrap_or_else(|e| e.into_inner());
-        Pin::new(&mut *write).poll_shutdown(cx)
+        write.as_mut().poll_shutdown(cx)
     }
 }

@@ -1,5 +1,6 @@
-//! The `gatehouse` command: serve, demo, routes, check.
+//! The `gatehouse` command: serve, demo, routes, check, openapi.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,6 +43,12 @@ enum Command {
         #[arg(long, default_value = "gatehouse.toml")]
         config: PathBuf,
     },
+    /// Print the OpenAPI 3.1 document of what a config serves (every compiled service when no
+    /// config is given).
+    Openapi {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -57,10 +64,28 @@ fn main() -> ExitCode {
             print_routes();
             ExitCode::SUCCESS
         }
+        Command::Openapi { config } => {
+            let config = match config {
+                Some(path) => match Config::load(&path) {
+                    Ok(config) => config,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                },
+                None => gatehouse::openapi::all_services_config(),
+            };
+            let document = gatehouse::openapi::document(&config);
+            let text = serde_json::to_string_pretty(&document).unwrap_or_default();
+            // A closed pipe (`| head`) is not an error worth a panic.
+            let _ = writeln!(std::io::stdout(), "{text}");
+            ExitCode::SUCCESS
+        }
         Command::Check { config: path } => run(async move {
             let config = Config::load(&path).map_err(|e| e.to_string())?;
             // The files and variables the config names must be there too.
             Authenticator::new(&config).map_err(|e| format!("{}: {e}", path.display()))?;
+            gatehouse::tls::check(&config).map_err(|e| format!("{}: {e}", path.display()))?;
             let served: usize = config.backends.iter().map(|b| b.services.len()).sum();
             println!(
                 "{}: ok ({} backends, {served} services)",

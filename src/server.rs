@@ -28,6 +28,7 @@ use crate::aggregate::Inputs;
 use crate::config::{Config, CorsConfig, RateLimitKey};
 use crate::error::GatewayError;
 use crate::http_rule::{Binding, PathMatch};
+use crate::ingress::{self, GrpcIngress, ProtocolSplit};
 use crate::listener::ConnectionLimits;
 use crate::routes::{AggregateEntry, MethodKind, RouteEntry, RouteTable, RouteTarget};
 use crate::security::client_ip::ClientIp;
@@ -58,20 +59,26 @@ pub struct Gateway {
     cors: Option<CorsConfig>,
     api_key_header: HeaderName,
     connection_limits: ConnectionLimits,
+    /// gRPC and gRPC-Web calls, reflection; sharing the routes' rate limits.
+    grpc: Arc<GrpcIngress>,
 }
 
 impl Gateway {
     /// Builds the gateway for a validated config: one backend pool per `[[backends]]` entry
     /// (connections are made on first use), the routes of the services they serve with their
-    /// policies, and the issuers' keys. Must be called inside a Tokio runtime: DNS refresh,
-    /// health checks and JWKS refresh run as tasks.
+    /// policies, the issuers' keys and the TLS certificates (a file that cannot be used fails
+    /// it, named). Must be called inside a Tokio runtime: DNS refresh, health checks and JWKS
+    /// refresh run as tasks.
     pub fn new(config: &Config) -> Result<Gateway, String> {
         let backends = config
             .backends
             .iter()
-            .map(Backend::new)
+            .map(|backend| Backend::new(&crate::tls::rebase(backend, &config.base_dir)))
             .collect::<Result<Vec<_>, _>>()?;
         let routes = RouteTable::build(config, |name| {
+            backends.iter().find(|b| b.name() == name).cloned()
+        })?;
+        let grpc = GrpcIngress::new(config, routes.rate_limits(), |name| {
             backends.iter().find(|b| b.name() == name).cloned()
         })?;
         let forwarded_headers = metadata::DEFAULT_FORWARDED_HEADERS
@@ -109,13 +116,18 @@ impl Gateway {
                 header_read_timeout: server.header_read_timeout,
                 max_headers: server.max_headers,
                 max_header_bytes,
+                tls: match &server.tls {
+                    Some(tls) => Some(crate::tls::server_config(tls, &config.base_dir)?),
+                    None => None,
+                },
             },
+            grpc: Arc::new(grpc),
         })
     }
 
     /// What the listener enforces on each connection.
     pub fn connection_limits(&self) -> ConnectionLimits {
-        self.connection_limits
+        self.connection_limits.clone()
     }
 
     /// Number of served bindings.
@@ -143,28 +155,50 @@ impl Gateway {
 
     /// The router with `custom` routes tried first and the generated routes after, all behind
     /// the same layers (request id, tracing, CORS, the concurrency limit, panic guard).
+    /// gRPC and gRPC-Web requests (`content-type: application/grpc*`) go to the gRPC ingress
+    /// (`crate::ingress`) instead, behind the same layers; they never reach `custom`.
     pub fn into_router_with(self, custom: Router) -> Router {
         let cors = self
             .cors
             .as_ref()
             .map(|c| cors_layer(c, self.api_key_header.clone()));
-        let overload = ServiceBuilder::new()
-            .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
-                GatewayError::Overloaded.into_response()
-            }))
-            .load_shed()
-            .layer(GlobalConcurrencyLimitLayer::new(
-                self.max_concurrent_requests,
-            ));
-        // Outermost last: every response, even one from a panic or the overload guard, carries
-        // the request id and CORS headers, and is traced.
-        let generated = Router::new().fallback(dispatch).with_state(Arc::new(self));
-        let router = custom
-            .fallback_service(generated)
+        // One concurrency limit for REST and gRPC together; each side answers the overload, and
+        // a panic, in its own protocol (JSON error or gRPC status).
+        let limit = GlobalConcurrencyLimitLayer::new(self.max_concurrent_requests);
+        let overload = |answer: fn() -> Response| {
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(
+                    move |_: tower::BoxError| async move { answer() },
+                ))
+                .load_shed()
+                .layer(limit.clone())
+        };
+        let grpc = self.grpc.clone();
+        let gateway = Arc::new(self);
+        let rest = custom
+            .fallback_service(Router::new().fallback(dispatch).with_state(gateway.clone()))
             .layer(CatchPanicLayer::custom(|_| {
                 GatewayError::Internal("handler panicked".into()).into_response()
             }))
-            .layer(overload);
+            .layer(overload(|| GatewayError::Overloaded.into_response()));
+        // gRPC calls pass the same credential check and take from the same rate limits, under
+        // the same keys, as REST requests.
+        let authenticator = gateway.authenticator.clone();
+        let grpc = grpc.service(authenticator, move |policy, identity, client| {
+            gateway.rate_limit(policy, identity, client)
+        });
+        let grpc = Router::new()
+            .fallback_service(grpc)
+            .layer(CatchPanicLayer::custom(|_| {
+                ingress::error_response(&GatewayError::Internal("handler panicked".into()))
+            }))
+            .layer(overload(|| {
+                ingress::error_response(&GatewayError::Overloaded)
+            }));
+        // By content type: application/grpc* to the ingress, everything else to REST.
+        let router = Router::new().fallback_service(ProtocolSplit::new(rest, grpc));
+        // Outermost last: every response, even one from a panic or the overload guard, carries
+        // the request id and CORS headers, and is traced.
         let router = match cors {
             Some(cors) => router.layer(cors),
             None => router,
@@ -232,12 +266,14 @@ impl Gateway {
         identity: Option<&Identity>,
     ) -> Result<Response, GatewayError> {
         let spec = entry.spec;
-        if spec.kind != MethodKind::Unary {
-            return Err(GatewayError::StreamingNotSupported(match spec.kind {
-                MethodKind::ServerStreaming => "server-streaming",
-                MethodKind::ClientStreaming => "client-streaming",
-                _ => "bidi-streaming",
-            }));
+        match spec.kind {
+            MethodKind::Unary | MethodKind::ServerStreaming => {}
+            MethodKind::ClientStreaming => {
+                return Err(GatewayError::StreamingNotSupported("client-streaming"));
+            }
+            MethodKind::BidiStreaming => {
+                return Err(GatewayError::StreamingNotSupported("bidi-streaming"));
+            }
         }
         let deadline = self.deadline(&parts.headers, entry.timeout)?;
         let body = match spec.body {
@@ -259,6 +295,16 @@ impl Gateway {
             peer.map(|p| p.ip()),
             identity,
         );
+        if spec.kind == MethodKind::ServerStreaming {
+            use crate::transcode::stream::{self, StreamFormat};
+            let started = tokio::time::Instant::now();
+            let format = StreamFormat::negotiate(&parts.headers);
+            let reply = entry
+                .backend
+                .server_streaming(entry.path.clone(), metadata, message, deadline)
+                .await?;
+            return stream::respond(reply, spec.codec, format, started, deadline).await;
+        }
         let reply = entry
             .backend
             .unary(
@@ -477,6 +523,9 @@ fn cors_layer(config: &CorsConfig, api_key_header: HeaderName) -> CorsLayer {
         HeaderName::from_static("grpc-timeout"),
         api_key_header,
         REQUEST_ID,
+        // Sent by gRPC-Web clients.
+        HeaderName::from_static("x-grpc-web"),
+        HeaderName::from_static("x-user-agent"),
     ]
     .into_iter()
     .chain(
@@ -493,6 +542,10 @@ fn cors_layer(config: &CorsConfig, api_key_header: HeaderName) -> CorsLayer {
         HeaderName::from_static("ratelimit-limit"),
         HeaderName::from_static("ratelimit-remaining"),
         HeaderName::from_static("ratelimit-reset"),
+        // A gRPC-Web status in the headers (trailers-only answers) must be readable.
+        HeaderName::from_static("grpc-status"),
+        HeaderName::from_static("grpc-message"),
+        HeaderName::from_static("grpc-status-details-bin"),
     ]
     .into_iter()
     .chain(

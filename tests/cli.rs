@@ -140,8 +140,16 @@ fn check_refuses_an_unknown_service() {
 #[test]
 fn check_refuses_a_bad_endpoint() {
     for (name, endpoint, reason) in [
-        ("no-scheme", "127.0.0.1:1", "must start with http://"),
-        ("tls", "https://127.0.0.1:1", "TLS"),
+        (
+            "no-scheme",
+            "127.0.0.1:1",
+            "must start with http:// or https://",
+        ),
+        (
+            "scheme",
+            "ftp://127.0.0.1:1",
+            "must start with http:// or https://",
+        ),
         ("no-port", "http://127.0.0.1", "has no port"),
         (
             "with-path",
@@ -197,5 +205,15 @@ fn check_refuses_an_aggregate_that_cannot_work() {
             "aggregates[0].calls[0].request.no_such_field",
             "has no field",
         ],
+    );
+}
+
+#[test]
+fn check_refuses_a_backend_mixing_http_and_https() {
+    assert_check_fails(
+        "mixed-schemes",
+        "[[backends]]\nname = \"a\"\nservices = [\"users.v1.UserService\"]\n\
+         endpoints = [\"http://127.0.0.1:2\", \"https://127.0.0.1:3\"]\n",
+        &["backends[0].endpoints", "mixes http:// and https://"],
     );
 }

@@ -327,7 +327,7 @@ async fn payments_reference_orders() {
 }
 
 #[tokio::test]
-async fn watch_orders_is_streaming_and_not_served() {
+async fn watch_orders_streams_the_users_orders_as_ndjson() {
     let demo = start_demo().await;
     let response = demo
         .gw
@@ -335,5 +335,17 @@ async fn watch_orders_is_streaming_and_not_served() {
         .send()
         .await
         .unwrap();
-    common::expect_error(response, 501, 12, "STREAMING_NOT_SUPPORTED").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/x-ndjson");
+    let body = response.text().await.unwrap();
+    let orders: Vec<Value> = body
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap()["order"].clone())
+        .collect();
+    let ids: Vec<&str> = orders
+        .iter()
+        .filter_map(|o| o["orderId"].as_str())
+        .collect();
+    assert_eq!(ids, ["o-1001", "o-1002", "o-1003"], "{body}");
+    assert!(orders.iter().all(|o| o["userId"] == "123"), "{body}");
 }

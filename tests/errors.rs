@@ -136,15 +136,16 @@ async fn details_of_a_masked_status_still_drop_debug_info() {
 }
 
 #[tokio::test]
-async fn server_streaming_route_is_not_served_over_rest() {
+async fn bidi_streaming_route_is_not_served_over_rest() {
     let gw = TestGateway::start().await;
-    let response = gw.get("/v1/stream/x?int32Field=2").send().await.unwrap();
+    let response = gw
+        .post_json("/gatehouse.echo.v1.EchoService/EchoChat", "{}")
+        .send()
+        .await
+        .unwrap();
     let body = expect_error(response, 501, 12, "STREAMING_NOT_SUPPORTED").await;
     assert!(
-        body["message"]
-            .as_str()
-            .unwrap()
-            .contains("server-streaming"),
+        body["message"].as_str().unwrap().contains("bidi-streaming"),
         "{body}"
     );
 }

@@ -4,20 +4,13 @@
 //! `gatehouse check`) with the aggregate, call and key named.
 
 use std::collections::HashSet;
-use std::sync::LazyLock;
 use std::time::Duration;
 
-use prost_reflect::{DescriptorPool, FieldDescriptor, Kind, MessageDescriptor};
+use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor};
 
 use crate::config::AggregateConfig;
 use crate::http_rule::PathTemplate;
 use crate::routes::{self, MethodKind, MethodSpec};
-
-/// The descriptors of every compiled proto, decoded once.
-static DESCRIPTORS: LazyLock<DescriptorPool> = LazyLock::new(|| {
-    DescriptorPool::decode(crate::FILE_DESCRIPTOR_SET)
-        .expect("build.rs wrote a valid descriptor set")
-});
 
 /// Names a reference or a call may not take: `errors` is the answer's list of failed calls,
 /// `query` introduces query parameters.
@@ -239,7 +232,7 @@ impl Plan {
 }
 
 fn message(full_name: &str) -> MessageDescriptor {
-    DESCRIPTORS
+    routes::descriptors()
         .get_message_by_name(full_name)
         .expect("every compiled method's messages are in the descriptor set")
 }

@@ -1,6 +1,9 @@
 //! `orders.v1.OrderService` over the demo store.
 
-use futures_util::stream;
+use std::pin::Pin;
+use std::time::Duration;
+
+use futures_util::{Stream, StreamExt as _, stream};
 use tonic::{Request, Response, Status};
 
 use super::store::{self, DemoStore};
@@ -18,6 +21,8 @@ const RESOURCE: &str = "orders.v1.Order";
 const MAX_LINE_ITEMS: usize = 50;
 /// Most units of one product per line item.
 const MAX_QUANTITY: i32 = 1_000;
+/// `WatchOrders` waits this long between two orders, so `curl -N` visibly streams.
+const WATCH_PAUSE: Duration = Duration::from_millis(200);
 
 /// The demo `orders.v1.OrderService`.
 ///
@@ -37,7 +42,7 @@ impl OrderBackend {
 }
 
 /// The finite stream returned by `WatchOrders`.
-pub type OrderUpdates = stream::Iter<std::vec::IntoIter<Result<WatchOrdersResponse, Status>>>;
+pub type OrderUpdates = Pin<Box<dyn Stream<Item = Result<WatchOrdersResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl OrderService for OrderBackend {
@@ -204,7 +209,7 @@ impl OrderService for OrderBackend {
 
     type WatchOrdersStream = OrderUpdates;
 
-    /// Streams the user's orders as they are now, in id order, then ends.
+    /// Streams the user's orders as they are now, in id order, `WATCH_PAUSE` apart, then ends.
     async fn watch_orders(
         &self,
         request: Request<WatchOrdersRequest>,
@@ -227,7 +232,15 @@ impl OrderService for OrderBackend {
                 })
             })
             .collect();
-        Ok(Response::new(stream::iter(updates)))
+        let paced = stream::iter(updates)
+            .enumerate()
+            .then(|(i, update)| async move {
+                if i > 0 {
+                    tokio::time::sleep(WATCH_PAUSE).await;
+                }
+                update
+            });
+        Ok(Response::new(Box::pin(paced)))
     }
 }
 

@@ -15,6 +15,16 @@ mod generated {
 
 pub use generated::{METHODS, ROUTES, SERVICES, render_any};
 
+/// The descriptors of every compiled proto (with their comments), decoded once.
+pub fn descriptors() -> &'static prost_reflect::DescriptorPool {
+    static POOL: std::sync::LazyLock<prost_reflect::DescriptorPool> =
+        std::sync::LazyLock::new(|| {
+            prost_reflect::DescriptorPool::decode(crate::FILE_DESCRIPTOR_SET)
+                .expect("build.rs wrote a valid descriptor set")
+        });
+    &POOL
+}
+
 /// The compiled method `pkg.Service/Method`.
 pub fn method(qualified: &str) -> Option<&'static MethodSpec> {
     let (service, method) = qualified.split_once('/')?;

@@ -45,6 +45,8 @@ pub struct AggregateEntry {
 /// All served bindings and aggregate routes.
 pub struct RouteTable {
     matcher: RouteMatcher<RouteTarget>,
+    /// `limits[i]` is the rate limit of `[[routes]]` entry `i`, if it sets one.
+    limits: Vec<Option<Arc<RateLimit>>>,
 }
 
 impl RouteTable {
@@ -132,7 +134,13 @@ impl RouteTable {
             };
             matcher.insert(&http_method, template, RouteTarget::Aggregate(entry));
         }
-        Ok(RouteTable { matcher })
+        Ok(RouteTable { matcher, limits })
+    }
+
+    /// The rate limit of each `[[routes]]` entry (`None` for entries without one), as the
+    /// routes use them: a policy resolved against these shares its buckets with the routes.
+    pub fn rate_limits(&self) -> &[Option<Arc<RateLimit>>] {
+        &self.limits
     }
 
     pub fn find(&self, method: &str, path: &str) -> PathMatch<'_, RouteTarget> {

@@ -88,7 +88,7 @@ impl Backend {
             .map(|e| Source::parse(e))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| format!("backend {:?}: {e}", config.name))?;
-        let pool = Arc::new(Pool::new(config));
+        let pool = Arc::new(Pool::new(config)?);
         let resolved = discovery::start(&pool, sources, resolver, config.dns_refresh);
         health::start(&pool);
         let retry = &config.retry;
@@ -212,6 +212,83 @@ impl Backend {
     pub fn channel(&self) -> super::PoolChannel {
         super::PoolChannel::new(self.inner.pool.clone(), self.inner.resolved.clone())
     }
+
+    /// Opens one server-streaming call with an encoded request. The time left of `deadline` is
+    /// sent as `grpc-timeout` and bounds the wait for the response headers; bounding the
+    /// messages is the caller's part. A call that never reached a backend (the connect failed,
+    /// or the stream was refused) is sent to another endpoint as `unary` sends it; nothing is
+    /// retried once a backend has answered. The call counts against `max_pending` and as in
+    /// flight on its connection until its stream has ended or is dropped; dropping the stream
+    /// cancels the call. A trailers-only error reply fails here, as a unary call would.
+    pub async fn server_streaming(
+        &self,
+        path: PathAndQuery,
+        metadata: MetadataMap,
+        message: Bytes,
+        deadline: Duration,
+    ) -> Result<tonic::Response<tonic::Streaming<Bytes>>, GatewayError> {
+        let inner = &self.inner;
+        let started = Instant::now();
+        let admitted = Arc::new(StreamAdmitted::new(inner)?);
+        inner.budget.deposit();
+        let mut tried: Vec<Arc<PoolEndpoint>> = Vec::new();
+        let mut last_error = None;
+        loop {
+            let remaining = deadline.saturating_sub(started.elapsed());
+            if remaining.is_zero() {
+                return Err(last_error.unwrap_or(GatewayError::DeadlineExceeded));
+            }
+            let lease = match inner.pool.pick(&tried) {
+                Ok(lease) => Arc::new(lease),
+                Err(none) => {
+                    if !*inner.resolved.borrow() {
+                        let mut resolved = inner.resolved.clone();
+                        let _ = tokio::time::timeout(remaining, resolved.wait_for(|r| *r)).await;
+                        continue;
+                    }
+                    return Err(last_error.unwrap_or_else(|| no_healthy_upstream(none)));
+                }
+            };
+            let hold = StreamHold {
+                _lease: lease.clone(),
+                _admitted: admitted.clone(),
+            };
+            let call = open_stream(
+                lease.channel(),
+                hold,
+                path.clone(),
+                metadata.clone(),
+                message.clone(),
+                remaining,
+            );
+            let status = match tokio::time::timeout(remaining, call).await {
+                Err(_) => {
+                    inner.pool.report(&lease, Outcome::Abandoned);
+                    return Err(GatewayError::DeadlineExceeded);
+                }
+                Ok(Ok(response)) => {
+                    // How the stream ends is not waited for: it may run for long.
+                    inner.pool.report(&lease, Outcome::Answered);
+                    return Ok(response);
+                }
+                Ok(Err(status)) => status,
+            };
+            let failure = classify(&status);
+            inner.pool.report(&lease, stream_outcome(failure));
+            let never_sent = matches!(failure, Failure::Connect | Failure::Refused);
+            if !never_sent || tried.len() >= inner.max_retries || !inner.budget.withdraw() {
+                return Err(GatewayError::from_status(status));
+            }
+            tracing::debug!(
+                backend = %self.name(),
+                endpoint = %lease.endpoint.target,
+                ?failure,
+                "opening the stream on another endpoint"
+            );
+            tried.push(lease.endpoint.clone());
+            last_error = Some(GatewayError::from_status(status));
+        }
+    }
 }
 
 impl Inner {
@@ -285,4 +362,101 @@ pub(super) fn classify(status: &Status) -> Failure {
         cause = error.source();
     }
     Failure::Transport
+}
+
+/// What a failed stream opening says about its endpoint, as `unary` records it.
+fn stream_outcome(failure: Failure) -> Outcome {
+    match failure {
+        Failure::Connect => Outcome::ConnectFailed,
+        Failure::Refused => Outcome::Refused,
+        Failure::Transport | Failure::Unavailable | Failure::NotGrpc => Outcome::Failed,
+        Failure::Other => Outcome::Answered,
+    }
+}
+
+/// A stream's place under `max_pending`, given back when the stream's body goes.
+struct StreamAdmitted(Arc<Inner>);
+
+impl StreamAdmitted {
+    fn new(inner: &Arc<Inner>) -> Result<StreamAdmitted, GatewayError> {
+        // The count `admit` takes now belongs to this guard, which outlives the borrow.
+        std::mem::forget(inner.admit()?);
+        Ok(StreamAdmitted(inner.clone()))
+    }
+}
+
+impl Drop for StreamAdmitted {
+    fn drop(&mut self) {
+        self.0.pending.fetch_sub(1, Relaxed);
+    }
+}
+
+/// What keeps a streaming call counted, in flight on its connection and under `max_pending`.
+#[derive(Clone)]
+struct StreamHold {
+    _lease: Arc<super::pool::Lease>,
+    _admitted: Arc<StreamAdmitted>,
+}
+
+/// One attempt at opening a stream; on success the response body owns `hold`.
+async fn open_stream(
+    channel: &Channel,
+    hold: StreamHold,
+    path: PathAndQuery,
+    metadata: MetadataMap,
+    message: Bytes,
+    timeout: Duration,
+) -> Result<tonic::Response<tonic::Streaming<Bytes>>, Status> {
+    // `map_response` wants a `Clone` function; the one call made clones `hold` once.
+    let transport = tower::ServiceBuilder::new()
+        .map_response(move |response: http::Response<_>| {
+            response.map(|inner| HeldBody {
+                inner,
+                hold: Some(hold),
+            })
+        })
+        .service(ResponseGuard::new(channel.clone()));
+    let mut grpc = tonic::client::Grpc::new(transport);
+    let mut request = tonic::Request::from_parts(metadata, tonic::Extensions::default(), message);
+    request.set_timeout(timeout);
+    grpc.ready().await.map_err(Status::from_error)?;
+    grpc.server_streaming(request, path, RawCodec).await
+}
+
+/// A streaming response body that keeps its call counted until the body ends or is dropped.
+struct HeldBody<B> {
+    inner: B,
+    hold: Option<StreamHold>,
+}
+
+impl<B> http_body::Body for HeldBody<B>
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, B::Error>>> {
+        let frame = std::task::ready!(std::pin::Pin::new(&mut self.inner).poll_frame(cx));
+        // Trailers end a gRPC response; tonic reads no further.
+        let ended = match &frame {
+            Some(Ok(frame)) => frame.is_trailers(),
+            Some(Err(_)) | None => true,
+        };
+        if ended {
+            self.hold = None;
+        }
+        std::task::Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
 }

@@ -1,7 +1,8 @@
 //! Where a pool's endpoints come from: `http://<ip>:<port>` endpoints are used as written;
 //! `http://<hostname>:<port>` endpoints are resolved, every address becomes an endpoint, and
 //! the name is resolved again every `dns_refresh` (a Kubernetes headless Service or several A
-//! records spread calls over every address, and follow them as they change).
+//! records spread calls over every address, and follow them as they change). `https://`
+//! endpoints are the same, reached over TLS; a resolved one keeps its name for the TLS check.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -33,19 +34,25 @@ pub fn system_resolver() -> Resolver {
     })
 }
 
-/// One configured endpoint.
+/// One configured endpoint; `tls` when it is `https://`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Source {
-    Address(SocketAddr),
-    Name { host: String, port: u16 },
+    Address { address: SocketAddr, tls: bool },
+    Name { host: String, port: u16, tls: bool },
 }
 
 impl Source {
-    /// Reads an `http://host:port` endpoint (the config has checked its shape).
+    /// Reads an `http://host:port` or `https://host:port` endpoint (the config has checked
+    /// its shape).
     pub fn parse(endpoint: &str) -> Result<Source, String> {
         let uri: http::Uri = endpoint
             .parse()
             .map_err(|e| format!("{endpoint:?} is not a URI: {e}"))?;
+        let tls = match uri.scheme_str() {
+            Some("https") => true,
+            Some("http") => false,
+            _ => return Err(format!("{endpoint:?} must start with http:// or https://")),
+        };
         let authority = uri
             .authority()
             .ok_or_else(|| format!("{endpoint:?} has no host"))?;
@@ -55,10 +62,14 @@ impl Source {
         let host = authority.host();
         let literal = host.trim_start_matches('[').trim_end_matches(']');
         Ok(match literal.parse::<IpAddr>() {
-            Ok(ip) => Source::Address(SocketAddr::new(ip, port)),
+            Ok(ip) => Source::Address {
+                address: SocketAddr::new(ip, port),
+                tls,
+            },
             Err(_) => Source::Name {
                 host: host.to_string(),
                 port,
+                tls,
             },
         })
     }
@@ -78,9 +89,10 @@ pub(crate) fn start(
         let targets: Vec<Target> = sources
             .iter()
             .filter_map(|s| match s {
-                Source::Address(address) => Some(Target {
+                Source::Address { address, tls } => Some(Target {
                     address: *address,
                     authority: None,
+                    tls: *tls,
                 }),
                 Source::Name { .. } => None,
             })
@@ -112,11 +124,12 @@ async fn refresh_loop(
         let mut targets = Vec::new();
         for source in &sources {
             match source {
-                Source::Address(address) => targets.push(Target {
+                Source::Address { address, tls } => targets.push(Target {
                     address: *address,
                     authority: None,
+                    tls: *tls,
                 }),
-                Source::Name { host, port } => {
+                Source::Name { host, port, tls } => {
                     let key = (host.clone(), *port);
                     match resolver(host.clone(), *port).await {
                         Ok(mut addresses) if !addresses.is_empty() => {
@@ -134,6 +147,7 @@ async fn refresh_loop(
                         targets.push(Target {
                             address: *address,
                             authority: Some(authority.clone()),
+                            tls: *tls,
                         });
                     }
                 }
@@ -157,18 +171,45 @@ mod tests {
     fn addresses_and_names() {
         assert_eq!(
             Source::parse("http://127.0.0.1:50051").unwrap(),
-            Source::Address("127.0.0.1:50051".parse().unwrap())
+            Source::Address {
+                address: "127.0.0.1:50051".parse().unwrap(),
+                tls: false
+            }
         );
         assert_eq!(
             Source::parse("http://[::1]:7").unwrap(),
-            Source::Address("[::1]:7".parse().unwrap())
+            Source::Address {
+                address: "[::1]:7".parse().unwrap(),
+                tls: false
+            }
         );
         assert_eq!(
             Source::parse("http://users.internal:50051").unwrap(),
             Source::Name {
                 host: "users.internal".into(),
-                port: 50051
+                port: 50051,
+                tls: false
             }
         );
+    }
+
+    #[test]
+    fn https_keeps_the_scheme() {
+        assert_eq!(
+            Source::parse("https://10.1.2.3:443").unwrap(),
+            Source::Address {
+                address: "10.1.2.3:443".parse().unwrap(),
+                tls: true
+            }
+        );
+        assert_eq!(
+            Source::parse("https://users.internal:50051").unwrap(),
+            Source::Name {
+                host: "users.internal".into(),
+                port: 50051,
+                tls: true
+            }
+        );
+        assert!(Source::parse("ftp://users.internal:21").is_err());
     }
 }

@@ -12,6 +12,7 @@
 //! empties a pool); when no endpoint is healthy and reachable, the call fails fast.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
@@ -20,18 +21,21 @@ use arc_swap::ArcSwap;
 use tonic::transport::{Channel, Endpoint as ChannelEndpoint};
 
 use crate::config::{BackendConfig, HealthConfig, OutlierConfig};
+use crate::tls::BackendTls;
 
 /// First wait before connecting again to an endpoint whose connect failed; it doubles with
 /// each failure in a row up to `RECONNECT_BACKOFF_MAX`.
 pub const RECONNECT_BACKOFF_BASE: Duration = Duration::from_millis(100);
 pub const RECONNECT_BACKOFF_MAX: Duration = Duration::from_secs(5);
 
-/// One address to call: an IP and port, and the `host:port` it was resolved from, if any
-/// (sent as the HTTP/2 `:authority`).
+/// One address to call: an IP and port, the `host:port` it was resolved from, if any (sent
+/// as the HTTP/2 `:authority`, and its host is the name TLS verifies), and whether it is
+/// reached over TLS.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Target {
     pub address: SocketAddr,
     pub authority: Option<String>,
+    pub tls: bool,
 }
 
 impl std::fmt::Display for Target {
@@ -73,16 +77,33 @@ pub struct PoolEndpoint {
 }
 
 impl PoolEndpoint {
-    fn new(target: Target, config: &BackendConfig) -> PoolEndpoint {
-        let uri = format!("http://{}", target.address);
+    /// Fails only when tonic refuses the TLS settings, which `BackendTls` checked at start-up.
+    fn new(
+        target: Target,
+        config: &BackendConfig,
+        tls: &BackendTls,
+    ) -> Result<PoolEndpoint, String> {
+        let scheme = if target.tls { "https" } else { "http" };
+        let uri = format!("{scheme}://{}", target.address);
         let mut endpoint = ChannelEndpoint::from_shared(uri)
             .expect("an IP address and port form a valid URI")
             .connect_timeout(config.connect_timeout)
             .tcp_nodelay(true);
         if let Some(name) = &target.authority
-            && let Ok(origin) = format!("http://{name}").parse()
+            && let Ok(origin) = format!("{scheme}://{name}").parse()
         {
             endpoint = endpoint.origin(origin);
+        }
+        if target.tls {
+            // A resolved endpoint is verified against the name it was resolved from, not
+            // the IP it connects to.
+            let host = target
+                .authority
+                .as_deref()
+                .and_then(|a| a.parse::<http::uri::Authority>().ok());
+            let host = host.as_ref().map(http::uri::Authority::host);
+            let client = tls.client_config(host, config.connect_timeout);
+            endpoint = endpoint.tls_config(client).map_err(|e| error_chain(&e))?;
         }
         let connections = (0..config.connections_per_endpoint)
             .map(|_| Connection {
@@ -90,7 +111,7 @@ impl PoolEndpoint {
                 in_flight: AtomicUsize::new(0),
             })
             .collect();
-        PoolEndpoint {
+        Ok(PoolEndpoint {
             target,
             connections,
             in_flight: AtomicUsize::new(0),
@@ -103,7 +124,7 @@ impl PoolEndpoint {
             checks_passed: AtomicU32::new(0),
             checks_failed: AtomicU32::new(0),
             answered: AtomicU64::new(0),
-        }
+        })
     }
 
     /// Calls in flight on this endpoint now.
@@ -170,20 +191,25 @@ impl Drop for Lease {
 pub struct Pool {
     name: String,
     config: BackendConfig,
+    /// How `https://` endpoints are reached.
+    tls: BackendTls,
     endpoints: ArcSwap<Vec<Arc<PoolEndpoint>>>,
     /// Zero of the pool clock.
     epoch: Instant,
 }
 
 impl Pool {
-    /// An empty pool; `set_targets` fills it.
-    pub fn new(config: &BackendConfig) -> Pool {
-        Pool {
+    /// An empty pool; `set_targets` fills it. Reads the `[backends.tls]` files (paths as
+    /// written: relative to the working directory) and fails, naming the backend and file,
+    /// when one cannot be used.
+    pub fn new(config: &BackendConfig) -> Result<Pool, String> {
+        Ok(Pool {
             name: config.name.clone(),
             config: config.clone(),
+            tls: BackendTls::for_backend(config, Path::new(""))?,
             endpoints: ArcSwap::from_pointee(Vec::new()),
             epoch: Instant::now(),
-        }
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -210,15 +236,25 @@ impl Pool {
         }
         let next: Vec<Arc<PoolEndpoint>> = targets
             .iter()
-            .map(|target| {
-                current
-                    .iter()
-                    .find(|e| e.target == *target)
-                    .cloned()
-                    .unwrap_or_else(|| {
+            .filter_map(|target| {
+                if let Some(kept) = current.iter().find(|e| e.target == *target) {
+                    return Some(kept.clone());
+                }
+                match PoolEndpoint::new(target.clone(), &self.config, &self.tls) {
+                    Ok(endpoint) => {
                         tracing::info!(backend = %self.name, endpoint = %target, "endpoint added");
-                        Arc::new(PoolEndpoint::new(target.clone(), &self.config))
-                    })
+                        Some(Arc::new(endpoint))
+                    }
+                    Err(error) => {
+                        tracing::error!(
+                            backend = %self.name,
+                            endpoint = %target,
+                            %error,
+                            "endpoint left out"
+                        );
+                        None
+                    }
+                }
             })
             .collect();
         for gone in current.iter().filter(|e| !targets.contains(&e.target)) {
@@ -405,6 +441,18 @@ impl Pool {
             }
         }
     }
+}
+
+/// An error and its causes, `: `-separated (tonic's transport errors say little on their own).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        cause = e.source();
+    }
+    text
 }
 
 /// Stores 0 unless it already is (saves a write to a shared cache line on the hot path).

@@ -5,8 +5,15 @@
 //! `fail` answers with that status instead, `delay_ms` waits first. Request metadata comes back
 //! as response metadata `echo-<name>` (the gateway shows it as `Grpc-Metadata-Echo-<Name>`),
 //! and every answer carries `x-backend: echo`.
+//!
+//! `EchoStream` sends the request `int32_field` times, waiting `delay_ms` before each, then
+//! ends with `fail` if it is set (with no message to send first, `fail` is a trailers-only
+//! reply). The server's [`StreamStats`] count the messages produced and the streams dropped
+//! before their end.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use gatehouse::proto::gatehouse::echo::v1::echo_service_server::{EchoService, EchoServiceServer};
@@ -14,11 +21,11 @@ use gatehouse::proto::gatehouse::echo::v1::{Failure, Kitchen};
 use gatehouse::proto::google::rpc;
 use prost::Message;
 use tokio::sync::oneshot;
-use tonic::codegen::tokio_stream::{self, Stream};
+use tonic::codegen::tokio_stream::Stream;
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, KeyAndValueRef, MetadataMap};
-use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
-use tonic::{Code, Request, Response, Status};
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+use tonic::{Code, Request, Response, Status, Streaming};
 
 /// The message of the BadRequest field violation `fail.with_details` attaches.
 pub const VIOLATION_FIELD: &str = "string_field";
@@ -27,33 +34,79 @@ pub const VIOLATION_DESCRIPTION: &str = "must not be empty";
 pub const STACK_TRACE: &str = "at secret::internal::frame (db.rs:42)";
 
 /// The echo service.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Echo;
+#[derive(Clone, Debug, Default)]
+pub struct Echo {
+    streams: Arc<StreamStats>,
+}
 
 /// A running echo server; dropping it stops the server.
 pub struct EchoServer {
     pub addr: SocketAddr,
+    /// What its `EchoStream` calls did.
+    pub streams: Arc<StreamStats>,
     _stop: oneshot::Sender<()>,
+}
+
+/// Counts of the echo server's `EchoStream` calls, over all its streams.
+#[derive(Debug, Default)]
+pub struct StreamStats {
+    produced: AtomicUsize,
+    cancelled: AtomicUsize,
+}
+
+impl StreamStats {
+    /// Messages handed to tonic to send.
+    pub fn produced(&self) -> usize {
+        self.produced.load(Ordering::SeqCst)
+    }
+
+    /// Streams dropped before they ended: the caller cancelled them.
+    pub fn cancelled(&self) -> usize {
+        self.cancelled.load(Ordering::SeqCst)
+    }
 }
 
 impl Echo {
     /// Serves `Echo` on a free loopback port.
     pub async fn spawn() -> EchoServer {
+        Echo::spawn_on(Server::builder()).await
+    }
+
+    /// Serves `Echo` over TLS with `identity`; with `client_ca`, only to clients presenting a
+    /// certificate that CA signed (mutual TLS).
+    pub async fn spawn_tls(identity: Identity, client_ca: Option<Certificate>) -> EchoServer {
+        let mut tls = ServerTlsConfig::new().identity(identity);
+        if let Some(ca) = client_ca {
+            tls = tls.client_ca_root(ca);
+        }
+        let server = Server::builder()
+            .tls_config(tls)
+            .expect("echo backend TLS config");
+        Echo::spawn_on(server).await
+    }
+
+    async fn spawn_on(mut server: Server) -> EchoServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind the echo backend");
         let addr = listener.local_addr().expect("echo backend address");
         let (stop, stopped) = oneshot::channel::<()>();
+        let echo = Echo::default();
+        let streams = echo.streams.clone();
         tokio::spawn(async move {
-            Server::builder()
-                .add_service(EchoServiceServer::new(Echo))
+            server
+                .add_service(EchoServiceServer::new(echo))
                 .serve_with_incoming_shutdown(TcpIncoming::from(listener), async {
                     let _ = stopped.await;
                 })
                 .await
                 .expect("echo backend serves");
         });
-        EchoServer { addr, _stop: stop }
+        EchoServer {
+            addr,
+            streams,
+            _stop: stop,
+        }
     }
 }
 
@@ -129,6 +182,20 @@ type KitchenStream = std::pin::Pin<Box<dyn Stream<Item = Result<Kitchen, Status>
 
 #[tonic::async_trait]
 impl EchoService for Echo {
+    type EchoChatStream = KitchenStream;
+
+    async fn echo_collect(
+        &self,
+        request: Request<Streaming<Kitchen>>,
+    ) -> Result<Response<Kitchen>, Status> {
+        collect(request).await
+    }
+    async fn echo_chat(
+        &self,
+        request: Request<Streaming<Kitchen>>,
+    ) -> Result<Response<KitchenStream>, Status> {
+        chat(request)
+    }
     async fn echo(&self, request: Request<Kitchen>) -> Result<Response<Kitchen>, Status> {
         echo(request).await
     }
@@ -172,11 +239,97 @@ impl EchoService for Echo {
         &self,
         request: Request<Kitchen>,
     ) -> Result<Response<KitchenStream>, Status> {
-        let kitchen = request.into_inner();
-        let times = usize::try_from(kitchen.int32_field).unwrap_or(0);
-        let items = std::iter::repeat_n(kitchen, times).map(Ok);
-        Ok(Response::new(Box::pin(tokio_stream::iter(items))))
+        let (metadata, _, kitchen) = request.into_parts();
+        let echoed = echoed_metadata(&metadata);
+        let fail = kitchen.fail.clone().filter(|f| f.code != 0);
+        let left = usize::try_from(kitchen.int32_field).unwrap_or(0);
+        if left == 0
+            && let Some(fail) = &fail
+        {
+            let mut status = failure_status(fail);
+            *status.metadata_mut() = echoed;
+            return Err(status);
+        }
+        let producer = Producer {
+            stats: self.streams.clone(),
+            delay: Duration::from_millis(kitchen.delay_ms.unsigned_abs().into()),
+            kitchen,
+            left,
+            fail,
+            ended: false,
+        };
+        let stream: KitchenStream =
+            Box::pin(futures_util::stream::unfold(producer, Producer::next));
+        let mut response = Response::new(stream);
+        *response.metadata_mut() = echoed;
+        Ok(response)
     }
+}
+
+/// One `EchoStream` call's messages; counts itself cancelled when dropped before its end.
+struct Producer {
+    stats: Arc<StreamStats>,
+    kitchen: Kitchen,
+    left: usize,
+    delay: Duration,
+    fail: Option<Failure>,
+    ended: bool,
+}
+
+impl Producer {
+    async fn next(mut self) -> Option<(Result<Kitchen, Status>, Producer)> {
+        if self.ended {
+            return None;
+        }
+        if self.left == 0 {
+            self.ended = true;
+            let status = failure_status(&self.fail.take()?);
+            return Some((Err(status), self));
+        }
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
+        self.left -= 1;
+        self.stats.produced.fetch_add(1, Ordering::SeqCst);
+        Some((Ok(self.kitchen.clone()), self))
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.stats.cancelled.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// `EchoCollect`: the last request received (an empty one if none), with `int32_field` set to
+/// how many arrived; the request metadata comes back as for unary calls.
+pub(super) async fn collect(
+    request: Request<Streaming<Kitchen>>,
+) -> Result<Response<Kitchen>, Status> {
+    let (metadata, _, mut incoming) = request.into_parts();
+    let mut last = Kitchen::default();
+    let mut count = 0;
+    while let Some(kitchen) = incoming.message().await? {
+        last = kitchen;
+        count += 1;
+    }
+    last.int32_field = count;
+    let mut response = Response::new(last);
+    *response.metadata_mut() = echoed_metadata(&metadata);
+    Ok(response)
+}
+
+/// `EchoChat`: every request back as soon as it arrives, until the caller ends its stream.
+pub(super) fn chat(
+    request: Request<Streaming<Kitchen>>,
+) -> Result<Response<KitchenStream>, Status> {
+    let (metadata, _, incoming) = request.into_parts();
+    let stream: KitchenStream = Box::pin(incoming);
+    let mut response = Response::new(stream);
+    *response.metadata_mut() = echoed_metadata(&metadata);
+    Ok(response)
 }
 
 /// An echo service whose unary methods all wait at `gate` first: a call answers only once as
@@ -203,7 +356,11 @@ impl GatedEcho {
                 .await
                 .expect("gated echo backend serves");
         });
-        EchoServer { addr, _stop: stop }
+        EchoServer {
+            addr,
+            streams: Arc::default(),
+            _stop: stop,
+        }
     }
 
     async fn pass(&self, request: Request<Kitchen>) -> Result<Response<Kitchen>, Status> {
@@ -214,6 +371,20 @@ impl GatedEcho {
 
 #[tonic::async_trait]
 impl EchoService for GatedEcho {
+    type EchoChatStream = KitchenStream;
+
+    async fn echo_collect(
+        &self,
+        _request: Request<Streaming<Kitchen>>,
+    ) -> Result<Response<Kitchen>, Status> {
+        Err(Status::unimplemented("the gated echo does not stream"))
+    }
+    async fn echo_chat(
+        &self,
+        _request: Request<Streaming<Kitchen>>,
+    ) -> Result<Response<KitchenStream>, Status> {
+        Err(Status::unimplemented("the gated echo does not stream"))
+    }
     async fn echo(&self, request: Request<Kitchen>) -> Result<Response<Kitchen>, Status> {
         self.pass(request).await
     }

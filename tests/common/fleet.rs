@@ -26,13 +26,13 @@ use tokio::task::JoinSet;
 use tonic::codegen::tokio_stream::{self, Stream};
 use tonic::metadata::AsciiMetadataValue;
 use tonic::service::Routes;
-use tonic::{Code, Request, Response, Status};
+use tonic::{Code, Request, Response, Status, Streaming};
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 use tower::ServiceExt as _;
 
 use super::ECHO_SERVICE;
-use super::echo::echo;
+use super::echo::{chat, collect, echo};
 
 const HEALTH_CHECK_PATH: &str = "/grpc.health.v1.Health/Check";
 /// How long `restart` waits for the old port to become free again.
@@ -290,6 +290,20 @@ type KitchenStream = Pin<Box<dyn Stream<Item = Result<Kitchen, Status>> + Send>>
 
 #[tonic::async_trait]
 impl EchoService for InstanceEcho {
+    type EchoChatStream = KitchenStream;
+
+    async fn echo_collect(
+        &self,
+        request: Request<Streaming<Kitchen>>,
+    ) -> Result<Response<Kitchen>, Status> {
+        self.answer(collect(request)).await
+    }
+    async fn echo_chat(
+        &self,
+        request: Request<Streaming<Kitchen>>,
+    ) -> Result<Response<KitchenStream>, Status> {
+        self.answer(async { chat(request) }).await
+    }
     async fn echo(&self, request: Request<Kitchen>) -> Result<Response<Kitchen>, Status> {
         self.answer(echo(request)).await
     }

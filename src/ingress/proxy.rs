@@ -1,0 +1,288 @@
+//! One gRPC call through the gateway: admission, the request for the backend, the deadline.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::response::Response;
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Version, request::Parts};
+use tokio::time::Instant;
+use tonic::Status;
+use tower::ServiceExt as _;
+
+use super::body::{CallBody, RequestBody};
+use super::status::error_response;
+use super::{GrpcIngress, GrpcMethod};
+use crate::error::GatewayError;
+use crate::security::{self, Authenticator, IDENTITY_METADATA, Identity};
+use crate::transcode::metadata;
+use crate::transcode::timeout::parse_grpc_timeout;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// A caller let through: who it is and the rate-limit headers of its answer.
+struct Admitted {
+    identity: Option<Identity>,
+    peer: Option<SocketAddr>,
+    limit_headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl GrpcIngress {
+    /// Admits the call and proxies it; every failure is a gRPC status, and every answer on a
+    /// rate-limited method carries its `RateLimit-*` headers.
+    pub(super) async fn call<B>(
+        &self,
+        authenticator: &Authenticator,
+        rate_limit: &super::RateLimiter,
+        method: &GrpcMethod,
+        request: Request<B>,
+    ) -> Response
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let started = Instant::now();
+        let (parts, body) = request.into_parts();
+        let admitted = match self.admit(authenticator, rate_limit, method, &parts).await {
+            Ok(admitted) => admitted,
+            Err(error) => return error_response(&error),
+        };
+        let mut response = self
+            .forward(method, parts, body, &admitted, started)
+            .await
+            .unwrap_or_else(|error| error_response(&error));
+        let headers = response.headers_mut();
+        for (name, value) in admitted.limit_headers {
+            headers.insert(name, value);
+        }
+        response
+    }
+
+    /// The REST edge, in the REST order: header limits, credential, roles, rate limit.
+    async fn admit(
+        &self,
+        authenticator: &Authenticator,
+        rate_limit: &super::RateLimiter,
+        method: &GrpcMethod,
+        parts: &Parts,
+    ) -> Result<Admitted, GatewayError> {
+        security::check_header_limits(&parts.headers, self.max_headers, self.max_header_bytes)?;
+        let identity = authenticator.authenticate(&parts.headers).await?;
+        method.policy.authorize(identity.as_ref())?;
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
+        let client = peer.map(|p| self.client_ip.client(p.ip(), &parts.headers));
+        let limit_headers = rate_limit(&method.policy, identity.as_ref(), client)?;
+        Ok(Admitted {
+            identity,
+            peer,
+            limit_headers,
+        })
+    }
+
+    /// Sends the call to the backend's pool and streams its answer back within the deadline.
+    async fn forward<B>(
+        &self,
+        method: &GrpcMethod,
+        parts: Parts,
+        body: B,
+        admitted: &Admitted,
+        started: Instant,
+    ) -> Result<Response, GatewayError>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let deadline = started + self.deadline(&parts.headers, method.timeout)?;
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let headers = self.backend_headers(&parts.headers, admitted, remaining);
+        let mut request = Request::new(tonic::body::Body::new(RequestBody::new(body)));
+        *request.method_mut() = parts.method;
+        // The pool's channel sets the backend's scheme and authority.
+        *request.uri_mut() = parts.uri;
+        *request.version_mut() = Version::HTTP_2;
+        *request.headers_mut() = headers;
+        let call = method.channel.clone().oneshot(request);
+        let response = match tokio::time::timeout_at(deadline, call).await {
+            Err(_) => return Err(GatewayError::DeadlineExceeded),
+            Ok(Err(error)) => return Err(GatewayError::from_status(Status::from_error(error))),
+            Ok(Ok(response)) => response,
+        };
+        let (mut head, body) = response.into_parts();
+        remove_hop_by_hop(&mut head.headers);
+        head.headers.remove(header::CONTENT_LENGTH);
+        let body = if head.headers.contains_key("grpc-status") {
+            // Trailers-only: the call is over. Sent as one HEADERS frame that ends the stream;
+            // clients other than tonic (grpc-core) do not read a status from headers followed
+            // by an empty DATA frame.
+            Body::empty()
+        } else {
+            Body::new(CallBody::new(body, deadline))
+        };
+        Ok(Response::from_parts(head, body))
+    }
+
+    /// As for REST: min(the client's `grpc-timeout` capped by `max_timeout`, the method's
+    /// timeout); the method's timeout when the client sends none.
+    fn deadline(&self, headers: &HeaderMap, method: Duration) -> Result<Duration, GatewayError> {
+        let Some(value) = headers.get(GRPC_TIMEOUT) else {
+            return Ok(method);
+        };
+        let asked = parse_grpc_timeout(value.to_str().unwrap_or_default()).ok_or_else(|| {
+            GatewayError::BadTimeout(String::from_utf8_lossy(value.as_bytes()).into())
+        })?;
+        Ok(asked.min(self.max_timeout).min(method))
+    }
+
+    /// The client's metadata for the backend: without hop-by-hop headers, the identity and
+    /// forwarding headers only the gateway may set, the API key it consumed and the browser's
+    /// cookies (as REST); with the verified caller, the forwarding chain and the time left.
+    fn backend_headers(
+        &self,
+        client: &HeaderMap,
+        admitted: &Admitted,
+        remaining: Duration,
+    ) -> HeaderMap {
+        let mut out = client.clone();
+        remove_hop_by_hop(&mut out);
+        for name in IDENTITY_METADATA {
+            out.remove(name);
+        }
+        out.remove(header::CONTENT_LENGTH);
+        out.remove(header::COOKIE);
+        out.remove(X_FORWARDED_FOR);
+        out.remove(X_FORWARDED_HOST);
+        if let Some(name) = &self.api_key_header {
+            out.remove(name);
+        }
+        // gRPC requires it; HTTP/2 allows no other value.
+        out.insert(header::TE, HeaderValue::from_static("trailers"));
+        out.insert(GRPC_TIMEOUT, grpc_timeout(remaining));
+        // The caller and the forwarding chain exactly as REST calls send them.
+        let mut forwarding = HeaderMap::new();
+        for name in [X_FORWARDED_FOR, header::HOST] {
+            for value in client.get_all(&name) {
+                forwarding.append(name.clone(), value.clone());
+            }
+        }
+        let peer = admitted.peer.map(|p| p.ip());
+        out.extend(edge_metadata(&forwarding, peer, admitted.identity.as_ref()));
+        out
+    }
+}
+
+/// `x-user-id`, `x-user-roles`, `x-forwarded-for` and `x-forwarded-host`, as REST sets them.
+fn edge_metadata(
+    forwarding: &HeaderMap,
+    peer: Option<IpAddr>,
+    identity: Option<&Identity>,
+) -> HeaderMap {
+    metadata::request_metadata(forwarding, &[], peer, identity).into_headers()
+}
+
+/// Removes the headers that belong to one connection (RFC 9110 §7.6.1), those the
+/// `Connection` header names included; HTTP/2 forbids them.
+fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in [
+        header::CONNECTION,
+        header::HOST,
+        header::TE,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+        header::PROXY_AUTHORIZATION,
+        HeaderName::from_static("keep-alive"),
+        HeaderName::from_static("proxy-connection"),
+        HeaderName::from_static("http2-settings"),
+    ] {
+        headers.remove(name);
+    }
+}
+
+/// `remaining` as a `grpc-timeout` value: the finest unit that fits in eight digits, rounded
+/// down so the backend never waits longer than the gateway.
+fn grpc_timeout(remaining: Duration) -> HeaderValue {
+    const MAX: u128 = 99_999_999;
+    const UNITS: [(u128, char); 6] = [
+        (1, 'n'),
+        (1_000, 'u'),
+        (1_000_000, 'm'),
+        (1_000_000_000, 'S'),
+        (60_000_000_000, 'M'),
+        (3_600_000_000_000, 'H'),
+    ];
+    let nanos = remaining.as_nanos();
+    let (amount, unit) = UNITS
+        .iter()
+        .map(|&(per, unit)| (nanos / per, unit))
+        .find(|&(amount, _)| amount <= MAX)
+        .unwrap_or((MAX, 'H'));
+    HeaderValue::try_from(format!("{amount}{unit}"))
+        .expect("digits and a unit letter form a header value")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeout_uses_the_finest_unit_that_fits() {
+        let cases = [
+            (Duration::ZERO, "0n"),
+            (Duration::from_nanos(99_999_999), "99999999n"),
+            (Duration::from_millis(100), "100000u"),
+            (Duration::from_secs(15), "15000000u"),
+            (Duration::from_secs(99_999), "99999000m"),
+            (Duration::from_secs(100_000), "100000S"),
+            (Duration::from_secs(100_000_000 * 60), "1666666H"),
+            (Duration::MAX, "99999999H"),
+        ];
+        for (remaining, expected) in cases {
+            assert_eq!(grpc_timeout(remaining), expected, "{remaining:?}");
+        }
+    }
+
+    #[test]
+    fn grpc_timeout_round_trips_without_growing() {
+        for millis in [1, 7, 999, 1_000, 60_000, 3_600_000, 123_456_789] {
+            let remaining = Duration::from_millis(millis) + Duration::from_nanos(17);
+            let text = grpc_timeout(remaining);
+            let parsed = parse_grpc_timeout(text.to_str().unwrap()).unwrap();
+            assert!(parsed <= remaining, "{remaining:?} → {text:?}");
+            assert!(remaining - parsed < remaining / 1000 + Duration::from_micros(1));
+        }
+    }
+
+    #[test]
+    fn hop_by_hop_headers_are_removed() {
+        let mut headers = HeaderMap::new();
+        headers.insert("connection", HeaderValue::from_static("keep-alive, x-hop"));
+        headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        headers.insert("x-hop", HeaderValue::from_static("1"));
+        headers.insert("host", HeaderValue::from_static("gw"));
+        headers.insert("te", HeaderValue::from_static("trailers"));
+        headers.insert("grpc-encoding", HeaderValue::from_static("gzip"));
+        headers.insert("tenant", HeaderValue::from_static("acme"));
+        remove_hop_by_hop(&mut headers);
+        let left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        assert_eq!(left, ["grpc-encoding", "tenant"]);
+    }
+}

@@ -1,0 +1,247 @@
+//! The tower services: the split between REST and gRPC, the gRPC-Web translation, and the
+//! ingress itself.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::response::Response;
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use http::HeaderMap;
+use http::header::CONTENT_TYPE;
+use tonic::Code;
+use tonic_web::{GrpcWebLayer, GrpcWebService};
+use tower::util::Oneshot;
+use tower::{Layer as _, Service, ServiceExt as _};
+
+use super::status::status_response;
+use super::{GrpcIngress, RateLimiter};
+use crate::security::Authenticator;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The protocol a request speaks, by its `content-type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    Rest,
+    /// `application/grpc`, `application/grpc+proto`, ...
+    Grpc,
+    /// `application/grpc-web(-text)(+proto)`, ...
+    GrpcWeb,
+}
+
+/// What `headers` say the request is (case-insensitive; no content type is REST).
+pub fn protocol(headers: &HeaderMap) -> Protocol {
+    let Some(content_type) = headers.get(CONTENT_TYPE) else {
+        return Protocol::Rest;
+    };
+    let starts_with = |prefix: &[u8]| {
+        content_type
+            .as_bytes()
+            .get(..prefix.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+    };
+    if starts_with(b"application/grpc-web") {
+        Protocol::GrpcWeb
+    } else if starts_with(b"application/grpc") {
+        Protocol::Grpc
+    } else {
+        Protocol::Rest
+    }
+}
+
+/// The content types tonic-web translates (it compares them exactly).
+const GRPC_WEB_TYPES: [&str; 4] = [
+    "application/grpc-web",
+    "application/grpc-web+proto",
+    "application/grpc-web-text",
+    "application/grpc-web-text+proto",
+];
+
+/// Sends gRPC and gRPC-Web requests to `grpc`, everything else to `rest`.
+#[derive(Clone)]
+pub struct ProtocolSplit {
+    rest: Router,
+    grpc: Router,
+}
+
+impl ProtocolSplit {
+    pub fn new(rest: Router, grpc: Router) -> ProtocolSplit {
+        ProtocolSplit { rest, grpc }
+    }
+}
+
+impl Service<Request> for ProtocolSplit {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Oneshot<Router, Request>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // Both sides are routers, which are always ready.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let side = match protocol(request.headers()) {
+            Protocol::Rest => &self.rest,
+            Protocol::Grpc | Protocol::GrpcWeb => &self.grpc,
+        };
+        side.clone().oneshot(request)
+    }
+}
+
+/// Every gRPC and gRPC-Web request: gRPC-Web is translated to gRPC and back by tonic-web's
+/// `GrpcWebLayer` around the [`IngressService`]; native gRPC goes to it directly (tonic-web
+/// would refuse native gRPC over HTTP/1.1 with a bare 400).
+#[derive(Clone)]
+pub struct GrpcService {
+    native: IngressService,
+    web: GrpcWebService<IngressService>,
+}
+
+impl GrpcService {
+    pub(super) fn new(native: IngressService) -> GrpcService {
+        GrpcService {
+            web: GrpcWebLayer::new().layer(native.clone()),
+            native,
+        }
+    }
+}
+
+impl Service<Request> for GrpcService {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        if protocol(request.headers()) != Protocol::GrpcWeb {
+            return Box::pin(self.native.clone().oneshot(request));
+        }
+        let content_type = request
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if !GRPC_WEB_TYPES.contains(&content_type) {
+            let message = format!(
+                "gRPC-Web content type {content_type:?} is not supported; send \
+                 application/grpc-web(+proto) or application/grpc-web-text(+proto)"
+            );
+            return Box::pin(std::future::ready(Ok(status_response(
+                Code::Unimplemented,
+                &message,
+            ))));
+        }
+        let web = self.web.clone();
+        Box::pin(async move {
+            let response = web.oneshot(request).await?;
+            Ok(response.map(Body::new))
+        })
+    }
+}
+
+/// The ingress: reflection, unknown methods, and calls proxied to the backends.
+#[derive(Clone)]
+pub struct IngressService {
+    ingress: Arc<GrpcIngress>,
+    authenticator: Arc<Authenticator>,
+    rate_limit: RateLimiter,
+}
+
+impl IngressService {
+    pub(super) fn new(
+        ingress: Arc<GrpcIngress>,
+        authenticator: Arc<Authenticator>,
+        rate_limit: RateLimiter,
+    ) -> IngressService {
+        IngressService {
+            ingress,
+            authenticator,
+            rate_limit,
+        }
+    }
+
+    async fn handle<B>(self, request: http::Request<B>) -> Response
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let ingress = &*self.ingress;
+        let path = request.uri().path();
+        if let Some(reflection) = ingress.reflection_for(path) {
+            return match reflection.clone().oneshot(request).await {
+                Ok(response) => response.map(Body::new),
+                Err(never) => match never {},
+            };
+        }
+        if !ingress.proxy {
+            return status_response(
+                Code::Unimplemented,
+                "gRPC calls are not served by this gateway",
+            );
+        }
+        let method = match ingress.methods.find(path) {
+            Ok(method) => method,
+            Err(unknown) => return status_response(Code::Unimplemented, &unknown.to_string()),
+        };
+        ingress
+            .call(&self.authenticator, &self.rate_limit, method, request)
+            .await
+    }
+}
+
+impl<B> Service<http::Request<B>> for IngressService
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move { Ok(this.handle(request).await) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_type_decides_the_protocol() {
+        let cases = [
+            (None, Protocol::Rest),
+            (Some("application/json"), Protocol::Rest),
+            (Some("text/plain"), Protocol::Rest),
+            (Some("application/grpc"), Protocol::Grpc),
+            (Some("application/grpc+proto"), Protocol::Grpc),
+            (Some("Application/GRPC"), Protocol::Grpc),
+            (Some("application/grpc-web"), Protocol::GrpcWeb),
+            (Some("application/grpc-web+proto"), Protocol::GrpcWeb),
+            (Some("application/grpc-web-text"), Protocol::GrpcWeb),
+            (Some("application/grpc-web-text+proto"), Protocol::GrpcWeb),
+            (Some("application/grpc-web+json"), Protocol::GrpcWeb),
+        ];
+        for (content_type, expected) in cases {
+            let mut headers = HeaderMap::new();
+            if let Some(value) = content_type {
+                headers.insert(CONTENT_TYPE, value.parse().unwrap());
+            }
+            assert_eq!(protocol(&headers), expected, "{content_type:?}");
+        }
+    }
+}

@@ -1,0 +1,655 @@
+//! The OpenAPI 3.1 description of what a config serves, generated from the compiled protos and
+//! their `google.api.http` rules: every binding and aggregate, typed parameters and bodies in the
+//! proto3 JSON mapping, proto comments as summaries, the one error shape on every operation, and
+//! the security each route's policy asks for.
+
+mod schema;
+
+use std::collections::BTreeMap;
+
+use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor};
+use serde_json::{Map, Value, json};
+
+use crate::aggregate::{FIELDS_PARAMETER, Plan, Source};
+use crate::config::Config;
+use crate::http_rule::{PathTemplate, Segment};
+use crate::routes::{self, MethodKind, RouteSpec};
+use crate::security::RoutePolicy;
+pub use schema::Schemas;
+
+/// Statuses any operation can answer, each with the one JSON error shape: the gateway's own
+/// refusals and every HTTP status a backend's gRPC code maps to.
+const ERROR_STATUSES: [(&str, &str); 16] = [
+    (
+        "400",
+        "Invalid request: path, query, body or Grpc-Timeout (or the backend's INVALID_ARGUMENT, FAILED_PRECONDITION, OUT_OF_RANGE).",
+    ),
+    ("401", "No valid credential (WWW-Authenticate says why)."),
+    (
+        "403",
+        "The caller lacks a required role (or the backend's PERMISSION_DENIED).",
+    ),
+    ("404", "The backend's NOT_FOUND."),
+    ("408", "The request body did not arrive in time."),
+    ("409", "The backend's ALREADY_EXISTS or ABORTED."),
+    ("413", "The request body is larger than allowed."),
+    ("415", "The request body is not JSON."),
+    (
+        "429",
+        "Rate limited (Retry-After and RateLimit-* say when to come back), or the backend's RESOURCE_EXHAUSTED.",
+    ),
+    ("431", "Too many or too large request headers."),
+    ("499", "The call was cancelled."),
+    (
+        "500",
+        "The backend's INTERNAL, UNKNOWN or DATA_LOSS (message redacted).",
+    ),
+    (
+        "501",
+        "Not implemented (streaming from the client over REST, or the backend's UNIMPLEMENTED).",
+    ),
+    ("502", "The backend's reply was not valid gRPC."),
+    (
+        "503",
+        "No backend could take the call (Retry-After), the gateway is overloaded, or the backend's UNAVAILABLE.",
+    ),
+    ("504", "The deadline passed."),
+];
+
+/// The document for `config`.
+pub fn document(config: &Config) -> Value {
+    let pool = routes::descriptors();
+    let mut schemas = Schemas::default();
+    let mut paths: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
+    let mut operation_ids: BTreeMap<String, usize> = BTreeMap::new();
+    let mut tags = Vec::new();
+    let no_limits = Vec::new();
+
+    for spec in routes::ROUTES {
+        if spec.implicit && !config.server.implicit_routes {
+            continue;
+        }
+        if config.backend_for(spec.service).is_none() {
+            continue;
+        }
+        let Some(method) = pool
+            .get_service_by_name(spec.service)
+            .and_then(|s| s.methods().find(|m| m.name() == spec.method))
+        else {
+            continue;
+        };
+        if !tags.iter().any(|t: &Value| t["name"] == spec.service) {
+            let mut tag = json!({ "name": spec.service });
+            if let Some(service) = pool.get_service_by_name(spec.service)
+                && let Some(text) = comments(&service)
+            {
+                tag["description"] = text.into();
+            }
+            tags.push(tag);
+        }
+        let Ok(template) = PathTemplate::parse(spec.template) else {
+            continue;
+        };
+        let input = method.input();
+        let (path, mut parameters, bound) = path_parameters(&template, &input, &mut schemas);
+        if spec.body != Some("*") {
+            let skip: Vec<&str> = bound.iter().map(String::as_str).chain(spec.body).collect();
+            query_parameters(&input, "", &skip, &mut schemas, &mut parameters, 0);
+        }
+        let id = operation_id(&mut operation_ids, spec.service, spec.method);
+        let mut operation = json!({
+            "operationId": id,
+            "tags": [spec.service],
+            "parameters": parameters,
+        });
+        if let Some(text) = comments(&method) {
+            let summary = text.lines().next().unwrap_or_default().to_string();
+            operation["summary"] = summary.into();
+            operation["description"] = text.into();
+        }
+        if let Some(body) = spec.body {
+            let body_schema = if body == "*" {
+                schemas.message(&input)
+            } else {
+                input
+                    .get_field_by_name(body)
+                    .map(|f| schemas.field(&f))
+                    .unwrap_or_else(|| json!({}))
+            };
+            operation["requestBody"] = json!({
+                "required": false,
+                "content": { "application/json": { "schema": body_schema } },
+            });
+        }
+        operation["responses"] = responses(spec, &method.output(), &mut schemas);
+        let policy = RoutePolicy::for_binding(config, &no_limits, spec);
+        if let Some(security) = security(config, &policy) {
+            operation["security"] = security;
+        }
+        let entry = paths.entry(path).or_default();
+        let verb = spec.http_method.to_ascii_lowercase();
+        if is_openapi_method(&verb) && !entry.contains_key(&verb) {
+            entry.insert(verb, operation);
+        }
+    }
+
+    for aggregate in &config.aggregates {
+        let Ok(plan) = Plan::compile(aggregate) else {
+            continue;
+        };
+        let (path, operation) = aggregate_operation(config, &plan, &mut schemas, &no_limits);
+        let verb = plan.http_method.to_ascii_lowercase();
+        if is_openapi_method(&verb) {
+            paths.entry(path).or_default().insert(verb, operation);
+        }
+    }
+
+    let mut components = json!({ "schemas": {}, "securitySchemes": {} });
+    for (name, schema) in schemas.schemas {
+        components["schemas"][name] = schema;
+    }
+    components["schemas"]["gatehouse.Error"] = error_schema();
+    if !config.auth.jwt.is_empty() {
+        components["securitySchemes"]["bearer"] = json!({
+            "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+        });
+    }
+    if !config.auth.api_keys.is_empty() {
+        components["securitySchemes"]["apiKey"] = json!({
+            "type": "apiKey", "in": "header", "name": config.auth.api_key_header,
+        });
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "gatehouse",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "REST/JSON in front of gRPC services, generated from their protos and \
+                            google.api.http rules. Every error is {code, message, details}.",
+        },
+        "servers": [{ "url": "/" }],
+        "tags": tags,
+        "paths": paths,
+        "components": components,
+    })
+}
+
+/// The comments written above a descriptor in its .proto file, trimmed.
+pub fn comments(descriptor: &impl Described) -> Option<String> {
+    let file = descriptor.file();
+    let info = file.file_descriptor_proto().source_code_info.as_ref()?;
+    let location = info
+        .location
+        .iter()
+        .find(|l| l.path == descriptor.source_path())?;
+    let text = location.leading_comments.as_deref()?.trim();
+    let text: Vec<&str> = text.lines().map(str::trim).collect();
+    let text = text.join("\n");
+    (!text.is_empty()).then_some(text)
+}
+
+/// Descriptors that have source locations.
+pub trait Described {
+    fn file(&self) -> prost_reflect::FileDescriptor;
+    fn source_path(&self) -> &[i32];
+}
+
+macro_rules! described {
+    ($($ty:ty),*) => {$(
+        impl Described for $ty {
+            fn file(&self) -> prost_reflect::FileDescriptor {
+                self.parent_file()
+            }
+            fn source_path(&self) -> &[i32] {
+                self.path()
+            }
+        }
+    )*};
+}
+
+described!(
+    MessageDescriptor,
+    FieldDescriptor,
+    prost_reflect::MethodDescriptor,
+    prost_reflect::ServiceDescriptor
+);
+
+fn is_openapi_method(verb: &str) -> bool {
+    matches!(
+        verb,
+        "get" | "put" | "post" | "delete" | "options" | "head" | "patch" | "trace"
+    )
+}
+
+/// `Service_Method`, then `Service_Method_2`, ... for further bindings of the same method.
+fn operation_id(seen: &mut BTreeMap<String, usize>, service: &str, method: &str) -> String {
+    let short = service.rsplit('.').next().unwrap_or(service);
+    let base = format!("{short}_{method}");
+    let count = seen.entry(base.clone()).or_insert(0);
+    *count += 1;
+    if *count == 1 {
+        base
+    } else {
+        format!("{base}_{count}")
+    }
+}
+
+/// The OpenAPI path of a template (`/v1/{name}` for `/v1/{name=shelves/*}`), its path
+/// parameters, and the fields they bind (dotted proto names).
+fn path_parameters(
+    template: &PathTemplate,
+    input: &MessageDescriptor,
+    schemas: &mut Schemas,
+) -> (String, Vec<Value>, Vec<String>) {
+    let variables = template.variables();
+    let mut path = String::new();
+    let mut parameters = Vec::new();
+    let mut bound = Vec::new();
+    let mut anonymous = 0;
+    let segments = template.segments();
+    let mut i = 0;
+    while i < segments.len() {
+        path.push('/');
+        if let Some(variable) = variables.iter().find(|v| v.segment_range().start == i) {
+            let name = variable.field_path().join(".");
+            let field = leaf_field(input, variable.field_path());
+            let mut schema = field
+                .as_ref()
+                .map(|f| schemas.single(&f.kind()))
+                .unwrap_or_else(|| json!({ "type": "string" }));
+            let range = variable.segment_range();
+            if variable.is_multi_segment() {
+                let pattern: Vec<String> = segments[range.clone()]
+                    .iter()
+                    .map(|s| match s {
+                        Segment::Literal(text) => text.clone(),
+                        Segment::Single => "*".into(),
+                        Segment::Multi => "**".into(),
+                    })
+                    .collect();
+                schema = json!({
+                    "type": "string",
+                    "description": format!("Matches {}; slashes stay as they are.", pattern.join("/")),
+                });
+            }
+            let mut parameter = json!({
+                "name": name,
+                "in": "path",
+                "required": true,
+                "schema": schema,
+            });
+            if let Some(text) = field.as_ref().and_then(comments) {
+                parameter["description"] = text.into();
+            }
+            parameters.push(parameter);
+            path.push_str(&format!("{{{name}}}"));
+            bound.push(name);
+            i = range.end.max(i + 1);
+            continue;
+        }
+        match &segments[i] {
+            Segment::Literal(text) => path.push_str(text),
+            Segment::Single | Segment::Multi => {
+                anonymous += 1;
+                let name = format!("_{anonymous}");
+                parameters.push(json!({
+                    "name": name,
+                    "in": "path",
+                    "required": true,
+                    "description": "Any one path segment (an unnamed `*` in the template).",
+                    "schema": { "type": "string" },
+                }));
+                path.push_str(&format!("{{{name}}}"));
+            }
+        }
+        i += 1;
+    }
+    if path.is_empty() {
+        path.push('/');
+    }
+    if let Some(verb) = template.verb() {
+        path.push(':');
+        path.push_str(verb);
+    }
+    (path, parameters, bound)
+}
+
+fn leaf_field(message: &MessageDescriptor, path: &[String]) -> Option<FieldDescriptor> {
+    let (first, rest) = path.split_first()?;
+    let field = message.get_field_by_name(first)?;
+    if rest.is_empty() {
+        return Some(field);
+    }
+    match field.kind() {
+        Kind::Message(inner) => leaf_field(&inner, rest),
+        _ => None,
+    }
+}
+
+/// Query parameters for every field a query string can set (dotted JSON names through
+/// singular messages), except those in `skip` (bound by the path or the body).
+fn query_parameters(
+    message: &MessageDescriptor,
+    prefix: &str,
+    skip: &[&str],
+    schemas: &mut Schemas,
+    out: &mut Vec<Value>,
+    depth: usize,
+) {
+    for field in message.fields() {
+        let proto_path = format!("{prefix}{}", field.name());
+        if skip.contains(&proto_path.as_str()) {
+            continue;
+        }
+        let json_path = json_path(prefix, &field);
+        if field.is_map() {
+            continue;
+        }
+        let kind = field.kind();
+        let text_like = match &kind {
+            Kind::Message(m) => {
+                schema::well_known(m).is_some()
+                    && !matches!(
+                        m.full_name(),
+                        "google.protobuf.Struct"
+                            | "google.protobuf.Value"
+                            | "google.protobuf.ListValue"
+                            | "google.protobuf.Any"
+                            | "google.protobuf.Empty"
+                    )
+            }
+            _ => true,
+        };
+        if let Kind::Message(inner) = &kind
+            && !text_like
+        {
+            // Into singular messages a few levels deep (recursive types end there).
+            if !field.is_list() && schema::well_known(inner).is_none() && depth < 3 {
+                query_parameters(
+                    inner,
+                    &format!("{proto_path}."),
+                    skip,
+                    schemas,
+                    out,
+                    depth + 1,
+                );
+            }
+            continue;
+        }
+        let single = schemas.single(&kind);
+        let schema = if field.is_list() {
+            json!({ "type": "array", "items": single })
+        } else {
+            single
+        };
+        let mut parameter = json!({
+            "name": json_path,
+            "in": "query",
+            "required": false,
+            "schema": schema,
+        });
+        if field.is_list() {
+            parameter["style"] = "form".into();
+            parameter["explode"] = true.into();
+        }
+        if let Some(text) = comments(&field) {
+            parameter["description"] = text.into();
+        }
+        out.push(parameter);
+    }
+}
+
+/// The dotted JSON name of `field` under the proto-named `prefix`.
+fn json_path(prefix: &str, field: &FieldDescriptor) -> String {
+    let outer: Vec<String> = prefix
+        .split('.')
+        .filter(|s| !s.is_empty())
+        .map(lower_camel)
+        .collect();
+    let mut parts = outer;
+    parts.push(field.json_name().to_string());
+    parts.join(".")
+}
+
+fn lower_camel(name: &str) -> String {
+    let mut out = String::new();
+    let mut upper = false;
+    for c in name.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The 200 answer for the binding's kind, and every error status.
+fn responses(spec: &RouteSpec, output: &MessageDescriptor, schemas: &mut Schemas) -> Value {
+    let body = match spec.response_body {
+        Some(name) => output
+            .get_field_by_name(name)
+            .map(|f| schemas.field(&f))
+            .unwrap_or_else(|| json!({})),
+        None => schemas.message(output),
+    };
+    let mut responses = error_responses();
+    match spec.kind {
+        MethodKind::Unary => {
+            responses["200"] = json!({
+                "description": "The response message.",
+                "content": { "application/json": { "schema": body } },
+            });
+        }
+        MethodKind::ServerStreaming => {
+            responses["200"] = json!({
+                "description": "The response stream: one JSON message per line (NDJSON), or \
+                    Server-Sent Events when Accept asks for text/event-stream. An error after the \
+                    first message ends the stream with {\"error\": <error>} (an `error` event).",
+                "content": {
+                    "application/x-ndjson": { "schema": body },
+                    "text/event-stream": { "schema": { "type": "string" } },
+                },
+            });
+        }
+        MethodKind::ClientStreaming | MethodKind::BidiStreaming => {}
+    }
+    responses
+}
+
+fn error_responses() -> Value {
+    let mut responses = Map::new();
+    for (status, description) in ERROR_STATUSES {
+        let mut response = json!({
+            "description": description,
+            "content": { "application/json": { "schema": { "$ref": "#/components/schemas/gatehouse.Error" } } },
+        });
+        match status {
+            "401" => {
+                response["headers"] =
+                    json!({ "WWW-Authenticate": { "schema": { "type": "string" } } });
+            }
+            "429" | "503" => {
+                response["headers"] = json!({ "Retry-After": { "schema": { "type": "integer" } } });
+            }
+            _ => {}
+        }
+        responses.insert(status.into(), response);
+    }
+    Value::Object(responses)
+}
+
+fn error_schema() -> Value {
+    json!({
+        "type": "object",
+        "description": "Every failure: a google.rpc.Status in JSON.",
+        "required": ["code", "message", "details"],
+        "properties": {
+            "code": { "type": "integer", "format": "int32", "description": "google.rpc.Code" },
+            "message": { "type": "string" },
+            "details": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["@type"],
+                    "properties": { "@type": { "type": "string" } },
+                    "additionalProperties": true,
+                },
+            },
+        },
+    })
+}
+
+/// The security requirement of a policy: any configured credential, when one is needed.
+fn security(config: &Config, policy: &RoutePolicy) -> Option<Value> {
+    if !policy.authenticated {
+        return None;
+    }
+    let mut options = Vec::new();
+    if !config.auth.jwt.is_empty() {
+        options.push(json!({ "bearer": [] }));
+    }
+    if !config.auth.api_keys.is_empty() {
+        options.push(json!({ "apiKey": [] }));
+    }
+    Some(Value::Array(options))
+}
+
+/// An aggregate route: its parameters, and an answer with one property per call plus `errors`.
+fn aggregate_operation(
+    config: &Config,
+    plan: &Plan,
+    schemas: &mut Schemas,
+    no_limits: &[Option<std::sync::Arc<crate::security::ratelimit::RateLimit>>],
+) -> (String, Value) {
+    let mut path = String::new();
+    let mut parameters = Vec::new();
+    let variables = plan.template.variables();
+    let segments = plan.template.segments();
+    let mut i = 0;
+    while i < segments.len() {
+        path.push('/');
+        if let Some(variable) = variables.iter().find(|v| v.segment_range().start == i) {
+            let name = variable.field_path().join(".");
+            parameters.push(json!({
+                "name": name, "in": "path", "required": true, "schema": { "type": "string" },
+            }));
+            path.push_str(&format!("{{{name}}}"));
+            i = variable.segment_range().end.max(i + 1);
+            continue;
+        }
+        if let Segment::Literal(text) = &segments[i] {
+            path.push_str(text);
+        }
+        i += 1;
+    }
+    if let Some(verb) = plan.template.verb() {
+        path.push(':');
+        path.push_str(verb);
+    }
+    let names: Vec<&str> = plan.calls.iter().map(|c| c.name.as_str()).collect();
+    parameters.push(json!({
+        "name": FIELDS_PARAMETER,
+        "in": "query",
+        "required": false,
+        "description": "Run and show only these calls (and run what they read).",
+        "style": "form",
+        "explode": false,
+        "schema": { "type": "array", "items": { "type": "string", "enum": names } },
+    }));
+    let mut query_names = Vec::new();
+    for call in &plan.calls {
+        for field in &call.fields {
+            if let Source::Query(name) = &field.source
+                && !query_names.contains(name)
+            {
+                query_names.push(name.clone());
+                parameters.push(json!({
+                    "name": name, "in": "query", "required": false, "schema": { "type": "string" },
+                }));
+            }
+        }
+    }
+    let mut properties = Map::new();
+    for call in &plan.calls {
+        if let Some(output) = routes::descriptors().get_message_by_name(call.method.output) {
+            let mut schema = schemas.message(&output);
+            if let Value::Object(object) = &mut schema
+                && call.required
+            {
+                object.insert(
+                    "description".into(),
+                    "Required: always present in a 200.".into(),
+                );
+            }
+            properties.insert(call.name.clone(), schema);
+        }
+    }
+    properties.insert(
+        "errors".into(),
+        json!({
+            "type": "array",
+            "description": "Optional calls that failed or could not run; their keys are absent.",
+            "items": {
+                "type": "object",
+                "required": ["call", "code", "message"],
+                "properties": {
+                    "call": { "type": "string", "enum": names },
+                    "code": { "type": "integer", "format": "int32" },
+                    "message": { "type": "string" },
+                },
+            },
+        }),
+    );
+    let required: Vec<&str> = plan
+        .calls
+        .iter()
+        .filter(|c| c.required)
+        .map(|c| c.name.as_str())
+        .chain(["errors"])
+        .collect();
+    let mut responses = error_responses();
+    responses["200"] = json!({
+        "description": "One property per call (those `fields` selects), each the call's response.",
+        "content": { "application/json": { "schema": {
+            "type": "object",
+            "properties": properties,
+            "required": required,
+        }}},
+    });
+    let id = format!(
+        "aggregate_{}",
+        path.trim_matches('/')
+            .replace(['/', '{', '}', ':', '-', '.'], "_")
+    );
+    let mut operation = json!({
+        "operationId": id,
+        "tags": ["aggregates"],
+        "summary": format!("Aggregate of {}", names.join(", ")),
+        "parameters": parameters,
+        "responses": responses,
+    });
+    let policy = RoutePolicy::resolve(config, no_limits, |r| {
+        r.selects_binding(&plan.http_method, &plan.template.to_string(), None)
+    });
+    if let Some(security) = security(config, &policy) {
+        operation["security"] = security;
+    }
+    (path, operation)
+}
+
+/// Used by `gatehouse openapi` without a config: every compiled service, public.
+pub fn all_services_config() -> Config {
+    let mut config = Config::default();
+    for service in routes::SERVICES {
+        config.backends.push(crate::config::BackendConfig::new(
+            service.name,
+            service.name,
+            "http://127.0.0.1:1",
+        ));
+    }
+    config
+}
