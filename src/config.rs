@@ -162,12 +162,13 @@ pub struct CorsConfig {
     /// How long a browser may cache a preflight answer. Default 1 h.
     #[serde(default = "default_cors_max_age", with = "humantime_serde")]
     pub max_age: Duration,
-    /// Request headers allowed besides `authorization`, `content-type`, `grpc-timeout`,
-    /// `x-api-key` and `x-request-id`.
+    /// Request headers allowed besides `authorization`, `content-type`, `grpc-timeout`, the API
+    /// key header, `x-request-id`, `x-grpc-web` and `x-user-agent`.
     #[serde(default)]
     pub allow_headers: Vec<String>,
-    /// Response headers a page may read besides `x-request-id`, `retry-after`, `ratelimit-*`
-    /// and `grpc-metadata-*` cannot be listed by pattern: name them here.
+    /// Response headers a page may read besides `x-request-id`, `retry-after`,
+    /// `www-authenticate`, `ratelimit-*`, `grpc-status`, `grpc-message` and
+    /// `grpc-status-details-bin` (`grpc-metadata-*` cannot be listed by pattern: name them here).
     #[serde(default)]
     pub expose_headers: Vec<String>,
 }

@@ -177,6 +177,7 @@ async fn demo(listen: SocketAddr) -> Result<(), String> {
          curl -H \"Authorization: Bearer $TOKEN\" -X POST http://{{addr}}/api/orders \\\n       \
          -H 'content-type: application/json' \\\n       \
          -d '{{\"userId\": \"123\", \"lineItems\": [{{\"productId\": \"p-100\", \"quantity\": 2}}]}}'\n\
+         gRPC clients use the same port (reflection is on): grpcurl -plaintext {{addr}} list\n\
          Press Ctrl-C to stop."
     );
     let result = serve(config, Some(banner)).await;
