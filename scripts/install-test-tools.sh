@@ -2,26 +2,28 @@
 # Installs what the test suite needs beyond cargo, when it is missing:
 # - headless Chromium and its WebDriver for tests/browser.rs (Debian packages chromium,
 #   chromium-driver);
-# - a Python virtual environment in .tools/pyenv with grpcio and grpcio-reflection (PyPI) for
-#   tests/python_client.rs, a gRPC client gatehouse did not write.
+# - a Python virtual environment in .tools/pyenv (PyPI) with grpcio and grpcio-reflection for
+#   tests/python_client.rs (a gRPC client gatehouse did not write), and openapi-spec-validator
+#   and schemathesis for tests/openapi_tools.rs.
 # Safe to run again: it installs nothing that is already there.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 # Pinned so that a new release cannot change what the test proves.
-PYTHON_PACKAGES=(grpcio==1.85.3 grpcio-reflection==1.85.1 protobuf==7.36.2)
+PYTHON_PACKAGES=(grpcio==1.85.3 grpcio-reflection==1.85.1 protobuf==7.36.2
+  openapi-spec-validator==0.9.0 schemathesis==4.32.5)
 pyenv="$root/.tools/pyenv"
 python_ready() {
   [[ -x "$pyenv/bin/python" ]] &&
-    "$pyenv/bin/python" -c 'import grpc, grpc_reflection, google.protobuf' >/dev/null 2>&1
+    "$pyenv/bin/python" -c 'import grpc, grpc_reflection, google.protobuf, openapi_spec_validator, schemathesis' >/dev/null 2>&1
 }
 if python_ready; then
-  echo "found Python gRPC client in $pyenv"
+  echo "found the Python test tools in $pyenv"
 else
   echo "installing ${PYTHON_PACKAGES[*]} into $pyenv"
   python3 -m venv "$pyenv"
   "$pyenv/bin/pip" install --quiet --disable-pip-version-check "${PYTHON_PACKAGES[@]}"
-  python_ready || { echo "the Python gRPC client did not install" >&2; exit 1; }
+  python_ready || { echo "the Python test tools did not install" >&2; exit 1; }
 fi
 
 missing=()

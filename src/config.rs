@@ -123,6 +123,8 @@ pub struct ServerConfig {
     pub grpc: bool,
     /// Serve gRPC server reflection (v1 and v1alpha) for every compiled service. Default true.
     pub reflection: bool,
+    /// Serve the OpenAPI document at `/openapi.json` and the API page at `/docs`. Default true.
+    pub openapi: bool,
 }
 
 /// `[server.tls]`: the listener's certificate.
@@ -200,6 +202,7 @@ impl Default for ServerConfig {
             tls: None,
             grpc: true,
             reflection: true,
+            openapi: true,
         }
     }
 }

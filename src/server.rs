@@ -57,6 +57,8 @@ pub struct Gateway {
     body_timeout: Duration,
     max_concurrent_requests: usize,
     cors: Option<CorsConfig>,
+    /// The OpenAPI document, when `[server] openapi` serves it.
+    openapi: Option<Arc<str>>,
     api_key_header: HeaderName,
     connection_limits: ConnectionLimits,
     /// gRPC and gRPC-Web calls, reflection; sharing the routes' rate limits.
@@ -110,6 +112,9 @@ impl Gateway {
             body_timeout: server.body_timeout,
             max_concurrent_requests: server.max_concurrent_requests,
             cors: server.cors.clone(),
+            openapi: server
+                .openapi
+                .then(|| crate::openapi::document(config).to_string().into()),
             api_key_header: HeaderName::from_bytes(config.auth.api_key_header.as_bytes())
                 .map_err(|e| format!("auth.api_key_header: {e}"))?,
             connection_limits: ConnectionLimits {
@@ -174,6 +179,26 @@ impl Gateway {
                 .layer(limit.clone())
         };
         let grpc = self.grpc.clone();
+        let custom = match self.openapi.clone() {
+            Some(document) => custom
+                .route(
+                    "/openapi.json",
+                    axum::routing::get(move || {
+                        let document = document.clone();
+                        async move { ([(CONTENT_TYPE, "application/json")], document.to_string()) }
+                    }),
+                )
+                .route(
+                    "/docs",
+                    axum::routing::get(|| async {
+                        (
+                            [(CONTENT_TYPE, "text/html; charset=utf-8")],
+                            crate::openapi::DOCS_PAGE,
+                        )
+                    }),
+                ),
+            None => custom,
+        };
         let gateway = Arc::new(self);
         let rest = custom
             .fallback_service(Router::new().fallback(dispatch).with_state(gateway.clone()))

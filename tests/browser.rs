@@ -275,3 +275,90 @@ async fn answer(mut stream: TcpStream, response: Arc<[u8]>) {
     let _: Result<std::io::Result<()>, _> =
         tokio::time::timeout(Duration::from_secs(10), exchange).await;
 }
+
+/// The `/docs` page of the demo, in Chromium: it loads the OpenAPI document the gateway serves,
+/// lists every operation, and a person can call one from it. A screenshot is kept at
+/// target/artifacts/docs.png (the path is printed).
+#[tokio::test]
+async fn the_docs_page_lists_the_operations_and_calls_one() {
+    let backends = gatehouse::demo::spawn_all(gatehouse::demo::DemoStore::seeded())
+        .await
+        .unwrap();
+    let dir = TempDir::new("gatehouse-docs");
+    let issuer = gatehouse::demo::demo_issuer().unwrap();
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(&jwks, issuer.jwks_json()).unwrap();
+    let config = gatehouse::demo::demo_config(&backends, &jwks);
+    let gateway = gatehouse::server::Gateway::new(&config).unwrap();
+    let listener = bind_loopback().await;
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(gatehouse::server::serve(
+        listener,
+        gateway,
+        std::future::pending(),
+    ));
+
+    let browser = Browser::start().await;
+    browser.goto(&format!("{base}/docs")).await;
+    let count = browser
+        .wait_for(
+            "return document.body.dataset.loaded || null;",
+            Duration::from_secs(30),
+        )
+        .await;
+    let operations = browser
+        .execute(
+            "return [...document.querySelectorAll('details.op')].map(d => d.dataset.operation);",
+        )
+        .await;
+    let operations: Vec<&str> = operations
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o.as_str().unwrap())
+        .collect();
+    assert_eq!(count, Value::from(operations.len().to_string()));
+    for wanted in [
+        "GET /api/users/{user_id}",
+        "POST /api/orders",
+        "GET /api/products:batchGet",
+        "GET /api/user-dashboard/{user_id}",
+    ] {
+        assert!(
+            operations.contains(&wanted),
+            "{wanted} not in {operations:?}"
+        );
+    }
+
+    // Try GET /api/products/{product_id} from the page: open it, fill the path, send.
+    browser
+        .execute(
+            "const op = [...document.querySelectorAll('details.op')]\
+               .find(d => d.dataset.operation === 'GET /api/products/{product_id}');\
+             op.open = true;\
+             op.querySelector('input[data-name=\"product_id\"]').value = 'p-100';\
+             op.querySelector('button').click();\
+             return true;",
+        )
+        .await;
+    let answer = browser
+        .wait_for(
+            "const op = [...document.querySelectorAll('details.op')]\
+               .find(d => d.dataset.operation === 'GET /api/products/{product_id}');\
+             const out = op.querySelector('pre').textContent;\
+             return out ? op.querySelector('.status').textContent + '\\n' + out : null;",
+            Duration::from_secs(30),
+        )
+        .await;
+    let answer = answer.as_str().unwrap();
+    assert!(answer.starts_with("200"), "{answer}");
+    assert!(answer.contains("Mechanical keyboard"), "{answer}");
+
+    let png = browser.screenshot().await;
+    assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
+    let artifacts = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let path = artifacts.join("docs.png");
+    std::fs::write(&path, png).unwrap();
+    println!("screenshot of /docs: {}", path.display());
+}

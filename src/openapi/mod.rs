@@ -17,6 +17,10 @@ use crate::routes::{self, MethodKind, RouteSpec};
 use crate::security::RoutePolicy;
 pub use schema::Schemas;
 
+/// The API page served at `/docs`: it reads `/openapi.json` and lets a person try each operation
+/// (with an optional bearer token). Written here; no external assets.
+pub const DOCS_PAGE: &str = include_str!("docs.html");
+
 /// Statuses any operation can answer, each with the one JSON error shape: the gateway's own
 /// refusals and every HTTP status a backend's gRPC code maps to.
 const ERROR_STATUSES: [(&str, &str); 16] = [
@@ -251,7 +255,10 @@ fn path_parameters(
     while i < segments.len() {
         path.push('/');
         if let Some(variable) = variables.iter().find(|v| v.segment_range().start == i) {
-            let name = variable.field_path().join(".");
+            // Dots would read as formatting in many tools' path templates: `{user.user_id}`
+            // becomes `{user_user_id}` (the description names the field).
+            let field_name = variable.field_path().join(".");
+            let name = variable.field_path().join("_");
             let field = leaf_field(input, variable.field_path());
             let mut schema = field
                 .as_ref()
@@ -278,12 +285,14 @@ fn path_parameters(
                 "required": true,
                 "schema": schema,
             });
+            let mut description = format!("Sets `{field_name}`.");
             if let Some(text) = field.as_ref().and_then(comments) {
-                parameter["description"] = text.into();
+                description = format!("{description} {text}");
             }
+            parameter["description"] = description.into();
             parameters.push(parameter);
             path.push_str(&format!("{{{name}}}"));
-            bound.push(name);
+            bound.push(field_name);
             i = range.end.max(i + 1);
             continue;
         }
@@ -604,13 +613,8 @@ fn aggregate_operation(
             },
         }),
     );
-    let required: Vec<&str> = plan
-        .calls
-        .iter()
-        .filter(|c| c.required)
-        .map(|c| c.name.as_str())
-        .chain(["errors"])
-        .collect();
+    // Only `errors` is always there: `?fields=` may leave any call out, required ones too.
+    let required = ["errors"];
     let mut responses = error_responses();
     responses["200"] = json!({
         "description": "One property per call (those `fields` selects), each the call's response.",

@@ -133,6 +133,18 @@ impl Browser {
         }
     }
 
+    /// A PNG of the viewport.
+    pub async fn screenshot(&self) -> Vec<u8> {
+        use base64::Engine;
+        let endpoint = format!("{}/screenshot", self.session);
+        let value = send(self.client.get(&endpoint))
+            .await
+            .unwrap_or_else(|e| panic!("screenshot: {e}"));
+        base64::engine::general_purpose::STANDARD
+            .decode(value.as_str().unwrap_or_default())
+            .expect("WebDriver screenshots are base64")
+    }
+
     async fn try_execute(&self, script: &str) -> Result<Value, String> {
         let endpoint = format!("{}/execute/sync", self.session);
         let body = json!({"script": script, "args": []});
