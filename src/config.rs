@@ -67,6 +67,12 @@ pub struct Config {
     /// `[[aggregates]]`: routes that combine several calls into one answer.
     #[serde(default)]
     pub aggregates: Vec<AggregateConfig>,
+    /// `[admin]`: the operators' listener (metrics, health).
+    #[serde(default)]
+    pub admin: AdminConfig,
+    /// `[telemetry]`: access log and trace export.
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
     /// The folder of the config file: relative paths in it are relative to this.
     #[serde(skip)]
     pub base_dir: std::path::PathBuf,
@@ -430,6 +436,57 @@ pub struct ApiKeyConfig {
     pub sha256: String,
     #[serde(default)]
     pub roles: Vec<String>,
+}
+
+/// Where the admin listener listens unless told otherwise: loopback only.
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9901";
+/// How long in-flight requests may take to finish after SIGTERM.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// `[admin]`: `/metrics`, `/healthz` and `/readyz`; nothing here changes state.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Address of the admin listener. Default `127.0.0.1:9901`.
+    pub listen: SocketAddr,
+    /// After SIGTERM, how long in-flight requests and streams may take to finish. Default 20 s.
+    #[serde(with = "humantime_serde")]
+    pub drain_timeout: Duration,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            listen: DEFAULT_ADMIN_LISTEN
+                .parse()
+                .expect("DEFAULT_ADMIN_LISTEN is an address"),
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+        }
+    }
+}
+
+/// `[telemetry]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// One JSON line per request on stdout (`"json"`, default) or none (`"off"`).
+    pub access_log: AccessLog,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            access_log: AccessLog::Json,
+        }
+    }
+}
+
+/// The access log's format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccessLog {
+    Json,
+    Off,
 }
 
 /// `[[aggregates]]`: one HTTP route answered by several backend calls, run concurrently where
