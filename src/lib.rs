@@ -19,6 +19,7 @@ pub mod listener;
 pub mod openapi;
 pub mod routes;
 pub mod security;
+pub mod reload;
 pub mod server;
 pub mod tls;
 pub mod transcode;

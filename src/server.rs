@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use axum::Router;
 use axum::body::Body;
 use axum::error_handling::HandleErrorLayer;
@@ -17,8 +18,8 @@ use bytes::Bytes;
 use http::header::{self, CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, request::Parts};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use tower::ServiceBuilder;
 use tower::limit::GlobalConcurrencyLimitLayer;
+use tower::{ServiceBuilder, ServiceExt};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -28,7 +29,7 @@ use crate::aggregate::Inputs;
 use crate::config::{Config, CorsConfig, RateLimitKey};
 use crate::error::GatewayError;
 use crate::http_rule::{Binding, PathMatch};
-use crate::ingress::{self, GrpcIngress, ProtocolSplit};
+use crate::ingress::{self, GrpcIngress, GrpcService, ProtocolSplit};
 use crate::listener::ConnectionLimits;
 use crate::routes::{AggregateEntry, MethodKind, RouteEntry, RouteTable, RouteTarget};
 use crate::security::client_ip::ClientIp;
@@ -62,7 +63,9 @@ pub struct Gateway {
     api_key_header: HeaderName,
     connection_limits: ConnectionLimits,
     /// gRPC and gRPC-Web calls, reflection; sharing the routes' rate limits.
-    grpc: Arc<GrpcIngress>,
+    grpc: GrpcService,
+    /// The config it was built from (a reload compares what changed).
+    config: Config,
 }
 
 impl Gateway {
@@ -97,10 +100,10 @@ impl Gateway {
         let server = &config.server;
         let max_header_bytes =
             usize::try_from(server.max_header_bytes.as_u64()).unwrap_or(usize::MAX);
+        let authenticator = Arc::new(Authenticator::new(config)?);
         Ok(Gateway {
             routes,
             backends,
-            authenticator: Arc::new(Authenticator::new(config)?),
             client_ip: ClientIp::new(&server.trusted_proxies),
             max_body: usize::try_from(server.max_body.as_u64()).unwrap_or(usize::MAX),
             max_timeout: server.max_timeout,
@@ -126,8 +129,22 @@ impl Gateway {
                     None => None,
                 },
             },
-            grpc: Arc::new(grpc),
+            // gRPC calls pass the same credential check and take from the same rate limits,
+            // under the same keys, as REST requests.
+            grpc: Arc::new(grpc).service(authenticator.clone(), take_rate_limit),
+            authenticator,
+            config: config.clone(),
         })
+    }
+
+    /// The config this gateway was built from.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Every backend pool.
+    pub fn backends(&self) -> Vec<Backend> {
+        self.backends.clone()
     }
 
     /// What the listener enforces on each connection.
@@ -163,75 +180,7 @@ impl Gateway {
     /// gRPC and gRPC-Web requests (`content-type: application/grpc*`) go to the gRPC ingress
     /// (`crate::ingress`) instead, behind the same layers; they never reach `custom`.
     pub fn into_router_with(self, custom: Router) -> Router {
-        let cors = self
-            .cors
-            .as_ref()
-            .map(|c| cors_layer(c, self.api_key_header.clone()));
-        // One concurrency limit for REST and gRPC together; each side answers the overload, and
-        // a panic, in its own protocol (JSON error or gRPC status).
-        let limit = GlobalConcurrencyLimitLayer::new(self.max_concurrent_requests);
-        let overload = |answer: fn() -> Response| {
-            ServiceBuilder::new()
-                .layer(HandleErrorLayer::new(
-                    move |_: tower::BoxError| async move { answer() },
-                ))
-                .load_shed()
-                .layer(limit.clone())
-        };
-        let grpc = self.grpc.clone();
-        let custom = match self.openapi.clone() {
-            Some(document) => custom
-                .route(
-                    "/openapi.json",
-                    axum::routing::get(move || {
-                        let document = document.clone();
-                        async move { ([(CONTENT_TYPE, "application/json")], document.to_string()) }
-                    }),
-                )
-                .route(
-                    "/docs",
-                    axum::routing::get(|| async {
-                        (
-                            [(CONTENT_TYPE, "text/html; charset=utf-8")],
-                            crate::openapi::DOCS_PAGE,
-                        )
-                    }),
-                ),
-            None => custom,
-        };
-        let gateway = Arc::new(self);
-        let rest = custom
-            .fallback_service(Router::new().fallback(dispatch).with_state(gateway.clone()))
-            .layer(CatchPanicLayer::custom(|_| {
-                GatewayError::Internal("handler panicked".into()).into_response()
-            }))
-            .layer(overload(|| GatewayError::Overloaded.into_response()));
-        // gRPC calls pass the same credential check and take from the same rate limits, under
-        // the same keys, as REST requests.
-        let authenticator = gateway.authenticator.clone();
-        let grpc = grpc.service(authenticator, move |policy, identity, client| {
-            gateway.rate_limit(policy, identity, client)
-        });
-        let grpc = Router::new()
-            .fallback_service(grpc)
-            .layer(CatchPanicLayer::custom(|_| {
-                ingress::error_response(&GatewayError::Internal("handler panicked".into()))
-            }))
-            .layer(overload(|| {
-                ingress::error_response(&GatewayError::Overloaded)
-            }));
-        // By content type: application/grpc* to the ingress, everything else to REST.
-        let router = Router::new().fallback_service(ProtocolSplit::new(rest, grpc));
-        // Outermost last: every response, even one from a panic or the overload guard, carries
-        // the request id and CORS headers, and is traced.
-        let router = match cors {
-            Some(cors) => router.layer(cors),
-            None => router,
-        };
-        router
-            .layer(TraceLayer::new_for_http())
-            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        Handle::new(self).router_with(custom)
     }
 
     async fn handle(
@@ -394,32 +343,7 @@ impl Gateway {
         identity: Option<&Identity>,
         client: Option<std::net::IpAddr>,
     ) -> Result<Vec<(HeaderName, HeaderValue)>, GatewayError> {
-        let Some((limit, by)) = &policy.rate_limit else {
-            return Ok(Vec::new());
-        };
-        // Namespaced, so a subject named like an address cannot share an address's bucket; a
-        // call without the identity the limit counts by falls back to its address.
-        let ip = || format!("ip:{}", client.map_or_else(String::new, |c| c.to_string()));
-        let key = match (by, identity) {
-            (RateLimitKey::Subject, Some(identity)) => format!("sub:{}", identity.subject),
-            (
-                RateLimitKey::ApiKey,
-                Some(Identity {
-                    api_key: Some(name),
-                    ..
-                }),
-            ) => {
-                format!("key:{name}")
-            }
-            _ => ip(),
-        };
-        match limit.check(&key) {
-            Ok(allowed) => Ok(allowed.headers().into_iter().collect()),
-            Err(limited) => Err(GatewayError::RateLimited {
-                retry_after: limited.retry_after_secs(),
-                headers: limited.headers().into_iter().collect(),
-            }),
-        }
+        take_rate_limit(policy, identity, client)
     }
 
     /// min(client `Grpc-Timeout`, the route's deadline); `max_timeout` caps both.
@@ -507,14 +431,125 @@ impl Guard {
     }
 }
 
-async fn dispatch(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
+async fn dispatch(State(handle): State<Handle>, request: Request) -> Response {
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
+    // The request keeps the gateway it started with, even if a reload replaces it meanwhile.
+    let gateway = handle.load();
     match gateway.handle(peer, request).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
+    }
+}
+
+/// The gateway requests are served by, replaced whole by a reload: a request holds the one it
+/// started with until it ends, new requests get the new one. The listener's own settings
+/// (address, TLS, header limits, concurrency limit, CORS) are taken from the first gateway;
+/// changing them needs a restart.
+#[derive(Clone)]
+pub struct Handle {
+    current: Arc<ArcSwap<Gateway>>,
+}
+
+impl Handle {
+    pub fn new(gateway: Gateway) -> Handle {
+        Handle {
+            current: Arc::new(ArcSwap::from_pointee(gateway)),
+        }
+    }
+
+    /// The gateway now in service.
+    pub fn load(&self) -> Arc<Gateway> {
+        self.current.load_full()
+    }
+
+    /// Puts `gateway` in service; the previous one is dropped once its last request ends.
+    pub fn replace(&self, gateway: Gateway) {
+        self.current.store(Arc::new(gateway));
+    }
+
+    /// The router with `custom` routes tried first and the generated routes after, all behind
+    /// the same layers; gRPC and gRPC-Web go to the current gateway's ingress.
+    pub fn router_with(&self, custom: Router) -> Router {
+        let first = self.load();
+        let cors = first
+            .cors
+            .as_ref()
+            .map(|c| cors_layer(c, first.api_key_header.clone()));
+        // One concurrency limit for REST and gRPC together; each side answers the overload, and
+        // a panic, in its own protocol (JSON error or gRPC status).
+        let limit = GlobalConcurrencyLimitLayer::new(first.max_concurrent_requests);
+        let overload = |answer: fn() -> Response| {
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(
+                    move |_: tower::BoxError| async move { answer() },
+                ))
+                .load_shed()
+                .layer(limit.clone())
+        };
+        let custom = if first.openapi.is_some() {
+            let handle = self.clone();
+            custom
+                .route(
+                    "/openapi.json",
+                    axum::routing::get(move || {
+                        let gateway = handle.load();
+                        async move {
+                            match &gateway.openapi {
+                                Some(document) => {
+                                    ([(CONTENT_TYPE, "application/json")], document.to_string())
+                                        .into_response()
+                                }
+                                None => GatewayError::RouteNotFound.into_response(),
+                            }
+                        }
+                    }),
+                )
+                .route(
+                    "/docs",
+                    axum::routing::get(|| async {
+                        (
+                            [(CONTENT_TYPE, "text/html; charset=utf-8")],
+                            crate::openapi::DOCS_PAGE,
+                        )
+                    }),
+                )
+        } else {
+            custom
+        };
+        let rest = custom
+            .fallback_service(Router::new().fallback(dispatch).with_state(self.clone()))
+            .layer(CatchPanicLayer::custom(|_| {
+                GatewayError::Internal("handler panicked".into()).into_response()
+            }))
+            .layer(overload(|| GatewayError::Overloaded.into_response()));
+        let handle = self.clone();
+        let grpc = tower::service_fn(move |request: Request| {
+            let service = handle.load().grpc.clone();
+            service.oneshot(request)
+        });
+        let grpc = Router::new()
+            .fallback_service(grpc)
+            .layer(CatchPanicLayer::custom(|_| {
+                ingress::error_response(&GatewayError::Internal("handler panicked".into()))
+            }))
+            .layer(overload(|| {
+                ingress::error_response(&GatewayError::Overloaded)
+            }));
+        // By content type: application/grpc* to the ingress, everything else to REST.
+        let router = Router::new().fallback_service(ProtocolSplit::new(rest, grpc));
+        // Outermost last: every response, even one from a panic or the overload guard, carries
+        // the request id and CORS headers, and is traced.
+        let router = match cors {
+            Some(cors) => router.layer(cors),
+            None => router,
+        };
+        router
+            .layer(TraceLayer::new_for_http())
+            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
     }
 }
 
@@ -593,4 +628,39 @@ fn cors_layer(config: &CorsConfig, api_key_header: HeaderName) -> CorsLayer {
         .expose_headers(expose_headers)
         .allow_credentials(config.credentials)
         .max_age(config.max_age)
+}
+
+/// Takes one call from `policy`'s rate limit, if it has one: the `RateLimit-*` headers for the
+/// response, or 429. Shared by REST and the gRPC ingress.
+fn take_rate_limit(
+    policy: &RoutePolicy,
+    identity: Option<&Identity>,
+    client: Option<std::net::IpAddr>,
+) -> Result<Vec<(HeaderName, HeaderValue)>, GatewayError> {
+    let Some((limit, by)) = &policy.rate_limit else {
+        return Ok(Vec::new());
+    };
+    // Namespaced, so a subject named like an address cannot share an address's bucket; a
+    // call without the identity the limit counts by falls back to its address.
+    let ip = || format!("ip:{}", client.map_or_else(String::new, |c| c.to_string()));
+    let key = match (by, identity) {
+        (RateLimitKey::Subject, Some(identity)) => format!("sub:{}", identity.subject),
+        (
+            RateLimitKey::ApiKey,
+            Some(Identity {
+                api_key: Some(name),
+                ..
+            }),
+        ) => {
+            format!("key:{name}")
+        }
+        _ => ip(),
+    };
+    match limit.check(&key) {
+        Ok(allowed) => Ok(allowed.headers().into_iter().collect()),
+        Err(limited) => Err(GatewayError::RateLimited {
+            retry_after: limited.retry_after_secs(),
+            headers: limited.headers().into_iter().collect(),
+        }),
+    }
 }

@@ -1,0 +1,160 @@
+//! Hot reload: SIGHUP, or a change of the config file, rebuilds the whole gateway from the file
+//! (routes and their policies, rate limits, keys, backends and their endpoints, aggregates). A
+//! gateway that builds is swapped in atomically; requests in flight finish on the old one. One
+//! that does not is refused with the messages `gatehouse check` gives, logged and counted, and
+//! the old one keeps serving.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use crate::config::Config;
+use crate::server::{Gateway, Handle};
+
+/// How often the config file is looked at for changes.
+pub const WATCH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Rebuilds the gateway from `path` and puts it in service. On success, the keys that changed
+/// but only take effect after a restart (the listeners' own settings); on failure, why.
+pub fn reload(handle: &Handle, path: &Path) -> Result<Vec<&'static str>, String> {
+    let config = Config::load(path).map_err(|e| e.to_string())?;
+    crate::tls::check(&config).map_err(|e| format!("{}: {e}", path.display()))?;
+    let gateway = Gateway::new(&config).map_err(|e| format!("{}: {e}", path.display()))?;
+    let restart = restart_needed(handle.load().config(), &config);
+    handle.replace(gateway);
+    Ok(restart)
+}
+
+/// Keys read once when the listeners start: a new value needs a restart.
+fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
+    let (a, b) = (&old.server, &new.server);
+    let pairs: [(&'static str, String, String); 12] = [
+        ("server.listen", a.listen.to_string(), b.listen.to_string()),
+        ("server.tls", format!("{:?}", a.tls), format!("{:?}", b.tls)),
+        (
+            "server.header_read_timeout",
+            format!("{:?}", a.header_read_timeout),
+            format!("{:?}", b.header_read_timeout),
+        ),
+        (
+            "server.max_headers",
+            a.max_headers.to_string(),
+            b.max_headers.to_string(),
+        ),
+        (
+            "server.max_header_bytes",
+            a.max_header_bytes.to_string(),
+            b.max_header_bytes.to_string(),
+        ),
+        (
+            "server.max_concurrent_requests",
+            a.max_concurrent_requests.to_string(),
+            b.max_concurrent_requests.to_string(),
+        ),
+        ("server.cors", format!("{:?}", a.cors), format!("{:?}", b.cors)),
+        ("server.grpc", a.grpc.to_string(), b.grpc.to_string()),
+        ("server.openapi", a.openapi.to_string(), b.openapi.to_string()),
+        (
+            "admin.listen",
+            old.admin.listen.to_string(),
+            new.admin.listen.to_string(),
+        ),
+        (
+            "admin.drain_timeout",
+            format!("{:?}", old.admin.drain_timeout),
+            format!("{:?}", new.admin.drain_timeout),
+        ),
+        (
+            "telemetry.access_log",
+            format!("{:?}", old.telemetry.access_log),
+            format!("{:?}", new.telemetry.access_log),
+        ),
+    ];
+    pairs
+        .into_iter()
+        .filter(|(_, before, after)| before != after)
+        .map(|(key, _, _)| key)
+        .collect()
+}
+
+/// Reloads `path` into `handle` on SIGHUP and whenever the file's content changes, until `stop`
+/// completes.
+pub async fn watch(handle: Handle, path: PathBuf, stop: impl Future<Output = ()>) {
+    tokio::pin!(stop);
+    let mut hangup =
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(signal) => Some(signal),
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGHUP; reloading on file changes only");
+                None
+            }
+        };
+    let mut seen = fingerprint(&path);
+    let mut ticks = tokio::time::interval(WATCH_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let signalled = async {
+            match hangup.as_mut() {
+                Some(signal) => signal.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        let reason = tokio::select! {
+            () = &mut stop => return,
+            _ = signalled => "SIGHUP",
+            _ = ticks.tick() => {
+                let now = fingerprint(&path);
+                if now == seen {
+                    continue;
+                }
+                seen = now;
+                "the config file changed"
+            }
+        };
+        apply(&handle, &path, reason);
+    }
+}
+
+/// One reload, logged and counted.
+pub fn apply(handle: &Handle, path: &Path, reason: &str) {
+    match reload(handle, path) {
+        Ok(restart) => {
+            metrics::counter!("gatehouse_config_reloads_total", "result" => "ok").increment(1);
+            tracing::info!(file = %path.display(), %reason, "config reloaded");
+            if !restart.is_empty() {
+                tracing::warn!(
+                    keys = %restart.join(", "),
+                    "these settings changed but take effect only after a restart"
+                );
+            }
+        }
+        Err(error) => {
+            metrics::counter!("gatehouse_config_reloads_total", "result" => "error").increment(1);
+            tracing::error!(%reason, %error, "config reload refused; the running config stays");
+        }
+    }
+}
+
+/// What the file holds now (its SHA-256), or `None` when it cannot be read.
+fn fingerprint(path: &Path) -> Option<[u8; 32]> {
+    std::fs::read(path).ok().map(|bytes| Sha256::digest(&bytes).into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listener_settings_need_a_restart_and_the_rest_does_not() {
+        let old = Config::parse("t.toml", "").unwrap();
+        let new = Config::parse(
+            "t.toml",
+            "[server]\nlisten = \"127.0.0.1:9\"\ntimeout = \"3s\"\nmax_body = \"1KiB\"\n",
+        )
+        .unwrap();
+        assert_eq!(restart_needed(&old, &new), ["server.listen"]);
+        assert!(restart_needed(&old, &old).is_empty());
+    }
+}
