@@ -93,6 +93,7 @@ async fn a_reload_under_load_changes_endpoints_and_limits_without_a_failure() {
     }
 
     std::fs::write(&gw.path, config_text(&new.endpoint(), 2000)).unwrap();
+    let replaced = Arc::downgrade(&gw.handle.load());
     let restart = gatehouse::reload::reload(&gw.handle, &gw.path).expect("the new config is valid");
     assert!(restart.is_empty(), "{restart:?}");
     let served_by_old = old.served();
@@ -100,6 +101,8 @@ async fn a_reload_under_load_changes_endpoints_and_limits_without_a_failure() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(limit(&http, &gw.base).await, "2000");
+    // Nothing keeps the old gateway (and its pools) alive once its requests are done.
+    assert!(replaced.upgrade().is_none(), "the replaced gateway is still alive");
 
     // An invalid config is refused and changes nothing.
     std::fs::write(&gw.path, "[[backends]]\nname = \"echo\"\nnope = 1\n").unwrap();
