@@ -23,6 +23,7 @@ async fn main() {
         std::env::temp_dir().join(format!("gatehouse-bench-{}.jwks.json", std::process::id()));
     std::fs::write(&jwks, issuer.jwks_json()).expect("write the JWKS");
     let mut config = demo::demo_config(&backends, &jwks);
+    config.telemetry.access_log = gatehouse::config::AccessLog::Off;
     for route in &mut config.routes {
         route.rate_limit = None;
     }

@@ -9,6 +9,7 @@
 //! `gatehouse::proto::users::v1::user_service_client::UserServiceClient`.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod aggregate;
 pub mod config;
 pub mod demo;
@@ -17,10 +18,11 @@ pub mod http_rule;
 pub mod ingress;
 pub mod listener;
 pub mod openapi;
+pub mod reload;
 pub mod routes;
 pub mod security;
-pub mod reload;
 pub mod server;
+pub mod telemetry;
 pub mod tls;
 pub mod transcode;
 pub mod upstream;

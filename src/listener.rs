@@ -2,13 +2,20 @@
 //! `[server.tls]` is set, with the connection-level limits hyper enforces (header read time,
 //! header buffer, HTTP/2 header list size) and a graceful stop.
 //!
+//! The stop is a drain with a deadline (`serve_with_drain`): the port closes, every connection
+//! is told to finish (GOAWAY for HTTP/2, `Connection: close` and no keep-alive for HTTP/1.1),
+//! and whatever is still open at the deadline is dropped. Connection tasks live in a `JoinSet`
+//! owned by the accept loop, so nothing outlives the serve future.
+//!
 //! axum's `serve` does not expose hyper's builder, so connections are served here. Each
 //! request gets the TCP peer as `ConnectInfo<SocketAddr>`, as axum's own would. The TLS
 //! handshake runs in the connection's own task, bounded by the header read timeout, so a
 //! client that never completes it holds neither the accept loop nor its connection for long.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -17,15 +24,19 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
+use axum::response::Response;
+use http::HeaderValue;
+use http::header::CONNECTION;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
-use tower::ServiceExt;
+use tower::{Service, ServiceExt};
 
 use crate::error::GatewayError;
 
@@ -64,17 +75,37 @@ impl ConnectionLimits {
 }
 
 /// Serves `app` on `listener` until `shutdown` completes; then stops accepting, lets every
-/// connection finish its requests, and returns.
+/// connection finish its requests, however long they take, and returns. `serve_with_drain`
+/// without a deadline.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    serve_with_drain(listener, app, limits, shutdown, None).await
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then drains: the listening socket is
+/// closed at once (new connections are refused), idle connections are closed, HTTP/2 clients
+/// get GOAWAY, HTTP/1.1 responses still to be sent carry `Connection: close`, and requests in
+/// flight may finish for up to `drain_timeout` (`None`: no limit). Connections still open at
+/// the deadline are dropped and it returns. Dropping the future drops every connection too.
+pub async fn serve_with_drain(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    drain_timeout: Option<Duration>,
+) -> io::Result<()> {
+    let address = listener.local_addr()?;
     let builder = Arc::new(limits.builder());
     let acceptor = limits.tls.clone().map(TlsAcceptor::from);
     let handshake_timeout = limits.header_read_timeout;
     let graceful = GracefulShutdown::new();
+    let draining = Arc::new(AtomicBool::new(false));
+    // The connection tasks belong to this function, so that returning ends those still open.
+    let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -87,20 +118,17 @@ pub async fn serve(
                     continue;
                 }
             },
+            // Reaped as they end, so the set holds only open connections.
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = app
-            .clone()
-            .map_request(move |mut request: http::Request<Incoming>| {
-                request.extensions_mut().insert(ConnectInfo(peer));
-                request
-            });
+        let service = connection_service(app.clone(), peer, draining.clone());
         let builder = builder.clone();
         let acceptor = acceptor.clone();
         // Taken now, so that a stop waits for handshakes under way as for connections.
         let watcher = graceful.watcher();
-        tokio::spawn(async move {
+        connections.spawn(async move {
             let (io, reply) = match acceptor {
                 None => {
                     let (read, write) = stream.into_split();
@@ -134,9 +162,70 @@ pub async fn serve(
             }
         });
     }
+    // Before the connections hear of the stop, so that no HTTP/1.1 response written after it
+    // lacks `Connection: close`.
+    draining.store(true, Relaxed);
     drop(listener);
-    graceful.shutdown().await;
+    while connections.try_join_next().is_some() {}
+    tracing::info!(
+        %address,
+        connections = connections.len(),
+        timeout = ?drain_timeout,
+        "stopped accepting; draining open connections"
+    );
+    // Idle connections close now, HTTP/2 ones get GOAWAY, busy HTTP/1.1 ones close after their
+    // response; this waits until all of them have.
+    let drained = graceful.shutdown();
+    let finished = match drain_timeout {
+        Some(limit) => tokio::time::timeout(limit, drained).await.is_ok(),
+        None => {
+            drained.await;
+            true
+        }
+    };
+    if finished {
+        tracing::info!(%address, "drained: every connection finished");
+    } else {
+        while connections.try_join_next().is_some() {}
+        tracing::warn!(
+            %address,
+            connections = connections.len(),
+            "drain timeout reached; closing the connections still open"
+        );
+    }
+    connections.shutdown().await;
     Ok(())
+}
+
+/// `app` as one connection serves it: each request gets the TCP peer as
+/// `ConnectInfo<SocketAddr>`, and once the listener drains, HTTP/1.x responses get
+/// `Connection: close` so that the client does not send another request on the connection.
+fn connection_service(
+    app: Router,
+    peer: SocketAddr,
+    draining: Arc<AtomicBool>,
+) -> impl Service<
+    http::Request<Incoming>,
+    Response = Response,
+    Error = Infallible,
+    Future = impl Future<Output = Result<Response, Infallible>> + Send,
+> + Clone
++ Send {
+    tower::service_fn(move |mut request: http::Request<Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(peer));
+        let http1 = request.version() < http::Version::HTTP_2;
+        let draining = draining.clone();
+        let response = app.clone().oneshot(request);
+        async move {
+            let mut response = response.await?;
+            if http1 && draining.load(Relaxed) {
+                response
+                    .headers_mut()
+                    .insert(CONNECTION, HeaderValue::from_static("close"));
+            }
+            Ok(response)
+        }
+    })
 }
 
 /// One half of a connection's stream, plain TCP or TLS.

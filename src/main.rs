@@ -1,17 +1,28 @@
 //! The `gatehouse` command: serve, demo, routes, check, openapi.
 
-use std::io::Write;
+use std::future::Future;
+use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use gatehouse::config::{Config, DEFAULT_LISTEN};
+use gatehouse::admin::{self, Readiness};
+use gatehouse::config::{Config, DEFAULT_ADMIN_LISTEN, DEFAULT_LISTEN};
 use gatehouse::demo::{self, DemoStore};
 use gatehouse::routes::ROUTES;
 use gatehouse::security::Authenticator;
-use gatehouse::server::{self, Gateway};
+use gatehouse::server::{Gateway, Handle};
+use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::sync::oneshot;
 use tracing_subscriber::EnvFilter;
+
+/// How long the runtime waits, once the command is done, for blocking work still under way
+/// (a DNS lookup) before the process exits anyway.
+const RUNTIME_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(1);
 
 #[derive(Parser)]
 #[command(
@@ -26,7 +37,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the services a config names.
+    /// Serve the services a config names. SIGHUP or a change of the file reloads it; SIGTERM
+    /// or Ctrl-C drains (up to `[admin] drain_timeout`) and exits 0, a second one at once.
     Serve {
         #[arg(long, default_value = "gatehouse.toml")]
         config: PathBuf,
@@ -35,6 +47,9 @@ enum Command {
     Demo {
         #[arg(long, default_value = DEFAULT_LISTEN)]
         listen: SocketAddr,
+        /// Where `/metrics`, `/healthz` and `/readyz` are served.
+        #[arg(long, default_value = DEFAULT_ADMIN_LISTEN)]
+        admin_listen: SocketAddr,
     },
     /// Print the route table compiled from proto/.
     Routes,
@@ -94,15 +109,18 @@ fn main() -> ExitCode {
             );
             Ok(())
         }),
-        Command::Serve { config } => run(async move {
-            let config = Config::load(&config).map_err(|e| e.to_string())?;
-            serve(config, None).await
+        Command::Serve { config: path } => run(async move {
+            let config = Config::load(&path).map_err(|e| e.to_string())?;
+            serve(config, Some(path), None).await
         }),
-        Command::Demo { listen } => run(demo(listen)),
+        Command::Demo {
+            listen,
+            admin_listen,
+        } => run(demo(listen, admin_listen)),
     }
 }
 
-fn run(job: impl std::future::Future<Output = Result<(), String>>) -> ExitCode {
+fn run(job: impl Future<Output = Result<(), String>>) -> ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -110,7 +128,9 @@ fn run(job: impl std::future::Future<Output = Result<(), String>>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(job) {
+    let result = runtime.block_on(job);
+    runtime.shutdown_timeout(RUNTIME_SHUTDOWN_TIMEOUT);
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
@@ -119,28 +139,172 @@ fn run(job: impl std::future::Future<Output = Result<(), String>>) -> ExitCode {
     }
 }
 
-async fn serve(config: Config, banner: Option<String>) -> Result<(), String> {
-    let listen = config.server.listen;
+/// Serves `config` until SIGTERM or Ctrl-C, then drains: `/readyz` turns 503, the REST
+/// listener closes, requests in flight get up to `[admin] drain_timeout` to finish, and the admin
+/// listener stops last. A second signal ends the drain at once. With `config_file`, SIGHUP and
+/// changes of the file reload it.
+async fn serve(
+    config: Config,
+    config_file: Option<PathBuf>,
+    banner: Option<String>,
+) -> Result<(), String> {
+    // Listened for before anything is bound, so that no stop request is missed.
+    let mut signals = StopSignals::new()?;
+    let metrics = gatehouse::telemetry::metrics::install();
     let gateway = Gateway::new(&config)?;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-    let bound = listener.local_addr().map_err(|e| e.to_string())?;
-    println!(
-        "gatehouse listening on http://{bound} ({} routes)",
-        gateway.route_count()
-    );
+    let limits = gateway.connection_limits();
+    let routes = gateway.route_count();
+    let handle = Handle::new(gateway);
+    let rest_listener = bind(config.server.listen, "server.listen").await?;
+    let admin_listener = bind(config.admin.listen, "admin.listen").await?;
+    let rest_addr = local_addr(&rest_listener)?;
+    let admin_addr = local_addr(&admin_listener)?;
+    log_summary(&config, rest_addr, admin_addr, routes);
+    let scheme = if config.server.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    println!("gatehouse listening on {scheme}://{rest_addr} ({routes} routes)");
+    println!("admin listening on http://{admin_addr} (/metrics, /healthz, /readyz)");
     if let Some(banner) = banner {
-        println!("{}", banner.replace("{addr}", &bound.to_string()));
+        println!("{}", banner.replace("{addr}", &rest_addr.to_string()));
     }
-    server::serve(listener, gateway, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await
-    .map_err(|e| e.to_string())
+
+    let readiness = Readiness::new(Arc::new(AtomicBool::new(false)), {
+        // Read on every probe: after a reload, the new gateway's backends count.
+        let handle = handle.clone();
+        Arc::new(move || handle.load().backends())
+    });
+    let (stop_admin, admin_stopped) = oneshot::channel::<()>();
+    let admin_task = tokio::spawn(admin::serve(
+        admin_listener,
+        admin::router(metrics, readiness.clone()),
+        async {
+            let _ = admin_stopped.await;
+        },
+    ));
+    // Dropped on the way out, which stops the watcher.
+    let (_stop_reload, reload_stopped) = oneshot::channel::<()>();
+    if let Some(path) = config_file {
+        tokio::spawn(gatehouse::reload::watch(handle.clone(), path, async {
+            let _ = reload_stopped.await;
+        }));
+    }
+
+    let drain_timeout = config.admin.drain_timeout;
+    let (start_drain, drain_started) = oneshot::channel::<()>();
+    let rest = gatehouse::listener::serve_with_drain(
+        rest_listener,
+        handle.router_with(axum::Router::new()),
+        limits,
+        async {
+            let _ = drain_started.await;
+        },
+        Some(drain_timeout),
+    );
+    let served = until_stopped(rest, &mut signals, &readiness, start_drain, drain_timeout).await;
+    // The admin listener goes last, so that probes see the drain until the end.
+    let _ = stop_admin.send(());
+    match admin_task.await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::warn!(%error, "admin listener failed"),
+        Err(error) => tracing::warn!(%error, "admin listener task failed"),
+    }
+    tracing::info!("stopped");
+    served.map_err(|e| format!("serving {rest_addr}: {e}"))
 }
 
-async fn demo(listen: SocketAddr) -> Result<(), String> {
+/// Runs `rest` until the first stop signal; then marks the gateway draining, starts the drain,
+/// and runs it to its end, or until a second signal drops whatever is still open.
+async fn until_stopped(
+    rest: impl Future<Output = io::Result<()>>,
+    signals: &mut StopSignals,
+    readiness: &Readiness,
+    start_drain: oneshot::Sender<()>,
+    drain_timeout: Duration,
+) -> io::Result<()> {
+    tokio::pin!(rest);
+    let name = tokio::select! {
+        served = &mut rest => return served,
+        name = signals.next() => name,
+    };
+    // Before the port closes: from the first moment of the drain, probes say not ready.
+    readiness.start_draining();
+    tracing::info!(
+        signal = name,
+        timeout = ?drain_timeout,
+        "draining: /readyz answers 503, new connections are refused, requests in flight may \
+         finish (a second signal stops at once)"
+    );
+    let _ = start_drain.send(());
+    tokio::select! {
+        served = &mut rest => served,
+        name = signals.next() => {
+            tracing::warn!(signal = name, "second signal: stopping without finishing the drain");
+            Ok(())
+        }
+    }
+}
+
+async fn bind(address: SocketAddr, key: &str) -> Result<tokio::net::TcpListener, String> {
+    tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|e| format!("cannot listen on {address} ({key}): {e}"))
+}
+
+fn local_addr(listener: &tokio::net::TcpListener) -> Result<SocketAddr, String> {
+    listener.local_addr().map_err(|e| e.to_string())
+}
+
+/// What the process serves, where, and in front of what: one line per listener and backend.
+fn log_summary(config: &Config, rest: SocketAddr, admin: SocketAddr, routes: usize) {
+    tracing::info!(
+        address = %rest,
+        routes,
+        tls = config.server.tls.is_some(),
+        grpc = config.server.grpc,
+        "REST listener"
+    );
+    tracing::info!(address = %admin, "admin listener (/metrics, /healthz, /readyz)");
+    for backend in &config.backends {
+        tracing::info!(
+            backend = %backend.name,
+            endpoints = %backend.endpoints.join(", "),
+            services = backend.services.len(),
+            health_checks = backend.health.is_some(),
+            "backend"
+        );
+    }
+}
+
+/// SIGTERM and SIGINT (Ctrl-C), the requests to stop.
+struct StopSignals {
+    terminate: Signal,
+    interrupt: Signal,
+}
+
+impl StopSignals {
+    fn new() -> Result<StopSignals, String> {
+        let listen = |kind: SignalKind, name: &str| {
+            signal(kind).map_err(|e| format!("cannot listen for {name}: {e}"))
+        };
+        Ok(StopSignals {
+            terminate: listen(SignalKind::terminate(), "SIGTERM")?,
+            interrupt: listen(SignalKind::interrupt(), "SIGINT")?,
+        })
+    }
+
+    /// Waits for the next one and names it.
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.terminate.recv() => "SIGTERM",
+            _ = self.interrupt.recv() => "SIGINT",
+        }
+    }
+}
+
+async fn demo(listen: SocketAddr, admin_listen: SocketAddr) -> Result<(), String> {
     let store = DemoStore::seeded();
     let running = demo::spawn_all(store)
         .await
@@ -163,6 +327,7 @@ async fn demo(listen: SocketAddr) -> Result<(), String> {
         .map_err(|e| format!("cannot write {}: {e}", jwks_file.display()))?;
     let mut config = demo::demo_config(&running, &jwks_file);
     config.server.listen = listen;
+    config.admin.listen = admin_listen;
     config.validate("demo").map_err(|e| e.to_string())?;
     let token = demo::demo_token(&issuer);
     let banner = format!(
@@ -180,7 +345,7 @@ async fn demo(listen: SocketAddr) -> Result<(), String> {
          gRPC clients use the same port (reflection is on): grpcurl -plaintext {{addr}} list\n\
          Press Ctrl-C to stop."
     );
-    let result = serve(config, Some(banner)).await;
+    let result = serve(config, None, Some(banner)).await;
     let _ = std::fs::remove_file(&jwks_file);
     for backend in running {
         backend.shutdown().await;

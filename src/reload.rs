@@ -53,9 +53,17 @@ fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
             a.max_concurrent_requests.to_string(),
             b.max_concurrent_requests.to_string(),
         ),
-        ("server.cors", format!("{:?}", a.cors), format!("{:?}", b.cors)),
+        (
+            "server.cors",
+            format!("{:?}", a.cors),
+            format!("{:?}", b.cors),
+        ),
         ("server.grpc", a.grpc.to_string(), b.grpc.to_string()),
-        ("server.openapi", a.openapi.to_string(), b.openapi.to_string()),
+        (
+            "server.openapi",
+            a.openapi.to_string(),
+            b.openapi.to_string(),
+        ),
         (
             "admin.listen",
             old.admin.listen.to_string(),
@@ -83,14 +91,13 @@ fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
 /// completes.
 pub async fn watch(handle: Handle, path: PathBuf, stop: impl Future<Output = ()>) {
     tokio::pin!(stop);
-    let mut hangup =
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-            Ok(signal) => Some(signal),
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGHUP; reloading on file changes only");
-                None
-            }
-        };
+    let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(signal) => Some(signal),
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for SIGHUP; reloading on file changes only");
+            None
+        }
+    };
     let mut seen = fingerprint(&path);
     let mut ticks = tokio::time::interval(WATCH_INTERVAL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -139,7 +146,9 @@ pub fn apply(handle: &Handle, path: &Path, reason: &str) {
 
 /// What the file holds now (its SHA-256), or `None` when it cannot be read.
 fn fingerprint(path: &Path) -> Option<[u8; 32]> {
-    std::fs::read(path).ok().map(|bytes| Sha256::digest(&bytes).into())
+    std::fs::read(path)
+        .ok()
+        .map(|bytes| Sha256::digest(&bytes).into())
 }
 
 #[cfg(test)]

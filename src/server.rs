@@ -34,6 +34,8 @@ use crate::listener::ConnectionLimits;
 use crate::routes::{AggregateEntry, MethodKind, RouteEntry, RouteTable, RouteTarget};
 use crate::security::client_ip::ClientIp;
 use crate::security::{self, Authenticator, Identity, RoutePolicy};
+use crate::telemetry::metrics::{self as telemetry_metrics, SharedString};
+use crate::telemetry::{self, AccessLogLayer, LogFields, Upstream};
 use crate::transcode::codec::RequestParts;
 use crate::transcode::metadata;
 use crate::transcode::timeout::parse_grpc_timeout;
@@ -187,6 +189,7 @@ impl Gateway {
         &self,
         peer: Option<SocketAddr>,
         request: Request,
+        fields: &mut LogFields,
     ) -> Result<Response, GatewayError> {
         let (parts, body) = request.into_parts();
         security::check_header_limits(&parts.headers, self.max_headers, self.max_header_bytes)?;
@@ -201,14 +204,28 @@ impl Gateway {
             PathMatch::BadPath(e) => return Err(GatewayError::BadPath(e.to_string())),
         };
         let target = found.value;
-        let policy = match target {
-            RouteTarget::Method(entry) => &entry.policy,
-            RouteTarget::Aggregate(entry) => &entry.policy,
+        let (policy, route) = match target {
+            RouteTarget::Method(entry) => {
+                (&entry.policy, SharedString::const_str(entry.spec.template))
+            }
+            RouteTarget::Aggregate(entry) => (
+                &entry.policy,
+                telemetry_metrics::shared(entry.aggregate.plan.template.to_string()),
+            ),
         };
+        tracing::Span::current().record("route", &*route);
+        fields.route = Some(route.clone());
         let identity = self.authenticator.authenticate(&parts.headers).await?;
+        fields.subject = identity.as_ref().map(|i| i.subject.clone());
         policy.authorize(identity.as_ref())?;
         let client = peer.map(|p| self.client_ip.client(p.ip(), &parts.headers));
-        let limit_headers = self.rate_limit(policy, identity.as_ref(), client)?;
+        let limit_headers = self
+            .rate_limit(policy, identity.as_ref(), client)
+            .inspect_err(|_| {
+                if let Some((_, key)) = &policy.rate_limit {
+                    telemetry_metrics::record_rate_limited(&route, *key);
+                }
+            })?;
         let identity = identity.as_ref();
         let answer = match target {
             RouteTarget::Method(entry) => {
@@ -277,7 +294,13 @@ impl Gateway {
                 .backend
                 .server_streaming(entry.path.clone(), metadata, message, deadline)
                 .await?;
-            return stream::respond(reply, spec.codec, format, started, deadline).await;
+            let upstream = reply.extensions().get::<Upstream>().cloned();
+            let mut response =
+                stream::respond(reply, spec.codec, format, started, deadline).await?;
+            if let Some(upstream) = upstream {
+                response.extensions_mut().insert(upstream);
+            }
+            return Ok(response);
         }
         let reply = entry
             .backend
@@ -289,13 +312,16 @@ impl Gateway {
                 entry.idempotent,
             )
             .await?;
-        let (reply_metadata, reply_message, _) = reply.into_parts();
+        let (reply_metadata, reply_message, reply_extensions) = reply.into_parts();
         let mut out = Vec::with_capacity(reply_message.len() * 2 + 16);
         spec.codec.render_response(&reply_message, &mut out)?;
         let mut response = Response::new(Body::from(out));
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         metadata::response_headers(&reply_metadata, headers);
+        if let Some(upstream) = reply_extensions.get::<Upstream>() {
+            response.extensions_mut().insert(upstream.clone());
+        }
         Ok(response)
     }
 
@@ -438,10 +464,13 @@ async fn dispatch(State(handle): State<Handle>, request: Request) -> Response {
         .map(|c| c.0);
     // The request keeps the gateway it started with, even if a reload replaces it meanwhile.
     let gateway = handle.load();
-    match gateway.handle(peer, request).await {
+    let mut fields = LogFields::default();
+    let mut response = match gateway.handle(peer, request, &mut fields).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
-    }
+    };
+    response.extensions_mut().insert(fields);
+    response
 }
 
 /// The gateway requests are served by, replaced whole by a reload: a request holds the one it
@@ -546,8 +575,15 @@ impl Handle {
             Some(cors) => router.layer(cors),
             None => router,
         };
+        let access_log = first.config.telemetry.access_log == crate::config::AccessLog::Json;
         router
-            .layer(TraceLayer::new_for_http())
+            .layer(TraceLayer::new_for_http().make_span_with(telemetry::request_span::<Body>))
+            // Outside everything that answers, inside the request id: sees every response.
+            .layer(AccessLogLayer::new(access_log))
+            // Before the span and the log read it, and before the backends get it.
+            .layer(tower::util::MapRequestLayer::new(
+                telemetry::with_traceparent::<Body>,
+            ))
             .layer(PropagateRequestIdLayer::new(REQUEST_ID))
             .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
     }

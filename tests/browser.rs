@@ -288,7 +288,8 @@ async fn the_docs_page_lists_the_operations_and_calls_one() {
     let issuer = gatehouse::demo::demo_issuer().unwrap();
     let jwks = dir.path().join("jwks.json");
     std::fs::write(&jwks, issuer.jwks_json()).unwrap();
-    let config = gatehouse::demo::demo_config(&backends, &jwks);
+    let mut config = gatehouse::demo::demo_config(&backends, &jwks);
+    config.telemetry.access_log = gatehouse::config::AccessLog::Off;
     let gateway = gatehouse::server::Gateway::new(&config).unwrap();
     let listener = bind_loopback().await;
     let base = format!("http://{}", listener.local_addr().unwrap());

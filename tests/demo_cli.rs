@@ -25,7 +25,13 @@ impl Drop for Demo {
 /// Starts `gatehouse demo` on a free port and reads its banner for the address and the token.
 fn start() -> Demo {
     let mut child = Command::new(BIN)
-        .args(["demo", "--listen", "127.0.0.1:0"])
+        .args([
+            "demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
         .env("RUST_LOG", "off")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -28,6 +28,7 @@ async fn demo_gateway() -> (String, String, Vec<RunningBackend>) {
     let jwks = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("openapi-tools.jwks.json");
     std::fs::write(&jwks, issuer.jwks_json()).unwrap();
     let mut config = demo::demo_config(&backends, &jwks);
+    config.telemetry.access_log = gatehouse::config::AccessLog::Off;
     for route in &mut config.routes {
         route.rate_limit = None;
     }

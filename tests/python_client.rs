@@ -24,7 +24,8 @@ async fn grpcio_lists_services_and_calls_through_the_gateway() {
     let issuer = demo::demo_issuer().unwrap();
     let jwks = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("python-client.jwks.json");
     std::fs::write(&jwks, issuer.jwks_json()).unwrap();
-    let config = demo::demo_config(&backends, &jwks);
+    let mut config = demo::demo_config(&backends, &jwks);
+    config.telemetry.access_log = gatehouse::config::AccessLog::Off;
     let gateway = Gateway::new(&config).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -55,9 +55,16 @@ fn client() -> reqwest::Client {
 
 /// The burst the Echo route's limit reports now.
 async fn limit(client: &reqwest::Client, base: &str) -> String {
-    let response = client.get(format!("{base}/v1/echo/x")).send().await.unwrap();
+    let response = client
+        .get(format!("{base}/v1/echo/x"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
-    response.headers()["ratelimit-limit"].to_str().unwrap().to_string()
+    response.headers()["ratelimit-limit"]
+        .to_str()
+        .unwrap()
+        .to_string()
 }
 
 #[tokio::test]
@@ -102,7 +109,10 @@ async fn a_reload_under_load_changes_endpoints_and_limits_without_a_failure() {
     }
     assert_eq!(limit(&http, &gw.base).await, "2000");
     // Nothing keeps the old gateway (and its pools) alive once its requests are done.
-    assert!(replaced.upgrade().is_none(), "the replaced gateway is still alive");
+    assert!(
+        replaced.upgrade().is_none(),
+        "the replaced gateway is still alive"
+    );
 
     // An invalid config is refused and changes nothing.
     std::fs::write(&gw.path, "[[backends]]\nname = \"echo\"\nnope = 1\n").unwrap();
@@ -128,7 +138,11 @@ async fn a_reload_under_load_changes_endpoints_and_limits_without_a_failure() {
     assert!(failures.is_empty(), "{failures:?}");
     // Calls that were in flight on the old gateway finished there; new ones went to the new
     // endpoint only.
-    assert!(old.served() - served_by_old <= 4, "{}", old.served() - served_by_old);
+    assert!(
+        old.served() - served_by_old <= 4,
+        "{}",
+        old.served() - served_by_old
+    );
 }
 
 #[tokio::test]

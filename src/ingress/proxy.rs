@@ -18,6 +18,8 @@ use super::status::error_response;
 use super::{GrpcIngress, GrpcMethod};
 use crate::error::GatewayError;
 use crate::security::{self, Authenticator, IDENTITY_METADATA, Identity};
+use crate::telemetry::LogFields;
+use crate::telemetry::metrics::{self as telemetry_metrics, SharedString};
 use crate::transcode::metadata;
 use crate::transcode::timeout::parse_grpc_timeout;
 
@@ -49,15 +51,26 @@ impl GrpcIngress {
         B::Error: Into<BoxError>,
     {
         let started = Instant::now();
+        tracing::Span::current().record("route", method.spec.grpc_path);
+        let mut fields = LogFields {
+            route: Some(SharedString::const_str(method.spec.grpc_path)),
+            subject: None,
+        };
         let (parts, body) = request.into_parts();
         let admitted = match self.admit(authenticator, rate_limit, method, &parts).await {
             Ok(admitted) => admitted,
-            Err(error) => return error_response(&error),
+            Err(error) => {
+                let mut response = error_response(&error);
+                response.extensions_mut().insert(fields);
+                return response;
+            }
         };
+        fields.subject = admitted.identity.as_ref().map(|i| i.subject.clone());
         let mut response = self
             .forward(method, parts, body, &admitted, started)
             .await
             .unwrap_or_else(|error| error_response(&error));
+        response.extensions_mut().insert(fields);
         let headers = response.headers_mut();
         for (name, value) in admitted.limit_headers {
             headers.insert(name, value);
@@ -81,7 +94,13 @@ impl GrpcIngress {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0);
         let client = peer.map(|p| self.client_ip.client(p.ip(), &parts.headers));
-        let limit_headers = rate_limit(&method.policy, identity.as_ref(), client)?;
+        let limit_headers =
+            rate_limit(&method.policy, identity.as_ref(), client).inspect_err(|_| {
+                if let Some((_, key)) = &method.policy.rate_limit {
+                    let route = SharedString::const_str(method.spec.grpc_path);
+                    telemetry_metrics::record_rate_limited(&route, *key);
+                }
+            })?;
         Ok(Admitted {
             identity,
             peer,

@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 use crate::config::{AuthPolicy, Config, RateLimitKey, RouteConfig};
 use crate::error::GatewayError;
 use crate::routes::RouteSpec;
+use crate::telemetry::metrics::{AuthFailure, record_auth_failure};
 use jwt::JwtVerifier;
 use ratelimit::RateLimit;
 
@@ -84,6 +85,7 @@ impl Authenticator {
     /// is refused, even on public routes. Only the kinds of credential configured are read:
     /// with no `[[auth.jwt]]`, `Authorization` is not the gateway's business and passes to the
     /// backend untouched (proving nothing here); likewise the API key header without keys.
+    /// Every refusal is counted in `gatehouse_auth_failures_total` by reason.
     pub async fn authenticate(
         &self,
         headers: &HeaderMap,
@@ -97,11 +99,15 @@ impl Authenticator {
         let repeated = (bearer.is_some() && bearer_headers.next().is_some())
             || (key.is_some() && key_headers.next().is_some());
         if repeated {
-            return Err(invalid("send one credential, in one header"));
+            return Err(refuse(
+                AuthFailure::Ambiguous,
+                "send one credential, in one header",
+            ));
         }
         match (bearer, key) {
             (None, None) => Ok(None),
-            (Some(_), Some(_)) => Err(invalid(
+            (Some(_), Some(_)) => Err(refuse(
+                AuthFailure::Ambiguous,
                 "send either a bearer token or an API key, not both",
             )),
             (Some(value), None) => {
@@ -114,15 +120,27 @@ impl Authenticator {
                     })
                     .filter(|t| !t.is_empty())
                     .ok_or_else(|| {
-                        invalid("the Authorization header must be \"Bearer <token>\"")
+                        refuse(
+                            AuthFailure::InvalidToken,
+                            "the Authorization header must be \"Bearer <token>\"",
+                        )
                     })?;
                 let Some(verifier) = &self.jwt else {
-                    return Err(invalid("bearer tokens are not accepted here"));
+                    return Err(refuse(
+                        AuthFailure::InvalidToken,
+                        "bearer tokens are not accepted here",
+                    ));
                 };
                 let verified = verifier.verify(token).await.map_err(|e| match e {
                     // The issuer's keys could not be fetched: not the caller's fault.
-                    jwt::JwtError::KeysUnavailable => GatewayError::AuthUnavailable,
-                    e => invalid(&format!("invalid bearer token: {e}")),
+                    jwt::JwtError::KeysUnavailable => {
+                        record_auth_failure(AuthFailure::KeysUnavailable);
+                        GatewayError::AuthUnavailable
+                    }
+                    e => refuse(
+                        AuthFailure::InvalidToken,
+                        &format!("invalid bearer token: {e}"),
+                    ),
                 })?;
                 Ok(Some(Identity {
                     subject: verified.subject,
@@ -140,7 +158,8 @@ impl Authenticator {
                         found = Some(key);
                     }
                 }
-                let key = found.ok_or_else(|| invalid("unknown API key"))?;
+                let key =
+                    found.ok_or_else(|| refuse(AuthFailure::UnknownApiKey, "unknown API key"))?;
                 Ok(Some(Identity {
                     subject: key.name.clone(),
                     roles: key.roles.clone(),
@@ -151,7 +170,9 @@ impl Authenticator {
     }
 }
 
-fn invalid(message: &str) -> GatewayError {
+/// A refused credential (401), counted by `reason`.
+fn refuse(reason: AuthFailure, message: &str) -> GatewayError {
+    record_auth_failure(reason);
     GatewayError::Unauthenticated {
         message: message.to_string(),
         invalid_token: true,
@@ -238,10 +259,12 @@ impl RoutePolicy {
         }
     }
 
-    /// 401 when a credential is needed and missing, 403 when the caller lacks every role.
+    /// 401 when a credential is needed and missing, 403 when the caller lacks every role;
+    /// both counted in `gatehouse_auth_failures_total` (`missing`, `forbidden`).
     pub fn authorize(&self, identity: Option<&Identity>) -> Result<(), GatewayError> {
         let Some(identity) = identity else {
             if self.authenticated {
+                record_auth_failure(AuthFailure::Missing);
                 return Err(GatewayError::Unauthenticated {
                     message: "this route needs a bearer token or an API key".into(),
                     invalid_token: false,
@@ -250,6 +273,7 @@ impl RoutePolicy {
             return Ok(());
         };
         if !self.roles.is_empty() && !self.roles.iter().any(|r| identity.roles.contains(r)) {
+            record_auth_failure(AuthFailure::Forbidden);
             return Err(GatewayError::PermissionDenied(format!(
                 "this route needs one of the roles: {}",
                 self.roles.join(", ")

@@ -24,6 +24,8 @@ use super::pool::{NoEndpoint, Outcome, Pool, PoolEndpoint};
 use super::{RawCodec, ResponseGuard, UpstreamFault, health};
 use crate::config::BackendConfig;
 use crate::error::GatewayError;
+use crate::telemetry::Upstream;
+use crate::telemetry::metrics::{self, CallOutcome};
 
 /// Wait before retrying an attempt that reached a backend: doubles with each retry, ±50 %
 /// jitter. Attempts that never reached one are retried at once.
@@ -71,6 +73,19 @@ pub(super) enum Failure {
     NotGrpc,
     /// The backend answered another status.
     Other,
+}
+
+impl Failure {
+    /// The attempt's outcome for metrics.
+    pub(super) fn call_outcome(self) -> CallOutcome {
+        match self {
+            Failure::Connect => CallOutcome::ConnectFailed,
+            Failure::Refused => CallOutcome::Refused,
+            Failure::Transport | Failure::Unavailable => CallOutcome::Unavailable,
+            Failure::NotGrpc => CallOutcome::BadResponse,
+            Failure::Other => CallOutcome::BackendError,
+        }
+    }
 }
 
 impl Backend {
@@ -157,18 +172,26 @@ impl Backend {
                 message.clone(),
                 remaining,
             );
+            let sent = Instant::now();
+            let labels = &lease.endpoint.labels;
             let status = match tokio::time::timeout(remaining, call).await {
                 Err(_) => {
+                    metrics::record_upstream_call(labels, CallOutcome::Timeout, sent.elapsed());
                     inner.pool.report(&lease, Outcome::Abandoned);
                     return Err(GatewayError::DeadlineExceeded);
                 }
-                Ok(Ok(response)) => {
+                Ok(Ok(mut response)) => {
+                    metrics::record_upstream_call(labels, CallOutcome::Ok, sent.elapsed());
                     inner.pool.report(&lease, Outcome::Answered);
+                    response
+                        .extensions_mut()
+                        .insert(Upstream(labels.endpoint.clone()));
                     return Ok(response);
                 }
                 Ok(Err(status)) => status,
             };
             let failure = classify(&status);
+            metrics::record_upstream_call(labels, failure.call_outcome(), sent.elapsed());
             inner.pool.report(
                 &lease,
                 match failure {
@@ -187,6 +210,7 @@ impl Backend {
             if !safe || retries >= inner.max_retries || !inner.budget.withdraw() {
                 return Err(GatewayError::from_status(status));
             }
+            metrics::record_retry(&labels.backend, failure.call_outcome());
             tracing::debug!(
                 backend = %self.name(),
                 endpoint = %lease.endpoint.target,
@@ -261,24 +285,34 @@ impl Backend {
                 message.clone(),
                 remaining,
             );
+            let sent = Instant::now();
+            let labels = &lease.endpoint.labels;
             let status = match tokio::time::timeout(remaining, call).await {
                 Err(_) => {
+                    metrics::record_upstream_call(labels, CallOutcome::Timeout, sent.elapsed());
                     inner.pool.report(&lease, Outcome::Abandoned);
                     return Err(GatewayError::DeadlineExceeded);
                 }
-                Ok(Ok(response)) => {
-                    // How the stream ends is not waited for: it may run for long.
+                Ok(Ok(mut response)) => {
+                    // How the stream ends is not waited for: it may run for long. Its metrics
+                    // count the opening, to the response headers.
+                    metrics::record_upstream_call(labels, CallOutcome::Ok, sent.elapsed());
                     inner.pool.report(&lease, Outcome::Answered);
+                    response
+                        .extensions_mut()
+                        .insert(Upstream(labels.endpoint.clone()));
                     return Ok(response);
                 }
                 Ok(Err(status)) => status,
             };
             let failure = classify(&status);
+            metrics::record_upstream_call(labels, failure.call_outcome(), sent.elapsed());
             inner.pool.report(&lease, stream_outcome(failure));
             let never_sent = matches!(failure, Failure::Connect | Failure::Refused);
             if !never_sent || tried.len() >= inner.max_retries || !inner.budget.withdraw() {
                 return Err(GatewayError::from_status(status));
             }
+            metrics::record_retry(&labels.backend, failure.call_outcome());
             tracing::debug!(
                 backend = %self.name(),
                 endpoint = %lease.endpoint.target,

@@ -26,6 +26,8 @@ use tower::{Service, ServiceExt as _};
 use super::ResponseGuard;
 use super::backend::{Failure, classify};
 use super::pool::{Lease, Outcome, Pool};
+use crate::telemetry::Upstream;
+use crate::telemetry::metrics::{self, CallOutcome};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type Request = http::Request<tonic::body::Body>;
@@ -75,13 +77,28 @@ impl Service<Request> for PoolChannel {
         Box::pin(async move {
             let lease = pick(&pool, resolved).await?;
             let guarded = ResponseGuard::new(lease.channel().clone());
+            let sent = std::time::Instant::now();
+            let labels = &lease.endpoint.labels;
             match guarded.oneshot(request).await {
-                Ok(response) => {
+                Ok(mut response) => {
                     // A trailers-only reply carries its status in the headers; any other
                     // reply has not said how the call ended yet and counts as answered.
-                    let outcome = Status::from_header_map(response.headers())
-                        .map_or(Outcome::Answered, |status| outcome(&status));
+                    let status = Status::from_header_map(response.headers());
+                    let (outcome, metric) = match &status {
+                        None => (Outcome::Answered, CallOutcome::Ok),
+                        Some(status) if status.code() == tonic::Code::Ok => {
+                            (Outcome::Answered, CallOutcome::Ok)
+                        }
+                        Some(status) => {
+                            let failure = classify(status);
+                            (endpoint_outcome(failure), failure.call_outcome())
+                        }
+                    };
+                    metrics::record_upstream_call(labels, metric, sent.elapsed());
                     pool.report(&lease, outcome);
+                    response
+                        .extensions_mut()
+                        .insert(Upstream(labels.endpoint.clone()));
                     Ok(response.map(|inner| {
                         tonic::body::Body::new(LeasedBody {
                             inner,
@@ -93,7 +110,9 @@ impl Service<Request> for PoolChannel {
                     // The status tonic would make of the error anyway, so the client sees
                     // the same one.
                     let status = Status::from_error(error);
-                    pool.report(&lease, outcome(&status));
+                    let failure = classify(&status);
+                    metrics::record_upstream_call(labels, failure.call_outcome(), sent.elapsed());
+                    pool.report(&lease, endpoint_outcome(failure));
                     Err(status.into())
                 }
             }
@@ -117,8 +136,8 @@ async fn pick(pool: &Pool, mut resolved: watch::Receiver<bool>) -> Result<Lease,
 }
 
 /// What a failed call says about its endpoint, as `Backend::unary` records it.
-fn outcome(status: &Status) -> Outcome {
-    match classify(status) {
+fn endpoint_outcome(failure: Failure) -> Outcome {
+    match failure {
         Failure::Connect => Outcome::ConnectFailed,
         Failure::Refused => Outcome::Refused,
         Failure::Transport | Failure::Unavailable | Failure::NotGrpc => Outcome::Failed,

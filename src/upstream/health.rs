@@ -2,8 +2,11 @@
 //! grpc.health.v1.Health/Check on one of its own connections. SERVING within `timeout` passes;
 //! anything else (NOT_SERVING, an error status, no answer) fails. `unhealthy_threshold`
 //! failures in a row take an endpoint out of the pool, `healthy_threshold` passes bring it back.
+//! After each round the pool publishes its endpoint states (`gatehouse_pool_endpoints`); a
+//! pool without active checks publishes them every `PUBLISH_INTERVAL`.
 
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use futures_util::future::join_all;
 use tonic_health::pb::HealthCheckRequest;
@@ -13,10 +16,25 @@ use tonic_health::pb::health_client::HealthClient;
 use super::pool::{Pool, PoolEndpoint};
 use crate::config::HealthConfig;
 
+/// How often a pool without active checks publishes its endpoint states, so that ejections
+/// that ran out show.
+const PUBLISH_INTERVAL: Duration = Duration::from_secs(5);
+
 /// Checks `pool`'s endpoints until the pool is dropped.
 pub(crate) fn start(pool: &Arc<Pool>) {
-    if let Some(health) = pool.health_config().cloned() {
-        tokio::spawn(check_loop(Arc::downgrade(pool), health));
+    match pool.health_config().cloned() {
+        Some(health) => tokio::spawn(check_loop(Arc::downgrade(pool), health)),
+        None => tokio::spawn(publish_loop(Arc::downgrade(pool))),
+    };
+}
+
+async fn publish_loop(pool: Weak<Pool>) {
+    let mut ticks = tokio::time::interval(PUBLISH_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Some(pool) = pool.upgrade() else { return };
+        pool.publish_health();
     }
 }
 
@@ -31,6 +49,7 @@ async fn check_loop(pool: Weak<Pool>, health: HealthConfig) {
         for (endpoint, passed) in endpoints.iter().zip(verdicts) {
             pool.record_check(endpoint, passed, &health);
         }
+        pool.publish_health();
     }
 }
 

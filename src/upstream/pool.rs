@@ -21,6 +21,7 @@ use arc_swap::ArcSwap;
 use tonic::transport::{Channel, Endpoint as ChannelEndpoint};
 
 use crate::config::{BackendConfig, HealthConfig, OutlierConfig};
+use crate::telemetry::metrics::{self, EndpointLabels, EndpointStates, InFlight, SharedString};
 use crate::tls::BackendTls;
 
 /// First wait before connecting again to an endpoint whose connect failed; it doubles with
@@ -56,6 +57,8 @@ pub(crate) struct Connection {
 /// One endpoint of a pool and what the pool knows about it.
 pub struct PoolEndpoint {
     pub target: Target,
+    /// Its backend and address as metric labels.
+    pub(crate) labels: EndpointLabels,
     pub(crate) connections: Box<[Connection]>,
     in_flight: AtomicUsize,
     /// Failures in a row (transport failures and UNAVAILABLE answers).
@@ -82,6 +85,7 @@ impl PoolEndpoint {
         target: Target,
         config: &BackendConfig,
         tls: &BackendTls,
+        backend: &SharedString,
     ) -> Result<PoolEndpoint, String> {
         let scheme = if target.tls { "https" } else { "http" };
         let uri = format!("{scheme}://{}", target.address);
@@ -112,6 +116,7 @@ impl PoolEndpoint {
             })
             .collect();
         Ok(PoolEndpoint {
+            labels: EndpointLabels::new(backend, target.address),
             target,
             connections,
             in_flight: AtomicUsize::new(0),
@@ -170,6 +175,7 @@ pub struct NoEndpoint {
 pub(crate) struct Lease {
     pub(crate) endpoint: Arc<PoolEndpoint>,
     connection: usize,
+    _in_flight: InFlight,
 }
 
 impl Lease {
@@ -190,6 +196,8 @@ impl Drop for Lease {
 /// A backend's endpoints.
 pub struct Pool {
     name: String,
+    /// `name` as a metric label.
+    label: SharedString,
     config: BackendConfig,
     /// How `https://` endpoints are reached.
     tls: BackendTls,
@@ -205,6 +213,7 @@ impl Pool {
     pub fn new(config: &BackendConfig) -> Result<Pool, String> {
         Ok(Pool {
             name: config.name.clone(),
+            label: metrics::shared(config.name.as_str()),
             config: config.clone(),
             tls: BackendTls::for_backend(config, Path::new(""))?,
             endpoints: ArcSwap::from_pointee(Vec::new()),
@@ -225,6 +234,15 @@ impl Pool {
         self.endpoints.load_full()
     }
 
+    /// Whether `endpoint` takes calls now: healthy, not ejected and not backing off after a
+    /// failed connect. Lives on the pool because ejection and backoff are kept on its clock.
+    pub fn is_available(&self, endpoint: &PoolEndpoint) -> bool {
+        let now = self.now();
+        endpoint.healthy.load(Relaxed)
+            && endpoint.ejected_until.load(Relaxed) <= now
+            && endpoint.backoff_until.load(Relaxed) <= now
+    }
+
     /// Replaces the endpoint set. Endpoints that stay keep their connections and state; new
     /// ones connect on first use; calls in flight on removed ones finish.
     pub fn set_targets(&self, targets: &[Target]) {
@@ -240,7 +258,7 @@ impl Pool {
                 if let Some(kept) = current.iter().find(|e| e.target == *target) {
                     return Some(kept.clone());
                 }
-                match PoolEndpoint::new(target.clone(), &self.config, &self.tls) {
+                match PoolEndpoint::new(target.clone(), &self.config, &self.tls, &self.label) {
                     Ok(endpoint) => {
                         tracing::info!(backend = %self.name, endpoint = %target, "endpoint added");
                         Some(Arc::new(endpoint))
@@ -261,6 +279,25 @@ impl Pool {
             tracing::info!(backend = %self.name, endpoint = %gone.target, "endpoint removed");
         }
         self.endpoints.store(Arc::new(next));
+        self.publish_health();
+    }
+
+    /// Sets `gatehouse_pool_endpoints` for this backend from the endpoints' state now. Called
+    /// when endpoints change, after each round of health checks (or every few seconds without
+    /// them) and on ejections, so an ejection that ran out shows within that period.
+    pub fn publish_health(&self) {
+        let now = self.now();
+        let mut states = EndpointStates::default();
+        for endpoint in self.endpoints.load().iter() {
+            if !endpoint.healthy.load(Relaxed) {
+                states.unhealthy += 1;
+            } else if endpoint.ejected_until.load(Relaxed) > now {
+                states.ejected += 1;
+            } else {
+                states.healthy += 1;
+            }
+        }
+        metrics::set_pool_endpoints(&self.label, states);
     }
 
     /// Milliseconds on the pool clock; never 0, which means "not set".
@@ -308,6 +345,7 @@ impl Pool {
         endpoint.in_flight.fetch_add(1, Relaxed);
         connections[connection].in_flight.fetch_add(1, Relaxed);
         Lease {
+            _in_flight: InFlight::upstream(&endpoint.labels.backend),
             endpoint,
             connection,
         }
@@ -396,6 +434,8 @@ impl Pool {
             seconds = length.as_secs_f64(),
             "endpoint ejected after failures in a row"
         );
+        metrics::record_ejection(&endpoint.labels);
+        self.publish_health();
     }
 
     /// An endpoint that has worked for the longest ejection time since its last ejection

@@ -170,6 +170,8 @@ impl GatewayBuilder {
             }
             EchoBackend::Absent => None,
         };
+        // Tests read responses, not the access log; keep it off the test output.
+        toml.push_str("[telemetry]\naccess_log = \"off\"\n\n");
         toml.push_str(&self.extra);
         let config = Config::parse("test.toml", &toml)
             .unwrap_or_else(|e| panic!("test config is invalid: {e}\n{toml}"));

@@ -1,0 +1,271 @@
+//! W3C Trace Context (<https://www.w3.org/TR/trace-context/>): every request leaves the
+//! gateway with a valid `traceparent`, and gets a `tracing` span carrying its ids.
+//!
+//! The gateway does not take part in traces itself (it exports no spans): a valid
+//! `traceparent` passes to the backend unchanged, with its `tracestate`. An invalid one is
+//! dropped with its `tracestate` and, like a missing one, replaced by a new trace (random ids,
+//! sampled). Backends get both headers as metadata: REST through
+//! `transcode::metadata::DEFAULT_FORWARDED_HEADERS`, gRPC with the rest of the client's
+//! metadata.
+
+use http::{HeaderMap, HeaderName, HeaderValue, Request};
+use tracing::Span;
+
+pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+pub const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
+
+/// The request id header (set by `SetRequestIdLayer` when the client sent none).
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Length of a version-00 `traceparent`: `00-<32 hex>-<16 hex>-<2 hex>`.
+const TRACEPARENT_LEN: usize = 55;
+
+/// Longest request id copied into spans and log lines; ours are 36-character UUIDs.
+pub(crate) const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// Makes sure `headers` carry one valid `traceparent`: a valid one is kept with its
+/// `tracestate`; an invalid one, or several, are removed with every `tracestate` and a new
+/// trace is started, as when there is none.
+pub fn ensure_traceparent(headers: &mut HeaderMap) {
+    let mut values = headers.get_all(TRACEPARENT).iter();
+    let valid = match (values.next(), values.next()) {
+        (Some(value), None) => is_valid_traceparent(value.as_bytes()),
+        _ => false,
+    };
+    if valid {
+        return;
+    }
+    headers.remove(TRACESTATE);
+    headers.insert(TRACEPARENT, new_traceparent());
+}
+
+/// `ensure_traceparent` on a request, as a function for `tower::util::MapRequestLayer`.
+pub fn with_traceparent<B>(mut request: Request<B>) -> Request<B> {
+    ensure_traceparent(request.headers_mut());
+    request
+}
+
+/// Whether `value` is a `traceparent` this gateway passes on: version `00` exactly as the
+/// spec draws it, or a later version (not `ff`) that starts like one and goes on after a `-`.
+/// Hex is lowercase; neither id may be all zeros.
+pub fn is_valid_traceparent(value: &[u8]) -> bool {
+    if value.len() < TRACEPARENT_LEN {
+        return false;
+    }
+    let hex = |range: std::ops::Range<usize>| {
+        value[range]
+            .iter()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+    };
+    let zeros = |range: std::ops::Range<usize>| value[range].iter().all(|&b| b == b'0');
+    let version = &value[0..2];
+    let shape = hex(0..2)
+        && version != b"ff"
+        && value[2] == b'-'
+        && hex(3..35)
+        && !zeros(3..35)
+        && value[35] == b'-'
+        && hex(36..52)
+        && !zeros(36..52)
+        && value[52] == b'-'
+        && hex(53..55);
+    let length = if version == b"00" {
+        value.len() == TRACEPARENT_LEN
+    } else {
+        value.len() == TRACEPARENT_LEN || value[TRACEPARENT_LEN] == b'-'
+    };
+    shape && length
+}
+
+/// The trace id of the request's `traceparent`, if it has a valid one.
+pub fn trace_id(headers: &HeaderMap) -> Option<&str> {
+    headers.get(TRACEPARENT).and_then(trace_id_of)
+}
+
+/// The trace id of `traceparent`, if it is valid.
+pub fn trace_id_of(traceparent: &HeaderValue) -> Option<&str> {
+    if !is_valid_traceparent(traceparent.as_bytes()) {
+        return None;
+    }
+    // Validated: ASCII.
+    traceparent.to_str().ok().map(|v| &v[3..35])
+}
+
+/// A new trace: random trace and parent ids, sampled.
+fn new_traceparent() -> HeaderValue {
+    let trace_id = fastrand::u128(1..);
+    let parent_id = fastrand::u64(1..);
+    let text = format!("00-{trace_id:032x}-{parent_id:016x}-01");
+    HeaderValue::try_from(text).expect("hex digits and dashes form a header value")
+}
+
+/// The request id the request carries (set by `SetRequestIdLayer` when the client sent none),
+/// if it is printable and not overly long.
+pub fn request_id(headers: &HeaderMap) -> Option<&str> {
+    headers.get(REQUEST_ID).and_then(printable_request_id)
+}
+
+/// A request id header's value, if printable and not overly long.
+pub fn printable_request_id(value: &HeaderValue) -> Option<&str> {
+    value
+        .to_str()
+        .ok()
+        .filter(|v| v.len() <= MAX_REQUEST_ID_LEN)
+}
+
+/// The span of one request, for `TraceLayer::make_span_with`: `request_id`, `trace_id`,
+/// `method`, and `route`, which the handler records once it has matched one
+/// (`Span::current().record("route", template)`). At INFO, so warnings logged while serving
+/// the request carry its ids.
+pub fn request_span<B>(request: &Request<B>) -> Span {
+    let headers = request.headers();
+    tracing::info_span!(
+        "request",
+        request_id = request_id(headers).unwrap_or("-"),
+        trace_id = trace_id(headers).unwrap_or("-"),
+        method = super::metrics::method_label(request.method()),
+        route = tracing::field::Empty,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VALID: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    #[test]
+    fn traceparent_validation_follows_the_spec() {
+        let cases = [
+            (VALID, true),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
+                true,
+            ),
+            // Unknown flags are kept.
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-ff",
+                true,
+            ),
+            // A later version may carry more fields after a dash.
+            (
+                "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+                true,
+            ),
+            (
+                "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                true,
+            ),
+            // Version 00 has exactly four fields.
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+                false,
+            ),
+            (
+                "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x",
+                false,
+            ),
+            (
+                "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                false,
+            ),
+            (
+                "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+                false,
+            ),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+                false,
+            ),
+            (
+                "00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01",
+                false,
+            ),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e473-600f067aa0ba902b7-01",
+                false,
+            ),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0",
+                false,
+            ),
+            (
+                "0-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                false,
+            ),
+            (
+                "00_4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7_01",
+                false,
+            ),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902g7-01",
+                false,
+            ),
+            ("", false),
+        ];
+        for (value, valid) in cases {
+            assert_eq!(is_valid_traceparent(value.as_bytes()), valid, "{value}");
+        }
+    }
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in pairs {
+            headers.append(*name, HeaderValue::from_static(value));
+        }
+        headers
+    }
+
+    #[test]
+    fn a_valid_traceparent_and_its_tracestate_are_kept() {
+        let mut map = headers(&[("traceparent", VALID), ("tracestate", "vendor=1")]);
+        ensure_traceparent(&mut map);
+        assert_eq!(map.get(TRACEPARENT).unwrap(), VALID);
+        assert_eq!(map.get(TRACESTATE).unwrap(), "vendor=1");
+        assert_eq!(trace_id(&map), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
+    }
+
+    #[test]
+    fn an_invalid_traceparent_starts_a_new_trace_without_tracestate() {
+        let invalid = "00-00000000000000000000000000000000-00f067aa0ba902b7-01";
+        let mut map = headers(&[("traceparent", invalid), ("tracestate", "vendor=1")]);
+        ensure_traceparent(&mut map);
+        let value = map.get(TRACEPARENT).unwrap();
+        assert_ne!(value, invalid);
+        assert!(is_valid_traceparent(value.as_bytes()), "{value:?}");
+        assert!(value.to_str().unwrap().ends_with("-01"), "sampled");
+        assert!(map.get(TRACESTATE).is_none());
+    }
+
+    #[test]
+    fn several_traceparents_count_as_invalid() {
+        let mut map = headers(&[("traceparent", VALID), ("traceparent", VALID)]);
+        ensure_traceparent(&mut map);
+        assert_eq!(map.get_all(TRACEPARENT).iter().count(), 1);
+        assert_ne!(map.get(TRACEPARENT).unwrap(), VALID);
+    }
+
+    #[test]
+    fn a_missing_traceparent_is_started_fresh_each_time() {
+        let mut first = HeaderMap::new();
+        let mut second = headers(&[("tracestate", "orphan=1")]);
+        ensure_traceparent(&mut first);
+        ensure_traceparent(&mut second);
+        let (a, b) = (trace_id(&first).unwrap(), trace_id(&second).unwrap());
+        assert_ne!(a, b);
+        assert!(second.get(TRACESTATE).is_none());
+    }
+
+    #[test]
+    fn request_ids_are_read_only_when_printable_and_short() {
+        assert_eq!(
+            request_id(&headers(&[("x-request-id", "abc")])),
+            Some("abc")
+        );
+        let long: &'static str = Box::leak("x".repeat(MAX_REQUEST_ID_LEN + 1).into_boxed_str());
+        assert_eq!(request_id(&headers(&[("x-request-id", long)])), None);
+        let mut map = HeaderMap::new();
+        map.insert(REQUEST_ID, HeaderValue::from_bytes(b"caf\xc3\xa9").unwrap());
+        assert_eq!(request_id(&map), None);
+    }
+}
