@@ -24,8 +24,10 @@ backend_port="$(free_port)"; rest_port="$(free_port)"; admin_port="$(free_port)"
 target/release/examples/demo_backend users "127.0.0.1:$backend_port" >"$work/backend.log" 2>&1 &
 pids+=($!)
 
+# Written next to the config and renamed over it, as an operator (or a Kubernetes ConfigMap
+# volume) replaces a file: the gateway never sees half a file.
 write_config() {
-  cat >"$work/gatehouse.toml" <<TOML
+  cat >"$work/gatehouse.toml.new" <<TOML
 [server]
 listen = "127.0.0.1:$rest_port"
 [admin]
@@ -40,6 +42,7 @@ endpoints = ["http://127.0.0.1:$backend_port"]
 method = "users.v1.UserService/*"
 rate_limit = { per_second = 100000, burst = $1 }
 TOML
+  mv "$work/gatehouse.toml.new" "$work/gatehouse.toml"
 }
 write_config 100000
 RUST_LOG=warn target/release/gatehouse serve --config "$work/gatehouse.toml" >"$work/gatehouse.log" 2>&1 &
@@ -57,14 +60,16 @@ measure() {
   echo "$rss $fds"
 }
 
-# Steady load: four curl loops, each counting answers and failures.
+# Steady load: four curl loops, each counting answers and failures (kept with their bodies).
 load() {
-  local ok=0 failed=0
+  local ok=0 failed=0 code
   while [[ ! -f "$work/stop" ]]; do
-    if curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$rest_port/api/users/123" | grep -q '^200$'; then
+    code="$(curl -s -o "$work/body.$1" -w '%{http_code}' "http://127.0.0.1:$rest_port/api/users/123" || true)"
+    if [[ "$code" == 200 ]]; then
       ok=$((ok + 1))
     else
       failed=$((failed + 1))
+      echo "HTTP ${code:-none}: $(head -c 300 "$work/body.$1" 2>/dev/null)" >>"$work/failures"
     fi
   done
   echo "$ok $failed" >"$work/load.$1"
@@ -93,3 +98,7 @@ echo "reloads sent: $reloads, applied (metric): ${reloaded:-?}"
 echo "requests under load: $ok ok, $failed failed"
 echo "RSS: ${rss_before} KiB before, ${rss_after} KiB after"
 echo "open fds: $fds_before before, $fds_after after"
+if [[ -s "$work/failures" ]]; then
+  echo "failures:"
+  sort "$work/failures" | uniq -c
+fi

@@ -15,6 +15,8 @@ use crate::server::{Gateway, Handle};
 
 /// How often the config file is looked at for changes.
 pub const WATCH_INTERVAL: Duration = Duration::from_secs(1);
+/// How long a changed file must stay unchanged before it is read.
+const SETTLE: Duration = Duration::from_millis(250);
 
 /// Rebuilds the gateway from `path` and puts it in service. On success, the keys that changed
 /// but only take effect after a restart (the listeners' own settings); on failure, why.
@@ -114,6 +116,12 @@ pub async fn watch(handle: Handle, path: PathBuf, stop: impl Future<Output = ()>
             _ = ticks.tick() => {
                 let now = fingerprint(&path);
                 if now == seen {
+                    continue;
+                }
+                // A file being written (truncated, then filled) must not be read half-way:
+                // reload only once its content has stayed the same for a moment.
+                tokio::time::sleep(SETTLE).await;
+                if fingerprint(&path) != now {
                     continue;
                 }
                 seen = now;
