@@ -76,6 +76,16 @@ pub(super) enum Failure {
 }
 
 impl Failure {
+    /// What the failure says about the endpoint, for its health record.
+    pub(super) fn endpoint_outcome(self) -> Outcome {
+        match self {
+            Failure::Connect => Outcome::ConnectFailed,
+            Failure::Refused => Outcome::Refused,
+            Failure::Transport | Failure::Unavailable | Failure::NotGrpc => Outcome::Failed,
+            Failure::Other => Outcome::Answered,
+        }
+    }
+
     /// The attempt's outcome for metrics.
     pub(super) fn call_outcome(self) -> CallOutcome {
         match self {
@@ -192,15 +202,7 @@ impl Backend {
             };
             let failure = classify(&status);
             metrics::record_upstream_call(labels, failure.call_outcome(), sent.elapsed());
-            inner.pool.report(
-                &lease,
-                match failure {
-                    Failure::Connect => Outcome::ConnectFailed,
-                    Failure::Refused => Outcome::Refused,
-                    Failure::Transport | Failure::Unavailable | Failure::NotGrpc => Outcome::Failed,
-                    Failure::Other => Outcome::Answered,
-                },
-            );
+            inner.pool.report(&lease, failure.endpoint_outcome());
             let safe = match failure {
                 Failure::Connect | Failure::Refused => true,
                 Failure::Transport | Failure::Unavailable => idempotent,
@@ -307,7 +309,7 @@ impl Backend {
             };
             let failure = classify(&status);
             metrics::record_upstream_call(labels, failure.call_outcome(), sent.elapsed());
-            inner.pool.report(&lease, stream_outcome(failure));
+            inner.pool.report(&lease, failure.endpoint_outcome());
             let never_sent = matches!(failure, Failure::Connect | Failure::Refused);
             if !never_sent || tried.len() >= inner.max_retries || !inner.budget.withdraw() {
                 return Err(GatewayError::from_status(status));
@@ -396,16 +398,6 @@ pub(super) fn classify(status: &Status) -> Failure {
         cause = error.source();
     }
     Failure::Transport
-}
-
-/// What a failed stream opening says about its endpoint, as `unary` records it.
-fn stream_outcome(failure: Failure) -> Outcome {
-    match failure {
-        Failure::Connect => Outcome::ConnectFailed,
-        Failure::Refused => Outcome::Refused,
-        Failure::Transport | Failure::Unavailable | Failure::NotGrpc => Outcome::Failed,
-        Failure::Other => Outcome::Answered,
-    }
 }
 
 /// A stream's place under `max_pending`, given back when the stream's body goes.

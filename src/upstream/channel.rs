@@ -24,7 +24,7 @@ use tonic::Status;
 use tower::{Service, ServiceExt as _};
 
 use super::ResponseGuard;
-use super::backend::{Failure, classify};
+use super::backend::classify;
 use super::pool::{Lease, Outcome, Pool};
 use crate::telemetry::Upstream;
 use crate::telemetry::metrics::{self, CallOutcome};
@@ -91,7 +91,7 @@ impl Service<Request> for PoolChannel {
                         }
                         Some(status) => {
                             let failure = classify(status);
-                            (endpoint_outcome(failure), failure.call_outcome())
+                            (failure.endpoint_outcome(), failure.call_outcome())
                         }
                     };
                     metrics::record_upstream_call(labels, metric, sent.elapsed());
@@ -112,7 +112,7 @@ impl Service<Request> for PoolChannel {
                     let status = Status::from_error(error);
                     let failure = classify(&status);
                     metrics::record_upstream_call(labels, failure.call_outcome(), sent.elapsed());
-                    pool.report(&lease, endpoint_outcome(failure));
+                    pool.report(&lease, failure.endpoint_outcome());
                     Err(status.into())
                 }
             }
@@ -133,16 +133,6 @@ async fn pick(pool: &Pool, mut resolved: watch::Receiver<bool>) -> Result<Lease,
         }
     }
     Err(Status::unavailable("no healthy upstream").into())
-}
-
-/// What a failed call says about its endpoint, as `Backend::unary` records it.
-fn endpoint_outcome(failure: Failure) -> Outcome {
-    match failure {
-        Failure::Connect => Outcome::ConnectFailed,
-        Failure::Refused => Outcome::Refused,
-        Failure::Transport | Failure::Unavailable | Failure::NotGrpc => Outcome::Failed,
-        Failure::Other => Outcome::Answered,
-    }
 }
 
 /// A response body that keeps its call in flight on the pool until the body ends or is dropped.
