@@ -20,7 +20,7 @@ use tonic::{Code, Status};
 use tower::retry::budget::{Budget, TpsBudget};
 
 use super::discovery::{self, Resolver, Source};
-use super::pool::{NoEndpoint, Outcome, Pool, PoolEndpoint};
+use super::pool::{Lease, NoEndpoint, Outcome, Pool, PoolEndpoint};
 use super::{RawCodec, ResponseGuard, UpstreamFault, health};
 use crate::config::BackendConfig;
 use crate::error::GatewayError;
@@ -182,27 +182,12 @@ impl Backend {
                 message.clone(),
                 remaining,
             );
-            let sent = Instant::now();
-            let labels = &lease.endpoint.labels;
-            let status = match tokio::time::timeout(remaining, call).await {
-                Err(_) => {
-                    metrics::record_upstream_call(labels, CallOutcome::Timeout, sent.elapsed());
-                    inner.pool.report(&lease, Outcome::Abandoned);
-                    return Err(GatewayError::DeadlineExceeded);
-                }
-                Ok(Ok(mut response)) => {
-                    metrics::record_upstream_call(labels, CallOutcome::Ok, sent.elapsed());
-                    inner.pool.report(&lease, Outcome::Answered);
-                    response
-                        .extensions_mut()
-                        .insert(Upstream(labels.endpoint.clone()));
-                    return Ok(response);
-                }
-                Ok(Err(status)) => status,
+            let (status, failure) = match inner.settle(&lease, remaining, call).await {
+                Ok(response) => return Ok(response),
+                Err(None) => return Err(GatewayError::DeadlineExceeded),
+                Err(Some(failed)) => failed,
             };
-            let failure = classify(&status);
-            metrics::record_upstream_call(labels, failure.call_outcome(), sent.elapsed());
-            inner.pool.report(&lease, failure.endpoint_outcome());
+            let labels = &lease.endpoint.labels;
             let safe = match failure {
                 Failure::Connect | Failure::Refused => true,
                 Failure::Transport | Failure::Unavailable => idempotent,
@@ -287,29 +272,14 @@ impl Backend {
                 message.clone(),
                 remaining,
             );
-            let sent = Instant::now();
-            let labels = &lease.endpoint.labels;
-            let status = match tokio::time::timeout(remaining, call).await {
-                Err(_) => {
-                    metrics::record_upstream_call(labels, CallOutcome::Timeout, sent.elapsed());
-                    inner.pool.report(&lease, Outcome::Abandoned);
-                    return Err(GatewayError::DeadlineExceeded);
-                }
-                Ok(Ok(mut response)) => {
-                    // How the stream ends is not waited for: it may run for long. Its metrics
-                    // count the opening, to the response headers.
-                    metrics::record_upstream_call(labels, CallOutcome::Ok, sent.elapsed());
-                    inner.pool.report(&lease, Outcome::Answered);
-                    response
-                        .extensions_mut()
-                        .insert(Upstream(labels.endpoint.clone()));
-                    return Ok(response);
-                }
-                Ok(Err(status)) => status,
+            // How the stream ends is not waited for: it may run for long. Its metrics and the
+            // endpoint's record count the opening, to the response headers.
+            let (status, failure) = match inner.settle(&lease, remaining, call).await {
+                Ok(response) => return Ok(response),
+                Err(None) => return Err(GatewayError::DeadlineExceeded),
+                Err(Some(failed)) => failed,
             };
-            let failure = classify(&status);
-            metrics::record_upstream_call(labels, failure.call_outcome(), sent.elapsed());
-            inner.pool.report(&lease, failure.endpoint_outcome());
+            let labels = &lease.endpoint.labels;
             let never_sent = matches!(failure, Failure::Connect | Failure::Refused);
             if !never_sent || tried.len() >= inner.max_retries || !inner.budget.withdraw() {
                 return Err(GatewayError::from_status(status));
@@ -328,6 +298,40 @@ impl Backend {
 }
 
 impl Inner {
+    /// Waits up to `remaining` for one attempt on `lease` and records how it went (metrics, the
+    /// endpoint's health). The response, tagged with the endpoint that answered; `Err(None)`
+    /// when the time ran out; otherwise the failed status and what it means.
+    async fn settle<T>(
+        &self,
+        lease: &Lease,
+        remaining: Duration,
+        call: impl Future<Output = Result<tonic::Response<T>, Status>>,
+    ) -> Result<tonic::Response<T>, Option<(Status, Failure)>> {
+        let sent = Instant::now();
+        let labels = &lease.endpoint.labels;
+        match tokio::time::timeout(remaining, call).await {
+            Err(_) => {
+                metrics::record_upstream_call(labels, CallOutcome::Timeout, sent.elapsed());
+                self.pool.report(lease, Outcome::Abandoned);
+                Err(None)
+            }
+            Ok(Ok(mut response)) => {
+                metrics::record_upstream_call(labels, CallOutcome::Ok, sent.elapsed());
+                self.pool.report(lease, Outcome::Answered);
+                response
+                    .extensions_mut()
+                    .insert(Upstream(labels.endpoint.clone()));
+                Ok(response)
+            }
+            Ok(Err(status)) => {
+                let failure = classify(&status);
+                metrics::record_upstream_call(labels, failure.call_outcome(), sent.elapsed());
+                self.pool.report(lease, failure.endpoint_outcome());
+                Err(Some((status, failure)))
+            }
+        }
+    }
+
     /// Counts the call against `max_pending` until the guard drops.
     fn admit(&self) -> Result<Admitted<'_>, GatewayError> {
         if self.pending.fetch_add(1, Relaxed) >= self.max_pending {
