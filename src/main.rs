@@ -16,9 +16,12 @@ use gatehouse::demo::{self, DemoStore};
 use gatehouse::routes::ROUTES;
 use gatehouse::security::Authenticator;
 use gatehouse::server::{Gateway, Handle};
+use gatehouse::telemetry::export::Exporter;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::oneshot;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt};
 
 /// How long the runtime waits, once the command is done, for blocking work still under way
 /// (a DNS lookup) before the process exits anyway.
@@ -68,12 +71,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // `serve` sets up its logging once it has read the config, which may add span export.
+    if !matches!(cli.command, Command::Serve { .. }) {
+        logging().init();
+    }
     match cli.command {
         Command::Routes => {
             print_routes();
@@ -111,13 +112,39 @@ fn main() -> ExitCode {
         }),
         Command::Serve { config: path } => run(async move {
             let config = Config::load(&path).map_err(|e| e.to_string())?;
-            serve(config, Some(path), None).await
+            // Inside the runtime: the exporter's gRPC client lives on it.
+            let exporter = match Exporter::start(&config.telemetry)? {
+                Some((exporter, layer)) => {
+                    logging().with(layer).init();
+                    Some(exporter)
+                }
+                None => {
+                    logging().init();
+                    None
+                }
+            };
+            let served = serve(config, Some(path), None).await;
+            if let Some(exporter) = exporter {
+                exporter.shutdown().await;
+            }
+            served
         }),
         Command::Demo {
             listen,
             admin_listen,
         } => run(demo(listen, admin_listen)),
     }
+}
+
+/// Log lines on stderr, at the level `RUST_LOG` sets (default info). The filter is the log's
+/// own, so that it does not decide which spans other layers see.
+fn logging() -> impl tracing::Subscriber + for<'a> LookupSpan<'a> + Send + Sync {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::registry().with(
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_filter(filter),
+    )
 }
 
 fn run(job: impl Future<Output = Result<(), String>>) -> ExitCode {

@@ -32,7 +32,7 @@ pub fn reload(handle: &Handle, path: &Path) -> Result<Vec<&'static str>, String>
 /// Keys read once when the listeners start: a new value needs a restart.
 fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
     let (a, b) = (&old.server, &new.server);
-    let pairs: [(&'static str, String, String); 12] = [
+    let pairs: [(&'static str, String, String); 15] = [
         ("server.listen", a.listen.to_string(), b.listen.to_string()),
         ("server.tls", format!("{:?}", a.tls), format!("{:?}", b.tls)),
         (
@@ -80,6 +80,21 @@ fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
             "telemetry.access_log",
             format!("{:?}", old.telemetry.access_log),
             format!("{:?}", new.telemetry.access_log),
+        ),
+        (
+            "telemetry.otlp_endpoint",
+            old.telemetry.otlp_endpoint.clone(),
+            new.telemetry.otlp_endpoint.clone(),
+        ),
+        (
+            "telemetry.otlp_service_name",
+            old.telemetry.otlp_service_name.clone(),
+            new.telemetry.otlp_service_name.clone(),
+        ),
+        (
+            "telemetry.otlp_sample_ratio",
+            old.telemetry.otlp_sample_ratio.to_string(),
+            new.telemetry.otlp_sample_ratio.to_string(),
         ),
     ];
     pairs

@@ -577,13 +577,15 @@ impl Handle {
         };
         let access_log = first.config.telemetry.access_log == crate::config::AccessLog::Json;
         router
-            .layer(TraceLayer::new_for_http().make_span_with(telemetry::request_span::<Body>))
-            // Outside everything that answers, inside the request id: sees every response.
+            // Outside everything that answers: sees every response. Inside the span, which it
+            // tells how the request ended.
             .layer(AccessLogLayer::new(access_log))
-            // Before the span and the log read it, and before the backends get it.
+            // Inside the span (whose context it may send on), before the log and the backends
+            // read it.
             .layer(tower::util::MapRequestLayer::new(
                 telemetry::with_traceparent::<Body>,
             ))
+            .layer(TraceLayer::new_for_http().make_span_with(telemetry::request_span::<Body>))
             .layer(PropagateRequestIdLayer::new(REQUEST_ID))
             .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
     }

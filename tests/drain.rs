@@ -4,141 +4,27 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Instance;
+use common::{Gatehouse, Instance, PATIENCE};
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
 /// How long every call to the slow backend takes.
 const SLOW: Duration = Duration::from_millis(1500);
-/// Bound on every wait, so that a broken drain fails the test instead of hanging it.
-const PATIENCE: Duration = Duration::from_secs(20);
 
-/// `gatehouse serve` in front of one backend instance; killed if still running when dropped.
-struct Gatehouse {
-    child: Child,
-    rest: SocketAddr,
-    admin: SocketAddr,
-    log: PathBuf,
-}
-
-impl Gatehouse {
-    /// Starts the binary with both listeners on free ports, `[admin] drain_timeout` as given,
-    /// and reads the addresses it prints.
-    fn start(name: &str, backend: &Instance, drain_timeout: &str) -> Gatehouse {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-        let config = dir.join(format!("drain-{name}.toml"));
-        let log = dir.join(format!("drain-{name}.log"));
-        std::fs::write(
-            &config,
-            format!(
-                "[server]\nlisten = \"127.0.0.1:0\"\n\n\
-                 [admin]\nlisten = \"127.0.0.1:0\"\ndrain_timeout = \"{drain_timeout}\"\n\n\
-                 [telemetry]\naccess_log = \"off\"\n\n\
-                 [[backends]]\nname = \"echo\"\nservices = [\"{}\"]\nendpoints = [\"{}\"]\n",
-                common::ECHO_SERVICE,
-                backend.endpoint()
-            ),
-        )
-        .unwrap();
-        let mut child = Command::new(BIN)
-            .args(["serve", "--config"])
-            .arg(&config)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("start gatehouse serve");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut address = |prefix: &str| {
-            let line = lines
-                .next()
-                .and_then(Result::ok)
-                .unwrap_or_else(|| panic!("gatehouse printed no {prefix:?} line"));
-            let rest = line
-                .strip_prefix(prefix)
-                .unwrap_or_else(|| panic!("{line}"));
-            let url = rest.split_whitespace().next().unwrap();
-            url.trim_start_matches("http://").parse().unwrap()
-        };
-        let rest = address("gatehouse listening on ");
-        let admin = address("admin listening on ");
-        // Whatever else it prints must not fill the pipe and stall it.
-        std::thread::spawn(move || lines.for_each(drop));
-        Gatehouse {
-            child,
-            rest,
-            admin,
-            log,
-        }
-    }
-
-    fn terminate(&self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill -TERM failed");
-    }
-
-    /// Waits for the process to exit.
-    async fn exited(&mut self) -> ExitStatus {
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                start.elapsed() < PATIENCE,
-                "gatehouse did not exit after SIGTERM\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    async fn readyz(&self, client: &reqwest::Client) -> (u16, Value) {
-        let response = client
-            .get(format!("http://{}/readyz", self.admin))
-            .send()
-            .await
-            .expect("the admin listener answers during the drain");
-        (response.status().as_u16(), response.json().await.unwrap())
-    }
-
-    /// Waits until a TCP connect to the REST port is refused.
-    async fn refuses_connections(&self) {
-        let start = Instant::now();
-        loop {
-            match tokio::net::TcpStream::connect(self.rest).await {
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => return,
-                Err(e) => panic!("connect failed otherwise: {e}"),
-                Ok(_) => {}
-            }
-            assert!(
-                start.elapsed() < PATIENCE,
-                "the REST port still accepts connections"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Gatehouse {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `gatehouse serve` in front of one backend instance, with `[admin] drain_timeout` as given.
+fn start(name: &str, backend: &Instance, drain_timeout: &str) -> Gatehouse {
+    Gatehouse::start(
+        &format!("drain-{name}"),
+        &format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n\n\
+             [admin]\nlisten = \"127.0.0.1:0\"\ndrain_timeout = \"{drain_timeout}\"\n\n\
+             [telemetry]\naccess_log = \"off\"\n\n\
+             [[backends]]\nname = \"echo\"\nservices = [\"{}\"]\nendpoints = [\"{}\"]\n",
+            common::ECHO_SERVICE,
+            backend.endpoint()
+        ),
+    )
 }
 
 fn client() -> reqwest::Client {
@@ -161,7 +47,7 @@ async fn in_flight(backend: &Instance, n: usize) {
 async fn sigterm_lets_requests_in_flight_finish_and_exits_zero() {
     let backend = Instance::start(0).await;
     backend.set_delay(SLOW);
-    let mut gatehouse = Gatehouse::start("finish", &backend, "10s");
+    let mut gatehouse = start("finish", &backend, "10s");
     let http = client();
     assert_eq!(gatehouse.readyz(&http).await.0, 200);
 
@@ -212,7 +98,7 @@ async fn sigterm_lets_requests_in_flight_finish_and_exits_zero() {
 async fn the_drain_timeout_ends_requests_that_take_longer() {
     let backend = Instance::start(0).await;
     backend.set_delay(Duration::from_secs(60));
-    let mut gatehouse = Gatehouse::start("timeout", &backend, "1s");
+    let mut gatehouse = start("timeout", &backend, "1s");
 
     let url = format!("http://{}/v1/echo/forever", gatehouse.rest);
     let call = tokio::spawn(async move { client().get(url).send().await });
@@ -236,7 +122,7 @@ async fn the_drain_timeout_ends_requests_that_take_longer() {
 async fn http2_clients_get_goaway_and_their_streams_finish() {
     let backend = Instance::start(0).await;
     backend.set_delay(SLOW);
-    let mut gatehouse = Gatehouse::start("h2", &backend, "10s");
+    let mut gatehouse = start("h2", &backend, "10s");
 
     let tcp = tokio::net::TcpStream::connect(gatehouse.rest)
         .await

@@ -1,12 +1,13 @@
 //! What the gateway tells operators about its traffic: Prometheus metrics (`metrics`), one
-//! JSON access-log line per request (`access_log`) and W3C trace context (`trace`).
+//! JSON access-log line per request (`access_log`), W3C trace context (`trace`) and, when
+//! configured, OpenTelemetry export of request spans (`export`).
 //!
 //! ```text
-//! request ─▶ SetRequestId ─▶ trace context ─▶ AccessLogLayer ─▶ request span ─▶ … handler
-//!                          (traceparent made    │ times the request,            │ puts LogFields
-//!                           valid or started)   │ counts it in flight           │ (route, subject)
-//!                                               ▼                               │ and Upstream in
-//!            requests_total, duration, one JSON line ◀── response extensions ◀──┘ the response
+//! request ─▶ SetRequestId ─▶ request span ─▶ trace context ─▶ AccessLogLayer ─▶ … handler
+//!                            (parent: the     (traceparent    │ times the request,  │ puts LogFields
+//!                             caller's, when   kept, started   │ counts it in flight │ (route, subject)
+//!                             exported)        or the span's)  ▼                     │ and Upstream in
+//!     requests_total, duration, one JSON line, span outcome ◀── response extensions ◀┘ the response
 //! ```
 //!
 //! Labels are bounded: route templates (never raw paths), method and status labels from fixed
@@ -14,6 +15,7 @@
 //! becomes a label or reaches the access log except the request id.
 
 pub mod access_log;
+pub mod export;
 pub mod metrics;
 pub mod trace;
 

@@ -1,15 +1,18 @@
 //! W3C Trace Context (<https://www.w3.org/TR/trace-context/>): every request leaves the
 //! gateway with a valid `traceparent`, and gets a `tracing` span carrying its ids.
 //!
-//! The gateway does not take part in traces itself (it exports no spans): a valid
-//! `traceparent` passes to the backend unchanged, with its `tracestate`. An invalid one is
-//! dropped with its `tracestate` and, like a missing one, replaced by a new trace (random ids,
-//! sampled). Backends get both headers as metadata: REST through
+//! Without export, the gateway does not take part in traces: a valid `traceparent` passes to
+//! the backend unchanged, with its `tracestate`. An invalid one is dropped with its
+//! `tracestate` and, like a missing one, replaced by a new trace (random ids, sampled). With
+//! `[telemetry] otlp_endpoint`, the request span joins the trace and backends get it as their
+//! parent (see `super::export`). Backends get both headers as metadata: REST through
 //! `transcode::metadata::DEFAULT_FORWARDED_HEADERS`, gRPC with the rest of the client's
 //! metadata.
 
 use http::{HeaderMap, HeaderName, HeaderValue, Request};
 use tracing::Span;
+
+use super::export;
 
 pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 pub const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
@@ -39,9 +42,18 @@ pub fn ensure_traceparent(headers: &mut HeaderMap) {
     headers.insert(TRACEPARENT, new_traceparent());
 }
 
-/// `ensure_traceparent` on a request, as a function for `tower::util::MapRequestLayer`.
+/// The `traceparent` backends get, as a function for `tower::util::MapRequestLayer` inside the
+/// request span: the request span's own context when it is exported, otherwise
+/// [`ensure_traceparent`]'s. Records the trace id on the span.
 pub fn with_traceparent<B>(mut request: Request<B>) -> Request<B> {
-    ensure_traceparent(request.headers_mut());
+    let span = Span::current();
+    let headers = request.headers_mut();
+    if !(export::exporting() && export::propagate(&span, headers)) {
+        ensure_traceparent(headers);
+    }
+    if let Some(id) = trace_id(headers) {
+        span.record("trace_id", id);
+    }
     request
 }
 
@@ -113,19 +125,39 @@ pub fn printable_request_id(value: &HeaderValue) -> Option<&str> {
         .filter(|v| v.len() <= MAX_REQUEST_ID_LEN)
 }
 
-/// The span of one request, for `TraceLayer::make_span_with`: `request_id`, `trace_id`,
-/// `method`, and `route`, which the handler records once it has matched one
-/// (`Span::current().record("route", template)`). At INFO, so warnings logged while serving
-/// the request carry its ids.
+/// The span of one request, for `TraceLayer::make_span_with`: `request_id`, `trace_id`
+/// (recorded by [`with_traceparent`]), `method`, and `route`, which the handler records once it
+/// has matched one (`Span::current().record("route", template)`). At INFO, so warnings logged
+/// while serving the request carry its ids. When spans are exported, it also carries what
+/// OpenTelemetry reads (`otel.kind`, and `otel.name`, which `export::record_outcome` replaces by
+/// `METHOD /route` when the request ends) and the caller's `traceparent` as its parent.
 pub fn request_span<B>(request: &Request<B>) -> Span {
     let headers = request.headers();
-    tracing::info_span!(
+    let request_id = request_id(headers).unwrap_or("-");
+    let method = super::metrics::method_label(request.method());
+    if !export::exporting() {
+        return tracing::info_span!(
+            target: export::REQUEST_TARGET,
+            "request",
+            request_id,
+            trace_id = tracing::field::Empty,
+            method,
+            route = tracing::field::Empty,
+        );
+    }
+    let span = tracing::info_span!(
+        target: export::REQUEST_TARGET,
         "request",
-        request_id = request_id(headers).unwrap_or("-"),
-        trace_id = trace_id(headers).unwrap_or("-"),
-        method = super::metrics::method_label(request.method()),
+        request_id,
+        trace_id = tracing::field::Empty,
+        method,
         route = tracing::field::Empty,
-    )
+        otel.kind = "server",
+        otel.name = method,
+        http.request.method = method,
+    );
+    export::adopt_parent(&span, headers);
+    span
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 mod echo;
 mod errors;
 mod fleet;
+mod process;
 mod raw;
 pub mod tokens;
 mod webdriver;
@@ -26,6 +27,7 @@ use tokio::sync::oneshot;
 pub use echo::{Echo, EchoServer, GatedEcho, STACK_TRACE, VIOLATION_DESCRIPTION, VIOLATION_FIELD};
 pub use errors::{error_reason, expect_error, expect_status, field_violations, json_ok};
 pub use fleet::{Fleet, Instance, RefusingServer};
+pub use process::{Gatehouse, PATIENCE};
 pub use raw::RawResponse;
 pub use webdriver::{Browser, TempDir};
 

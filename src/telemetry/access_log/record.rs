@@ -17,7 +17,7 @@ use super::sink::LineSink;
 use super::{LogFields, Upstream};
 use crate::ingress::{self, Protocol};
 use crate::telemetry::metrics::{self, InFlight};
-use crate::telemetry::trace;
+use crate::telemetry::{export, trace};
 
 /// What is known when the request arrives.
 pub(super) struct Record {
@@ -27,6 +27,8 @@ pub(super) struct Record {
     _in_flight: InFlight,
     /// Present when the access log is on.
     log: Option<LogStart>,
+    /// The request span, present when it is exported: told how the request ended.
+    span: Option<tracing::Span>,
 }
 
 /// What only the log line needs, copied from the request.
@@ -70,6 +72,8 @@ impl Record {
             method: metrics::method_label(request.method()),
             _in_flight: InFlight::request(protocol),
             log,
+            // The layer runs inside the request span.
+            span: export::exporting().then(tracing::Span::current),
         }
     }
 
@@ -84,6 +88,18 @@ impl Record {
         };
         let route = answer.fields.route.as_ref();
         metrics::record_request(self.protocol, route, self.method, status, latency);
+        if let Some(span) = &self.span {
+            export::record_outcome(
+                span,
+                export::Outcome {
+                    method: self.method,
+                    route: route.map(|r| &**r),
+                    status: answer.status.as_u16(),
+                    grpc_status: answer.grpc_status,
+                    upstream: answer.upstream.as_ref().map(|u| &*u.0),
+                },
+            );
+        }
         let Some(log) = self.log else { return };
         let line = Line {
             time: DateTime::<Utc>::from(log.time).to_rfc3339_opts(SecondsFormat::Millis, true),
