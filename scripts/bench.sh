@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The end-to-end load benchmark (benches/e2e.rs) in one command. Installs what it needs and is
+# missing, when it can: taskset (Debian package util-linux) to pin the processes to cores, and
+# nginx for the reference row (without it the row is skipped). Raises the open files limit for
+# the 10,000-connection test, then runs `cargo bench --bench e2e` (a release build).
+#
+# Usage: scripts/bench.sh [--quick] [--duration SECS] [--in-flight N] [--no-nginx] ...
+#        (scripts/bench.sh --help lists every option)
+# Respects CARGO_TARGET_DIR when it is set.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+# Debian package → the command it provides.
+declare -A wanted=([util-linux]=taskset [nginx]=nginx)
+missing=()
+for package in "${!wanted[@]}"; do
+  tool="${wanted[$package]}"
+  # nginx lives in /usr/sbin, which a non-root PATH may not include.
+  if command -v "$tool" >/dev/null 2>&1 || [[ -x "/usr/sbin/$tool" ]]; then
+    echo "found $tool"
+  else
+    missing+=("$package")
+  fi
+done
+
+if [[ ${#missing[@]} -gt 0 ]]; then
+  as_root=()
+  if [[ $(id -u) -ne 0 ]] && command -v sudo >/dev/null 2>&1; then
+    as_root=(sudo)
+  fi
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "cannot install ${missing[*]}: apt-get not found; the benchmark runs without them" >&2
+  elif [[ $(id -u) -ne 0 && ${#as_root[@]} -eq 0 ]]; then
+    echo "cannot install ${missing[*]}: not root and sudo not found; the benchmark runs without them" >&2
+  else
+    echo "installing ${missing[*]}"
+    # Not fatal: without nginx the reference row is skipped, without taskset nothing is pinned,
+    # and the benchmark says so in its output.
+    if ! { "${as_root[@]}" apt-get update -qq &&
+      DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"; }; then
+      echo "could not install ${missing[*]}; the benchmark runs without them" >&2
+    fi
+    # The package starts a system nginx on port 80 where it can; the benchmark runs its own.
+    if [[ " ${missing[*]} " == *" nginx "* ]] && command -v systemctl >/dev/null 2>&1; then
+      "${as_root[@]}" systemctl stop nginx >/dev/null 2>&1 || true
+    fi
+  fi
+fi
+
+# 10,000 connections need that many descriptors in the load generator and in the gateway (the
+# benchmark asks again itself, for runs without this script).
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+echo "open files limit: $(ulimit -n)"
+
+cd "$root"
+exec cargo bench --bench e2e -- "$@"
