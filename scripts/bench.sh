@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The end-to-end load benchmark (benches/e2e.rs) in one command. Installs what it needs and is
+# The end-to-end load benchmark (benches/e2e/) in one command. Installs what it needs and is
 # missing, when it can: taskset (Debian package util-linux) to pin the processes to cores, and
-# nginx for the reference row (without it the row is skipped). Raises the open files limit for
+# nginx for the reference rows (without it they are skipped). Raises the open files limit for
 # the 10,000-connection test, then runs `cargo bench --bench e2e` (a release build).
 #
 # Usage: scripts/bench.sh [--quick] [--duration SECS] [--in-flight N] [--no-nginx] ...
@@ -34,7 +34,7 @@ if [[ ${#missing[@]} -gt 0 ]]; then
     echo "cannot install ${missing[*]}: not root and sudo not found; the benchmark runs without them" >&2
   else
     echo "installing ${missing[*]}"
-    # Not fatal: without nginx the reference row is skipped, without taskset nothing is pinned,
+    # Not fatal: without nginx the reference rows are skipped, without taskset nothing is pinned,
     # and the benchmark says so in its output.
     if ! { "${as_root[@]}" apt-get update -qq &&
       DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"; }; then

@@ -1,0 +1,216 @@
+//! Printing: the header, the table, the memory section.
+
+use std::time::Duration;
+
+use gatehouse::config::DEFAULT_MAX_PENDING;
+
+use crate::connections::Outcome;
+use crate::driver;
+use crate::load::{GrpcClient, Measured};
+use crate::options::Options;
+use crate::placement::Placement;
+use crate::processes::RAISED_MAX_PENDING;
+use crate::procfs;
+
+pub fn header(options: &Options, placement: &Placement) {
+    println!("gatehouse end-to-end load benchmark");
+    println!("  date       {}", driver::now_utc());
+    println!("  machine    {}", procfs::machine());
+    println!("  placement  {}", placement.describe());
+    println!(
+        "  load       {} requests in flight, {} s warm-up + {} s measured per row",
+        options.in_flight,
+        options.warm_up.as_secs_f64(),
+        options.duration.as_secs_f64(),
+    );
+    let grpc_client = match options.grpc_client {
+        GrpcClient::H2 => "raw h2, request encoded once",
+        GrpcClient::Tonic => "the generated tonic client",
+    };
+    println!(
+        "             gRPC: {grpc_client}, over {} HTTP/2 connections; HTTP/1.1: one \
+         keep-alive connection per request in flight",
+        options.grpc_connections
+    );
+    println!(
+        "  gateway    gatehouse serve (release): no [auth] (routes public, no token), no \
+         rate limits,"
+    );
+    println!("             no health checks, access_log off, other settings default");
+    println!();
+}
+
+pub fn table(results: &[driver::RowResult], placement: &Placement, notes: &[String]) {
+    let ticks_per_second = procfs::ticks_per_second() as f64;
+    let baseline = results.first().map(|r| rate(&r.measured)).unwrap_or(0.0);
+    let width = results
+        .iter()
+        .map(|r| r.name.chars().count())
+        .max()
+        .unwrap_or(10);
+    let core = placement.server_cpu_label();
+    println!(
+        "{:<width$}  {:>9}  {:>9}  {:>9}  {:>6}  {:>7}  {:>12}  {:>7}  {:>5}",
+        "target", "req/s", "p50", "p99", "errors", "vs gRPC", "core0 µs/req", "core0 %", "gen %"
+    );
+    for result in results {
+        let m = &result.measured;
+        let completed = m.tally.completed.max(1) as f64;
+        let window = m.window.as_secs_f64();
+        let server_secs = m.server_ticks as f64 / ticks_per_second;
+        let driver_secs = m.driver_ticks as f64 / ticks_per_second;
+        println!(
+            "{:<width$}  {:>9.0}  {:>9}  {:>9}  {:>6}  {:>6.2}x  {:>12.1}  {:>6.0}%  {:>4.0}%",
+            result.name,
+            rate(m),
+            micros(m.tally.latency.value_at_quantile(0.50)),
+            micros(m.tally.latency.value_at_quantile(0.99)),
+            m.tally.errors,
+            if baseline > 0.0 {
+                rate(m) / baseline
+            } else {
+                0.0
+            },
+            server_secs * 1e6 / completed,
+            server_secs * 100.0 / window,
+            driver_secs * 100.0 / window,
+        );
+    }
+    println!();
+    println!(
+        "  core0 = {core}: CPU of the backend process plus the proxy on the path (gateway, \
+         or nginx master + worker), /proc/<pid>/stat utime+stime over the measured window."
+    );
+    println!(
+        "  gen % = the load generator's own CPU (one thread); near 100 % it, not the \
+         server, was the limit."
+    );
+    println!(
+        "  The sequential row counts one request per three calls (user, orders, products), \
+         so its req/s and latency compare directly with the aggregate row."
+    );
+    println!(
+        "  The plain HTTP row is the nginx HTTP/1.1 row's baseline: the same user JSON from \
+         the backend process (hyper), with no proxy."
+    );
+    println!(
+        "  The nginx grpc_pass row is the gRPC-via-gatehouse row's reference: the same GetUser \
+         calls through one proxy hop that forwards them without transcoding."
+    );
+    for note in notes {
+        println!("  note: {note}");
+    }
+    println!();
+}
+
+/// The memory section's figures.
+pub struct Memory {
+    pub rss_fresh_kib: u64,
+    pub rss_idle_kib: u64,
+    pub keep_alive: Outcome,
+    /// The burst on the gateway with default pools, and on a fresh one with `max_pending`
+    /// raised (or why they were skipped).
+    pub burst: Result<Outcome, String>,
+    pub burst_raised: Result<Outcome, String>,
+}
+
+pub fn memory(memory: &Memory) {
+    println!("gateway memory (VmRSS of the gatehouse process, /proc/<pid>/status)");
+    println!(
+        "  idle, just started            {}",
+        mib(memory.rss_fresh_kib)
+    );
+    println!(
+        "  idle, after the load rows     {}",
+        mib(memory.rss_idle_kib)
+    );
+    let keep_alive = &memory.keep_alive;
+    connections(
+        &format!(
+            "{} keep-alive HTTP/1.1 connections, one request each, all held open",
+            thousands(keep_alive.connections)
+        ),
+        keep_alive,
+    );
+    let bursts = [
+        (
+            format!("default max_pending = {DEFAULT_MAX_PENDING} per backend pool"),
+            &memory.burst,
+        ),
+        (
+            format!("a second gateway, warmed, with max_pending = {RAISED_MAX_PENDING}"),
+            &memory.burst_raised,
+        ),
+    ];
+    for (config, burst) in bursts {
+        match burst {
+            Ok(burst) => connections(
+                &format!(
+                    "{} concurrent connections, one request each, sent together ({config})",
+                    thousands(burst.connections)
+                ),
+                burst,
+            ),
+            Err(reason) => println!("  concurrent connections ({config}): {reason}"),
+        }
+    }
+}
+
+fn connections(what: &str, outcome: &Outcome) {
+    let growth = outcome.rss_open_kib.saturating_sub(outcome.rss_before_kib);
+    println!("  {what}:");
+    println!(
+        "      RSS {} before, {} with them open ({:.1} KiB per connection), peak {}, {} \
+         after they closed",
+        mib(outcome.rss_before_kib),
+        mib(outcome.rss_open_kib),
+        growth as f64 / outcome.connections as f64,
+        mib(outcome.hwm_kib),
+        mib(outcome.rss_closed_kib),
+    );
+    println!(
+        "      answered 2xx: {}, errors: {}; all answers in {}",
+        thousands(outcome.ok),
+        thousands(outcome.error_count()),
+        seconds(outcome.elapsed)
+    );
+    for (kind, (count, message)) in &outcome.errors {
+        let example = match message.is_empty() {
+            true => String::new(),
+            false => format!(", e.g. {message:?}"),
+        };
+        println!("        {} × {kind}{example}", thousands(*count));
+    }
+}
+
+fn rate(measured: &Measured) -> f64 {
+    measured.tally.completed as f64 / measured.window.as_secs_f64()
+}
+
+fn micros(value: u64) -> String {
+    if value < 1000 {
+        format!("{value} µs")
+    } else {
+        format!("{:.2} ms", value as f64 / 1000.0)
+    }
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+fn seconds(duration: Duration) -> String {
+    format!("{:.2} s", duration.as_secs_f64())
+}
+
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
