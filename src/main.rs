@@ -1,7 +1,7 @@
 //! The `gatehouse` command: serve, demo, routes, check, openapi.
 
 use std::future::Future;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -136,13 +136,16 @@ fn main() -> ExitCode {
     }
 }
 
-/// Log lines on stderr, at the level `RUST_LOG` sets (default info). The filter is the log's
-/// own, so that it does not decide which spans other layers see.
+/// Log lines on stderr, at the level `RUST_LOG` sets (default info), in colour only on a
+/// terminal (files and journald get plain text, which is also cheaper to write). The filter is
+/// the log's own, so that it does not decide which spans other layers see.
 fn logging() -> impl tracing::Subscriber + for<'a> LookupSpan<'a> + Send + Sync {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::registry().with(
         tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
+            .with_ansi(colour)
             .with_filter(filter),
     )
 }

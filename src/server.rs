@@ -22,8 +22,7 @@ use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::{ServiceBuilder, ServiceExt};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::aggregate::Inputs;
 use crate::config::{Config, CorsConfig, RateLimitKey};
@@ -35,7 +34,7 @@ use crate::routes::{AggregateEntry, MethodKind, RouteEntry, RouteTable, RouteTar
 use crate::security::client_ip::ClientIp;
 use crate::security::{self, Authenticator, Identity, RoutePolicy};
 use crate::telemetry::metrics::{self as telemetry_metrics, SharedString};
-use crate::telemetry::{self, AccessLogLayer, LogFields, Upstream};
+use crate::telemetry::{self, AccessLogLayer, LogFields, RequestSpanLayer, Upstream};
 use crate::transcode::codec::RequestParts;
 use crate::transcode::metadata;
 use crate::transcode::timeout::parse_grpc_timeout;
@@ -580,14 +579,13 @@ impl Handle {
             // Outside everything that answers: sees every response. Inside the span, which it
             // tells how the request ended.
             .layer(AccessLogLayer::new(access_log))
-            // Inside the span (whose context it may send on), before the log and the backends
-            // read it.
-            .layer(tower::util::MapRequestLayer::new(
-                telemetry::with_traceparent::<Body>,
-            ))
-            .layer(TraceLayer::new_for_http().make_span_with(telemetry::request_span::<Body>))
+            // Sets the trace context the log and the backends read.
+            .layer(RequestSpanLayer)
             .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+            .layer(SetRequestIdLayer::new(
+                REQUEST_ID,
+                telemetry::trace::MakeRequestId,
+            ))
     }
 }
 

@@ -19,14 +19,13 @@ use bytes::Bytes;
 use common::{Echo, Fleet, TestGateway};
 use futures_util::{StreamExt, stream};
 use gatehouse::telemetry::metrics::{self as telemetry_metrics, SharedString};
-use gatehouse::telemetry::{AccessLogLayer, LogFields, Upstream, with_traceparent};
+use gatehouse::telemetry::{AccessLogLayer, LogFields, RequestSpanLayer, Upstream};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use tower::util::MapRequestLayer;
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 
 // ----- Harness -----
@@ -502,7 +501,7 @@ async fn trace_context_is_made_valid_before_the_log_reads_it() {
         Ok::<_, Infallible>(response)
     });
     let stack = ServiceBuilder::new()
-        .layer(MapRequestLayer::new(with_traceparent::<Body>))
+        .layer(RequestSpanLayer)
         .layer(AccessLogLayer::with_writer(lines.clone()))
         .service(service);
 

@@ -3,10 +3,10 @@
 //! configured, OpenTelemetry export of request spans (`export`).
 //!
 //! ```text
-//! request ─▶ SetRequestId ─▶ request span ─▶ trace context ─▶ AccessLogLayer ─▶ … handler
-//!                            (parent: the     (traceparent    │ times the request,  │ puts LogFields
-//!                             caller's, when   kept, started   │ counts it in flight │ (route, subject)
-//!                             exported)        or the span's)  ▼                     │ and Upstream in
+//! request ─▶ SetRequestId ─▶ RequestSpanLayer ─────────▶ AccessLogLayer ─▶ … handler
+//!                            (span started; traceparent  │ times the request,  │ puts LogFields
+//!                             kept or started, or the    │ counts it in flight │ (route, subject)
+//!                             exported span's own)       ▼                     │ and Upstream in
 //!     requests_total, duration, one JSON line, span outcome ◀── response extensions ◀┘ the response
 //! ```
 //!
@@ -17,7 +17,9 @@
 pub mod access_log;
 pub mod export;
 pub mod metrics;
+pub mod request_span;
 pub mod trace;
 
 pub use access_log::{AccessLogLayer, LogFields, Upstream};
-pub use trace::{ensure_traceparent, request_span, with_traceparent};
+pub use request_span::RequestSpanLayer;
+pub use trace::ensure_traceparent;

@@ -42,19 +42,49 @@ pub fn ensure_traceparent(headers: &mut HeaderMap) {
     headers.insert(TRACEPARENT, new_traceparent());
 }
 
-/// The `traceparent` backends get, as a function for `tower::util::MapRequestLayer` inside the
-/// request span: the request span's own context when it is exported, otherwise
-/// [`ensure_traceparent`]'s. Records the trace id on the span.
-pub fn with_traceparent<B>(mut request: Request<B>) -> Request<B> {
-    let span = Span::current();
+/// Starts the request's span and makes its `traceparent` the one backends get: the request
+/// span's own context when the span is exported (the caller's trace context becomes its
+/// parent), otherwise [`ensure_traceparent`]'s.
+///
+/// The span carries `request_id`, `trace_id`, `method`, and `route`, which the handler records
+/// once it has matched one (`Span::current().record("route", template)`). It is at INFO, so
+/// warnings logged while serving the request carry its ids. An exported span also carries what
+/// OpenTelemetry reads (`otel.kind`, and `otel.name`, which `export::record_outcome` replaces
+/// by `METHOD /route` when the request ends).
+pub fn start_request<B>(request: &mut Request<B>) -> Span {
+    let method = super::metrics::method_label(request.method());
+    if !export::exporting() {
+        let headers = request.headers_mut();
+        ensure_traceparent(headers);
+        return tracing::info_span!(
+            target: export::REQUEST_TARGET,
+            "request",
+            request_id = request_id(headers).unwrap_or("-"),
+            trace_id = trace_id(headers).unwrap_or("-"),
+            method,
+            route = tracing::field::Empty,
+        );
+    }
     let headers = request.headers_mut();
-    if !(export::exporting() && export::propagate(&span, headers)) {
+    let span = tracing::info_span!(
+        target: export::REQUEST_TARGET,
+        "request",
+        request_id = request_id(headers).unwrap_or("-"),
+        trace_id = tracing::field::Empty,
+        method,
+        route = tracing::field::Empty,
+        otel.kind = "server",
+        otel.name = method,
+        http.request.method = method,
+    );
+    export::adopt_parent(&span, headers);
+    if !export::propagate(&span, headers) {
         ensure_traceparent(headers);
     }
     if let Some(id) = trace_id(headers) {
         span.record("trace_id", id);
     }
-    request
+    span
 }
 
 /// Whether `value` is a `traceparent` this gateway passes on: version `00` exactly as the
@@ -105,10 +135,35 @@ pub fn trace_id_of(traceparent: &HeaderValue) -> Option<&str> {
 
 /// A new trace: random trace and parent ids, sampled.
 fn new_traceparent() -> HeaderValue {
-    let trace_id = fastrand::u128(1..);
-    let parent_id = fastrand::u64(1..);
-    let text = format!("00-{trace_id:032x}-{parent_id:016x}-01");
-    HeaderValue::try_from(text).expect("hex digits and dashes form a header value")
+    let mut text = *b"00-________________________________-________________-01";
+    write_hex(&mut text[3..35], fastrand::u128(1..));
+    write_hex(&mut text[36..52], u128::from(fastrand::u64(1..)));
+    HeaderValue::from_bytes(&text).expect("hex digits and dashes form a header value")
+}
+
+/// Writes the low `out.len()` hex digits of `value` into `out`, lowercase, most significant
+/// first (what `format!("{value:0N$x}")` gives, without making a `String`).
+fn write_hex(out: &mut [u8], mut value: u128) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for byte in out.iter_mut().rev() {
+        *byte = DIGITS[(value & 0xf) as usize];
+        value >>= 4;
+    }
+}
+
+/// Request ids for `SetRequestIdLayer`: random (version 4) UUIDs, from the thread's fast
+/// generator rather than the operating system's, which would cost a system call per request.
+/// A request id names a request in logs; it is not a secret.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MakeRequestId;
+
+impl tower_http::request_id::MakeRequestId for MakeRequestId {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<tower_http::request_id::RequestId> {
+        let uuid = uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes()).into_uuid();
+        let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        let text = uuid.hyphenated().encode_lower(&mut text);
+        HeaderValue::from_str(text).ok().map(Into::into)
+    }
 }
 
 /// The request id the request carries (set by `SetRequestIdLayer` when the client sent none),
@@ -123,41 +178,6 @@ pub fn printable_request_id(value: &HeaderValue) -> Option<&str> {
         .to_str()
         .ok()
         .filter(|v| v.len() <= MAX_REQUEST_ID_LEN)
-}
-
-/// The span of one request, for `TraceLayer::make_span_with`: `request_id`, `trace_id`
-/// (recorded by [`with_traceparent`]), `method`, and `route`, which the handler records once it
-/// has matched one (`Span::current().record("route", template)`). At INFO, so warnings logged
-/// while serving the request carry its ids. When spans are exported, it also carries what
-/// OpenTelemetry reads (`otel.kind`, and `otel.name`, which `export::record_outcome` replaces by
-/// `METHOD /route` when the request ends) and the caller's `traceparent` as its parent.
-pub fn request_span<B>(request: &Request<B>) -> Span {
-    let headers = request.headers();
-    let request_id = request_id(headers).unwrap_or("-");
-    let method = super::metrics::method_label(request.method());
-    if !export::exporting() {
-        return tracing::info_span!(
-            target: export::REQUEST_TARGET,
-            "request",
-            request_id,
-            trace_id = tracing::field::Empty,
-            method,
-            route = tracing::field::Empty,
-        );
-    }
-    let span = tracing::info_span!(
-        target: export::REQUEST_TARGET,
-        "request",
-        request_id,
-        trace_id = tracing::field::Empty,
-        method,
-        route = tracing::field::Empty,
-        otel.kind = "server",
-        otel.name = method,
-        http.request.method = method,
-    );
-    export::adopt_parent(&span, headers);
-    span
 }
 
 #[cfg(test)]
@@ -286,6 +306,38 @@ mod tests {
         let (a, b) = (trace_id(&first).unwrap(), trace_id(&second).unwrap());
         assert_ne!(a, b);
         assert!(second.get(TRACESTATE).is_none());
+    }
+
+    #[test]
+    fn hex_is_written_as_format_writes_it() {
+        for value in [
+            0u128,
+            1,
+            0xabc,
+            u128::MAX,
+            0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736,
+        ] {
+            let mut out = [0u8; 32];
+            write_hex(&mut out, value);
+            assert_eq!(std::str::from_utf8(&out).unwrap(), format!("{value:032x}"));
+        }
+        let mut short = [0u8; 16];
+        write_hex(&mut short, 0x00f0_67aa_0ba9_02b7);
+        assert_eq!(&short, b"00f067aa0ba902b7");
+    }
+
+    #[test]
+    fn request_ids_are_version_4_uuids_and_differ() {
+        use tower_http::request_id::MakeRequestId as _;
+        let request = Request::new(());
+        let mut make = MakeRequestId;
+        let first = make.make_request_id(&request).unwrap();
+        let second = make.make_request_id(&request).unwrap();
+        let first = first.header_value().to_str().unwrap().to_string();
+        let parsed = uuid::Uuid::parse_str(&first).unwrap();
+        assert_eq!(parsed.get_version_num(), 4);
+        assert_eq!(first, parsed.hyphenated().to_string());
+        assert_ne!(first, second.header_value().to_str().unwrap());
     }
 
     #[test]
