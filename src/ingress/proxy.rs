@@ -195,6 +195,7 @@ impl GrpcIngress {
         }
         let peer = admitted.peer.map(|p| p.ip());
         out.extend(edge_metadata(&forwarding, peer, admitted.identity.as_ref()));
+        metadata::skip_indexing_per_call_values(&mut out);
         out
     }
 }

@@ -18,6 +18,25 @@ pub const DEFAULT_FORWARDED_HEADERS: &[&str] =
 
 const METADATA_PREFIX: &str = "grpc-metadata-";
 
+/// Metadata whose value differs on every call. HPACK would add each to the connection's
+/// dynamic table, evicting the values that do repeat (`content-type`, `te`, `user-agent`, the
+/// caller's identity) for nothing; sent as literals "never indexed" instead.
+const PER_CALL_VALUES: [HeaderName; 3] = [
+    HeaderName::from_static("x-request-id"),
+    HeaderName::from_static("traceparent"),
+    HeaderName::from_static("grpc-timeout"),
+];
+
+/// Marks the values in `headers` that differ on every call so HPACK does not index them (see
+/// [`PER_CALL_VALUES`]). Call it last, once `grpc-timeout` is set.
+pub fn skip_indexing_per_call_values(headers: &mut HeaderMap) {
+    for name in &PER_CALL_VALUES {
+        if let Some(value) = headers.get_mut(name) {
+            value.set_sensitive(true);
+        }
+    }
+}
+
 /// What is percent-encoded in identity metadata: anything a header value cannot carry, `%`
 /// itself, and the `,` that separates roles.
 const IDENTITY_ESCAPES: &AsciiSet = &CONTROLS.add(b'%').add(b',');

@@ -26,6 +26,7 @@ use crate::config::BackendConfig;
 use crate::error::GatewayError;
 use crate::telemetry::Upstream;
 use crate::telemetry::metrics::{self, CallOutcome};
+use crate::transcode::metadata::skip_indexing_per_call_values;
 
 /// Wait before retrying an attempt that reached a backend: doubles with each retry, ±50 %
 /// jitter. Attempts that never reached one are retried at once.
@@ -367,6 +368,7 @@ async fn attempt(
     let mut grpc = tonic::client::Grpc::new(ResponseGuard::new(channel.clone()));
     let mut request = tonic::Request::from_parts(metadata, tonic::Extensions::default(), message);
     request.set_timeout(timeout);
+    skip_indexing_per_call_values(request.metadata_mut().as_mut());
     grpc.ready().await.map_err(Status::from_error)?;
     grpc.unary(request, path, RawCodec).await
 }
@@ -449,6 +451,7 @@ async fn open_stream(
     let mut grpc = tonic::client::Grpc::new(transport);
     let mut request = tonic::Request::from_parts(metadata, tonic::Extensions::default(), message);
     request.set_timeout(timeout);
+    skip_indexing_per_call_values(request.metadata_mut().as_mut());
     grpc.ready().await.map_err(Status::from_error)?;
     grpc.server_streaming(request, path, RawCodec).await
 }
