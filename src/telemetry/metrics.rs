@@ -34,12 +34,15 @@
 //! are `&'static str` or shared strings built once (`SharedString` over an `Arc<str>`), so
 //! recording never copies a label's text; a family whose labels are all fixed uses a static key.
 
-use std::sync::{LazyLock, OnceLock};
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{LazyLock, OnceLock, PoisonError, RwLock};
 use std::time::Duration;
 
 use http::{Method, StatusCode};
 use metrics::{
-    Gauge, Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+    Counter, Gauge, Histogram, Unit, counter, describe_counter, describe_gauge, describe_histogram,
+    gauge, histogram,
 };
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
@@ -78,6 +81,52 @@ const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 pub const NO_ROUTE: SharedString = SharedString::const_str("-");
 
 static GLOBAL: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Handles of recorded series by their label values, kept once the global recorder is
+/// installed. A recording is then a read-locked lookup of a few words, instead of building the
+/// series' key (a label list, sorted and hashed) and finding it in the recorder's registry on
+/// every request. The maps hold no more entries than there are series.
+struct SeriesCache<K, V>(LazyLock<RwLock<HashMap<K, V>>>);
+
+impl<K: Hash + Eq, V: Clone> SeriesCache<K, V> {
+    const fn new() -> Self {
+        SeriesCache(LazyLock::new(Default::default))
+    }
+
+    /// The handles for `key`, made by `register` the first time. Without the global recorder
+    /// (tests record with a local one per test), `register` is asked every time, so the
+    /// handles always belong to the current recorder.
+    fn get(&self, key: K, register: impl FnOnce() -> V) -> V {
+        if GLOBAL.get().is_none() {
+            return register();
+        }
+        if let Some(found) = self
+            .0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+        {
+            return found.clone();
+        }
+        let made = register();
+        self.0
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key, made.clone());
+        made
+    }
+}
+
+/// `gatehouse_requests_total` and `_duration_seconds` by protocol, route, method and status.
+type RequestKey = (&'static str, SharedString, &'static str, &'static str);
+static REQUEST_SERIES: SeriesCache<RequestKey, (Counter, Histogram)> = SeriesCache::new();
+
+/// `gatehouse_upstream_calls_total` and `_call_duration_seconds` by backend, endpoint, outcome.
+type UpstreamKey = (SharedString, SharedString, &'static str);
+static UPSTREAM_SERIES: SeriesCache<UpstreamKey, (Counter, Histogram)> = SeriesCache::new();
+
+/// `gatehouse_upstream_in_flight` by backend.
+static UPSTREAM_IN_FLIGHT_SERIES: SeriesCache<SharedString, Gauge> = SeriesCache::new();
 
 /// Installs the Prometheus recorder as the process's global recorder, once, and returns its
 /// handle (`handle.render()` is the text exposition). Later calls return the same handle, so
@@ -268,21 +317,26 @@ pub fn record_request(
 ) {
     let protocol = protocol_label(protocol);
     let route = route.cloned().unwrap_or(NO_ROUTE);
-    counter!(
-        REQUESTS_TOTAL,
-        "protocol" => protocol,
-        "route" => route.clone(),
-        "method" => method,
-        "status" => status
-    )
-    .increment(1);
-    histogram!(
-        REQUEST_DURATION_SECONDS,
-        "protocol" => protocol,
-        "route" => route,
-        "method" => method
-    )
-    .record(latency.as_secs_f64());
+    let key = (protocol, route.clone(), method, status);
+    let (total, duration) = REQUEST_SERIES.get(key, || {
+        (
+            counter!(
+                REQUESTS_TOTAL,
+                "protocol" => protocol,
+                "route" => route.clone(),
+                "method" => method,
+                "status" => status
+            ),
+            histogram!(
+                REQUEST_DURATION_SECONDS,
+                "protocol" => protocol,
+                "route" => route,
+                "method" => method
+            ),
+        )
+    });
+    total.increment(1);
+    duration.record(latency.as_secs_f64());
 }
 
 /// One unit of an in-flight gauge, given back on drop. Holds the gauge's handle, so the
@@ -304,7 +358,11 @@ impl InFlight {
 
     /// A call on one of `backend`'s connections (`gatehouse_upstream_in_flight`).
     pub fn upstream(backend: &SharedString) -> InFlight {
-        InFlight::enter(gauge!(UPSTREAM_IN_FLIGHT, "backend" => backend.clone()))
+        let gauge = UPSTREAM_IN_FLIGHT_SERIES.get(
+            backend.clone(),
+            || gauge!(UPSTREAM_IN_FLIGHT, "backend" => backend.clone()),
+        );
+        InFlight::enter(gauge)
     }
 
     fn enter(gauge: Gauge) -> InFlight {
@@ -378,15 +436,24 @@ impl CallOutcome {
 
 /// Counts one attempt on an endpoint and its latency.
 pub fn record_upstream_call(labels: &EndpointLabels, outcome: CallOutcome, latency: Duration) {
-    counter!(
-        UPSTREAM_CALLS_TOTAL,
-        "backend" => labels.backend.clone(),
-        "endpoint" => labels.endpoint.clone(),
-        "outcome" => outcome.as_str()
-    )
-    .increment(1);
-    histogram!(UPSTREAM_CALL_DURATION_SECONDS, "backend" => labels.backend.clone())
-        .record(latency.as_secs_f64());
+    let key = (
+        labels.backend.clone(),
+        labels.endpoint.clone(),
+        outcome.as_str(),
+    );
+    let (calls, duration) = UPSTREAM_SERIES.get(key, || {
+        (
+            counter!(
+                UPSTREAM_CALLS_TOTAL,
+                "backend" => labels.backend.clone(),
+                "endpoint" => labels.endpoint.clone(),
+                "outcome" => outcome.as_str()
+            ),
+            histogram!(UPSTREAM_CALL_DURATION_SECONDS, "backend" => labels.backend.clone()),
+        )
+    });
+    calls.increment(1);
+    duration.record(latency.as_secs_f64());
 }
 
 /// Counts one attempt sent again after a failed one (`reason`: how that one ended).
