@@ -14,11 +14,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::uri::PathAndQuery;
 use tokio::sync::watch;
+use tonic::body::Body;
 use tonic::metadata::MetadataMap;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 use tower::retry::budget::{Budget, TpsBudget};
 
+use super::codec::SingleMessageBody;
 use super::discovery::{self, Resolver, Source};
 use super::pool::{Lease, NoEndpoint, Outcome, Pool, PoolEndpoint};
 use super::{RawCodec, ResponseGuard, UpstreamFault, health};
@@ -357,6 +359,13 @@ fn no_healthy_upstream(none: NoEndpoint) -> GatewayError {
     }
 }
 
+/// Ends the request body with its one message (see [`SingleMessageBody`]).
+fn single_message(
+    message_len: usize,
+) -> impl Fn(http::Request<tonic::body::Body>) -> http::Request<tonic::body::Body> + Clone {
+    move |request| request.map(|body| Body::new(SingleMessageBody::new(body, message_len)))
+}
+
 /// One attempt on one connection.
 async fn attempt(
     channel: &Channel,
@@ -365,7 +374,10 @@ async fn attempt(
     message: Bytes,
     timeout: Duration,
 ) -> Result<tonic::Response<Bytes>, Status> {
-    let mut grpc = tonic::client::Grpc::new(ResponseGuard::new(channel.clone()));
+    let transport = tower::ServiceBuilder::new()
+        .map_request(single_message(message.len()))
+        .service(ResponseGuard::new(channel.clone()));
+    let mut grpc = tonic::client::Grpc::new(transport);
     let mut request = tonic::Request::from_parts(metadata, tonic::Extensions::default(), message);
     request.set_timeout(timeout);
     skip_indexing_per_call_values(request.metadata_mut().as_mut());
@@ -447,6 +459,7 @@ async fn open_stream(
                 hold: Some(hold),
             })
         })
+        .map_request(single_message(message.len()))
         .service(ResponseGuard::new(channel.clone()));
     let mut grpc = tonic::client::Grpc::new(transport);
     let mut request = tonic::Request::from_parts(metadata, tonic::Extensions::default(), message);
