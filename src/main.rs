@@ -241,6 +241,8 @@ async fn serve(
         Ok(Err(error)) => tracing::warn!(%error, "admin listener failed"),
         Err(error) => tracing::warn!(%error, "admin listener task failed"),
     }
+    // The access log's last lines, before the process exits.
+    gatehouse::telemetry::access_log::flush_stdout();
     tracing::info!("stopped");
     served.map_err(|e| format!("serving {rest_addr}: {e}"))
 }

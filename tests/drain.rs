@@ -170,3 +170,41 @@ async fn http2_clients_get_goaway_and_their_streams_finish() {
         gatehouse.log()
     );
 }
+
+#[tokio::test]
+async fn the_access_log_is_written_out_before_the_process_exits() {
+    let backend = Instance::start(0).await;
+    let mut gatehouse = Gatehouse::start(
+        "drain-access-log",
+        &format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n\n\
+             [admin]\nlisten = \"127.0.0.1:0\"\n\n\
+             [telemetry]\naccess_log = \"json\"\n\n\
+             [[backends]]\nname = \"echo\"\nservices = [\"{}\"]\nendpoints = [\"{}\"]\n",
+            common::ECHO_SERVICE,
+            backend.endpoint()
+        ),
+    );
+    let client = client();
+    for i in 0..50 {
+        let url = format!("http://{}/v1/echo/line-{i}", gatehouse.rest);
+        assert_eq!(client.get(url).send().await.unwrap().status(), 200);
+    }
+    // Straight away: lines still gathering in the writer must not be lost.
+    gatehouse.terminate();
+    assert!(gatehouse.exited().await.success(), "{}", gatehouse.log());
+    // The reading thread may still be taking the last lines off the pipe.
+    let start = Instant::now();
+    let lines = loop {
+        let lines = gatehouse.stdout_lines();
+        if lines.len() >= 50 || start.elapsed() > Duration::from_secs(2) {
+            break lines;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let logged = lines
+        .iter()
+        .filter(|l| l.contains("\"route\":\"/v1/echo/{string_field}\""))
+        .count();
+    assert_eq!(logged, 50, "{lines:#?}");
+}

@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -19,6 +20,8 @@ pub struct Gatehouse {
     pub rest: SocketAddr,
     pub admin: SocketAddr,
     log: PathBuf,
+    /// Lines printed after the two address lines.
+    stdout: Arc<Mutex<Vec<String>>>,
 }
 
 impl Gatehouse {
@@ -59,13 +62,20 @@ impl Gatehouse {
         };
         let rest = address("gatehouse listening on ");
         let admin = address("admin listening on ");
-        // Whatever else it prints must not fill the pipe and stall it.
-        std::thread::spawn(move || lines.for_each(drop));
+        // Whatever else it prints (the access log) is kept, and must not fill the pipe.
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let kept = stdout.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                kept.lock().unwrap().push(line);
+            }
+        });
         Gatehouse {
             child,
             rest,
             admin,
             log,
+            stdout,
         }
     }
 
@@ -117,6 +127,11 @@ impl Gatehouse {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// What it printed on stdout after its address lines, so far.
+    pub fn stdout_lines(&self) -> Vec<String> {
+        self.stdout.lock().unwrap().clone()
     }
 
     pub fn log(&self) -> String {

@@ -24,7 +24,7 @@
 //! inserting [`LogFields`] (route, subject) and [`Upstream`] into the response's extensions.
 //!
 //! **Writing.** Lines go through a bounded queue to one writer thread, which writes them in
-//! batches and flushes when the queue is empty. A request never waits for stdout: when the
+//! batches gathered over 10 ms. A request never waits for stdout: when the
 //! queue is full the line is dropped and counted (`gatehouse_access_log_dropped_total`).
 
 mod body;
@@ -35,6 +35,7 @@ mod sink;
 
 pub use layer::AccessLogLayer;
 pub use service::AccessLog;
+pub use sink::flush_stdout;
 
 use super::metrics::SharedString;
 
