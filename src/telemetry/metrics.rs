@@ -85,7 +85,9 @@ static GLOBAL: OnceLock<PrometheusHandle> = OnceLock::new();
 /// Handles of recorded series by their label values, kept once the global recorder is
 /// installed. A recording is then a read-locked lookup of a few words, instead of building the
 /// series' key (a label list, sorted and hashed) and finding it in the recorder's registry on
-/// every request. The maps hold no more entries than there are series.
+/// every request. The maps hold no more entries than there are series. Sound because the
+/// recorder never drops a series (no idle timeout in [`builder`]): a kept handle always points
+/// at the series the exposition shows.
 struct SeriesCache<K, V>(LazyLock<RwLock<HashMap<K, V>>>);
 
 impl<K: Hash + Eq, V: Clone> SeriesCache<K, V> {

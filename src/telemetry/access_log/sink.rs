@@ -71,10 +71,11 @@ impl LineSink {
         }
     }
 
-    /// Waits (a second at most) until the lines queued so far are written.
+    /// Waits (a second at most) until the lines queued so far are written. Never blocks on a
+    /// full queue or a stuck stdout beyond that.
     pub(super) fn flush(&self) {
         let (done, written) = sync_channel(1);
-        if self.lines.send(Message::Flush(done)).is_ok() {
+        if self.lines.try_send(Message::Flush(done)).is_ok() {
             let _ = written.recv_timeout(FLUSH_TIMEOUT);
         }
     }
