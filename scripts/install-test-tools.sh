@@ -2,6 +2,8 @@
 # Installs what the test suite needs beyond cargo, when it is missing:
 # - headless Chromium and its WebDriver for tests/browser.rs (Debian packages chromium,
 #   chromium-driver);
+# - redis-server for tests/shared_limits.rs (Debian package redis-server; the tests start their
+#   own servers on free ports);
 # - a Python virtual environment in .tools/pyenv (PyPI) with grpcio and grpcio-reflection for
 #   tests/python_client.rs (a gRPC client gatehouse did not write), and openapi-spec-validator
 #   and schemathesis for tests/openapi_tools.rs.
@@ -27,7 +29,7 @@ else
 fi
 
 missing=()
-for tool in chromium chromedriver; do
+for tool in chromium chromedriver redis-server; do
   if command -v "$tool" >/dev/null 2>&1; then
     echo "found $tool: $(command -v "$tool")"
   else
@@ -56,19 +58,25 @@ if [[ $(id -u) -ne 0 ]]; then
   fi
 fi
 
-# Both packages are installed together even if only one is missing: chromium-driver must match
-# the browser's version exactly.
-packages=(chromium chromium-driver)
+# The browser and its driver are installed together even if only one is missing:
+# chromium-driver must match the browser's version exactly.
+packages=()
+if [[ " ${missing[*]} " == *" chromium "* || " ${missing[*]} " == *" chromedriver "* ]]; then
+  packages+=(chromium chromium-driver)
+fi
+if [[ " ${missing[*]} " == *" redis-server "* ]]; then
+  packages+=(redis-server)
+fi
 echo "running: ${as_root[*]:+${as_root[*]} }apt-get update"
 "${as_root[@]}" apt-get update
 echo "running: ${as_root[*]:+${as_root[*]} }apt-get install -y --no-install-recommends ${packages[*]}"
 "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
   apt-get install -y --no-install-recommends "${packages[@]}"
 
-for tool in chromium chromedriver; do
+for tool in "${missing[@]}"; do
   if ! command -v "$tool" >/dev/null 2>&1; then
     echo "installed ${packages[*]} but $tool is still not on PATH" >&2
     exit 1
   fi
 done
-echo "test tools: installed $(chromium --version 2>/dev/null), $(chromedriver --version)"
+echo "test tools: installed ${packages[*]}"

@@ -73,6 +73,9 @@ pub struct Config {
     /// `[telemetry]`: access log and trace export.
     #[serde(default)]
     pub telemetry: TelemetryConfig,
+    /// `[rate_limits]`: where rate-limit buckets live.
+    #[serde(default)]
+    pub rate_limits: RateLimitsConfig,
     /// The folder of the config file: relative paths in it are relative to this.
     #[serde(skip)]
     pub base_dir: std::path::PathBuf,
@@ -523,6 +526,63 @@ impl TelemetryConfig {
     }
 }
 
+/// `[rate_limits]`: where the buckets of `[[routes]] rate_limit` live.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitsConfig {
+    /// `"memory"` (default: each process counts alone) or `"redis://host:port[/db]"`: every
+    /// replica using the same Redis shares each quota.
+    pub store: String,
+    /// What a call gets while the store is unreachable or slow: `"allow"` (default) or `"deny"`
+    /// (503 `RATE_LIMIT_UNAVAILABLE`).
+    pub on_store_error: StoreErrorPolicy,
+    /// Budget for one decision in the store; past it, `on_store_error` applies. Default 5 ms.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+/// Default `[rate_limits] timeout`.
+pub const DEFAULT_RATE_LIMIT_STORE_TIMEOUT: Duration = Duration::from_millis(5);
+
+impl Default for RateLimitsConfig {
+    fn default() -> Self {
+        RateLimitsConfig {
+            store: "memory".into(),
+            on_store_error: StoreErrorPolicy::Allow,
+            timeout: DEFAULT_RATE_LIMIT_STORE_TIMEOUT,
+        }
+    }
+}
+
+impl RateLimitsConfig {
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.store != "memory" {
+            if !self.store.starts_with("redis://") {
+                return Err((
+                    "store",
+                    format!(
+                        "{:?} must be \"memory\" or redis://host:port (TLS is not supported)",
+                        self.store
+                    ),
+                ));
+            }
+            redis::Client::open(self.store.as_str()).map_err(|e| ("store", e.to_string()))?;
+        }
+        if self.timeout.is_zero() {
+            return Err(("timeout", "must be greater than 0".into()));
+        }
+        Ok(())
+    }
+}
+
+/// `[rate_limits] on_store_error`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreErrorPolicy {
+    Allow,
+    Deny,
+}
+
 /// The access log's format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -771,6 +831,9 @@ impl Config {
         self.telemetry
             .validate()
             .map_err(|(key, reason)| fail(format!("telemetry.{key}"), reason))?;
+        self.rate_limits
+            .validate()
+            .map_err(|(key, reason)| fail(format!("rate_limits.{key}"), reason))?;
         let credentials = !self.auth.jwt.is_empty() || !self.auth.api_keys.is_empty();
         if self.auth.default == AuthPolicy::Authenticated && !credentials {
             return Err(fail(

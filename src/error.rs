@@ -66,6 +66,8 @@ pub enum GatewayError {
         /// `RateLimit-*` and `Retry-After`.
         headers: Vec<(http::HeaderName, HeaderValue)>,
     },
+    #[error("the rate-limit store cannot be reached; retry later")]
+    RateLimitUnavailable,
     #[error("{0}")]
     HeadersTooLarge(String),
     #[error("JSON nested deeper than {limit} levels")]
@@ -184,6 +186,11 @@ impl GatewayError {
                 StatusCode::TOO_MANY_REQUESTS,
                 Code::ResourceExhausted,
                 "RATE_LIMITED",
+            ),
+            RateLimitUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Code::Unavailable,
+                "RATE_LIMIT_UNAVAILABLE",
             ),
             HeadersTooLarge(_) => (
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -441,7 +448,7 @@ impl IntoResponse for GatewayError {
             GatewayError::NoHealthyUpstream { retry_after } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
             }
-            GatewayError::Overloaded => {
+            GatewayError::Overloaded | GatewayError::RateLimitUnavailable => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(1));
             }
             GatewayError::AuthUnavailable => {

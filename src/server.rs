@@ -24,7 +24,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 
-use crate::aggregate::Inputs;
+use crate::aggregate::{Admission, Inputs};
 use crate::config::{Config, CorsConfig, RateLimitKey};
 use crate::error::GatewayError;
 use crate::http_rule::{Binding, PathMatch};
@@ -32,7 +32,8 @@ use crate::ingress::{self, GrpcIngress, GrpcService, ProtocolSplit};
 use crate::listener::ConnectionLimits;
 use crate::routes::{AggregateEntry, MethodKind, RouteEntry, RouteTable, RouteTarget};
 use crate::security::client_ip::ClientIp;
-use crate::security::{self, Authenticator, Identity, RoutePolicy};
+use crate::security::shared::Decision;
+use crate::security::{self, Authenticator, Identity, RateLimitFuture, RoutePolicy};
 use crate::telemetry::metrics::{self as telemetry_metrics, SharedString};
 use crate::telemetry::{self, AccessLogLayer, LogFields, RequestSpanLayer, Upstream};
 use crate::transcode::codec::RequestParts;
@@ -220,8 +221,11 @@ impl Gateway {
         let client = peer.map(|p| self.client_ip.client(p.ip(), &parts.headers));
         let limit_headers = self
             .rate_limit(policy, identity.as_ref(), client)
-            .inspect_err(|_| {
-                if let Some((_, key)) = &policy.rate_limit {
+            .await
+            .inspect_err(|error| {
+                if let (GatewayError::RateLimited { .. }, Some((_, key))) =
+                    (error, &policy.rate_limit)
+                {
                     telemetry_metrics::record_rate_limited(&route, *key);
                 }
             })?;
@@ -348,9 +352,12 @@ impl Gateway {
             metadata: &metadata,
             deadline,
         };
-        let admit = |policy: &RoutePolicy| {
-            policy.authorize(identity)?;
-            self.rate_limit(policy, identity, client).map(drop)
+        let admit = |policy: &RoutePolicy| -> Admission {
+            if let Err(denied) = policy.authorize(identity) {
+                return Box::pin(std::future::ready(Err(denied)));
+            }
+            let limit = take_rate_limit(policy, identity, client);
+            Box::pin(async move { limit.await.map(drop) })
         };
         let out = entry.aggregate.run(inputs, admit).await?;
         let mut response = Response::new(Body::from(out));
@@ -367,7 +374,7 @@ impl Gateway {
         policy: &RoutePolicy,
         identity: Option<&Identity>,
         client: Option<std::net::IpAddr>,
-    ) -> Result<Vec<(HeaderName, HeaderValue)>, GatewayError> {
+    ) -> RateLimitFuture {
         take_rate_limit(policy, identity, client)
     }
 
@@ -672,9 +679,9 @@ fn take_rate_limit(
     policy: &RoutePolicy,
     identity: Option<&Identity>,
     client: Option<std::net::IpAddr>,
-) -> Result<Vec<(HeaderName, HeaderValue)>, GatewayError> {
+) -> RateLimitFuture {
     let Some((limit, by)) = &policy.rate_limit else {
-        return Ok(Vec::new());
+        return Box::pin(std::future::ready(Ok(Vec::new())));
     };
     // Namespaced, so a subject named like an address cannot share an address's bucket; a
     // call without the identity the limit counts by falls back to its address.
@@ -692,11 +699,16 @@ fn take_rate_limit(
         }
         _ => ip(),
     };
-    match limit.check(&key) {
-        Ok(allowed) => Ok(allowed.headers().into_iter().collect()),
-        Err(limited) => Err(GatewayError::RateLimited {
-            retry_after: limited.retry_after_secs(),
-            headers: limited.headers().into_iter().collect(),
-        }),
-    }
+    let limit = limit.clone();
+    Box::pin(async move {
+        match limit.decide(&key).await {
+            Decision::Allowed(allowed) => Ok(allowed.headers().into_iter().collect()),
+            Decision::AllowedUnchecked => Ok(Vec::new()),
+            Decision::Limited(limited) => Err(GatewayError::RateLimited {
+                retry_after: limited.retry_after_secs(),
+                headers: limited.headers().into_iter().collect(),
+            }),
+            Decision::Unavailable => Err(GatewayError::RateLimitUnavailable),
+        }
+    })
 }

@@ -24,6 +24,11 @@ use crate::security::RoutePolicy;
 use crate::upstream::Backend;
 pub use plan::{FIELDS_PARAMETER, Plan, PlannedCall, Source, Step};
 
+/// Whether a call may go, for the caller of the aggregate: its roles and the call's rate
+/// limit, as a direct call of the method would be checked.
+pub type Admission =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), GatewayError>> + Send>>;
+
 /// A compiled aggregate with the backends and policies of its calls.
 pub struct Aggregate {
     pub plan: Plan,
@@ -72,7 +77,7 @@ impl Aggregate {
     pub async fn run(
         &self,
         inputs: Inputs<'_>,
-        admit: impl Fn(&RoutePolicy) -> Result<(), GatewayError>,
+        admit: impl Fn(&RoutePolicy) -> Admission,
     ) -> Result<Vec<u8>, GatewayError> {
         let started = Instant::now();
         let calls = &self.plan.calls;
@@ -107,7 +112,7 @@ impl Aggregate {
                     continue;
                 }
                 let remaining = inputs.deadline.saturating_sub(started.elapsed());
-                match self.prepare(i, &inputs, &outcomes, remaining, &admit) {
+                match self.prepare(i, &inputs, &outcomes, remaining, &admit).await {
                     Ok(message) => {
                         let call = self.send(i, message, inputs.metadata, remaining);
                         running.push(async move { (i, call.await) });
@@ -135,16 +140,16 @@ impl Aggregate {
 
     /// Admits call `i` for this caller and builds its request from the config, the request and
     /// the responses it reads (all known by now).
-    fn prepare(
+    async fn prepare(
         &self,
         i: usize,
         inputs: &Inputs<'_>,
         outcomes: &[Option<Outcome>],
         remaining: Duration,
-        admit: &impl Fn(&RoutePolicy) -> Result<(), GatewayError>,
+        admit: &impl Fn(&RoutePolicy) -> Admission,
     ) -> Result<Bytes, GatewayError> {
         let planned = &self.plan.calls[i];
-        admit(&self.targets[i].policy)?;
+        admit(&self.targets[i].policy).await?;
         if remaining.is_zero() {
             return Err(GatewayError::DeadlineExceeded);
         }

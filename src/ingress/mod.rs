@@ -41,10 +41,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{HeaderName, HeaderValue};
+use http::HeaderName;
 
 use crate::config::Config;
-use crate::error::GatewayError;
 use crate::security::client_ip::ClientIp;
 use crate::security::ratelimit::RateLimit;
 use crate::security::{Authenticator, Identity, RoutePolicy};
@@ -58,11 +57,7 @@ pub use status::{error_response, error_trailers, grpc_message, status_response};
 /// `GatewayError::RateLimited`. The gateway passes its own REST step, so a call is counted
 /// under the same key in the same bucket whichever protocol it comes by.
 pub type RateLimiter = Arc<
-    dyn Fn(
-            &RoutePolicy,
-            Option<&Identity>,
-            Option<IpAddr>,
-        ) -> Result<Vec<(HeaderName, HeaderValue)>, GatewayError>
+    dyn Fn(&RoutePolicy, Option<&Identity>, Option<IpAddr>) -> crate::security::RateLimitFuture
         + Send
         + Sync,
 >;
@@ -141,7 +136,7 @@ impl GrpcIngress {
             &RoutePolicy,
             Option<&Identity>,
             Option<IpAddr>,
-        ) -> Result<Vec<(HeaderName, HeaderValue)>, GatewayError>
+        ) -> crate::security::RateLimitFuture
         + Send
         + Sync
         + 'static,

@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::http_rule::{PathMatch, PathTemplate, RouteMatcher};
 use crate::security::RoutePolicy;
 use crate::security::ratelimit::RateLimit;
+use crate::security::shared::SharedStore;
 use crate::upstream::Backend;
 
 use super::{ROUTES, RouteSpec};
@@ -57,11 +58,23 @@ impl RouteTable {
         backend: impl Fn(&str) -> Option<Backend>,
     ) -> Result<RouteTable, String> {
         let mut matcher = RouteMatcher::new();
-        // One limiter per `[[routes]]` entry, shared by every method it selects.
+        // One limiter per `[[routes]]` entry, shared by every method it selects; in the shared
+        // store, named by the entry's place and selector, the same on every replica.
+        let store = SharedStore::new(&config.rate_limits)?.map(Arc::new);
         let limits: Vec<Option<Arc<RateLimit>>> = config
             .routes
             .iter()
-            .map(|r| r.rate_limit.as_ref().map(|l| Arc::new(RateLimit::new(l))))
+            .enumerate()
+            .map(|(i, r)| {
+                let limit = RateLimit::new(r.rate_limit.as_ref()?);
+                Some(Arc::new(match &store {
+                    Some(store) => {
+                        let selector = r.method.as_deref().or(r.route.as_deref()).unwrap_or("");
+                        limit.shared(store.clone(), format!("{i}:{selector}"))
+                    }
+                    None => limit,
+                }))
+            })
             .collect();
         for spec in ROUTES {
             if spec.implicit && !config.server.implicit_routes {

@@ -9,6 +9,20 @@
 pub mod client_ip;
 pub mod jwt;
 pub mod ratelimit;
+pub mod shared;
+
+/// What taking a call from a route's rate limit gives: the `RateLimit-*` headers for the
+/// response, or the error to answer with. Owns what it needs, so it can be awaited anywhere.
+pub type RateLimitFuture = std::pin::Pin<
+    Box<
+        dyn std::future::Future<
+                Output = Result<
+                    Vec<(http::HeaderName, http::HeaderValue)>,
+                    crate::error::GatewayError,
+                >,
+            > + Send,
+    >,
+>;
 
 use std::sync::Arc;
 

@@ -22,9 +22,11 @@
 use std::fmt;
 use std::num::NonZeroU32;
 use std::ops::Add;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
+use super::shared::{Decision, SharedStore};
 use governor::clock::{Clock, Reference};
 use governor::middleware::StateInformationMiddleware;
 use governor::nanos::Nanos;
@@ -55,8 +57,11 @@ pub const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset
 
 type Limiter = RateLimiter<String, KeyStore, TokioClock, StateInformationMiddleware>;
 
-/// One route policy's limit, shared by every request it covers.
+/// One route policy's limit, shared by every request it covers: counted in this process, or
+/// in the shared store (`[rate_limits] store`) when it has one.
 pub struct RateLimit {
+    /// The shared store and this limit's scope in it (the route policy).
+    shared: Option<(Arc<SharedStore>, String)>,
     limiter: Limiter,
     limit: u32,
     /// Time to earn back one call (governor's emission interval, at least 1 ns).
@@ -90,6 +95,7 @@ impl RateLimit {
             overflow: InMemoryState::default(),
         };
         RateLimit {
+            shared: None,
             limiter: Limiter::new(quota, store, clock),
             limit: quota.burst_size().get(),
             interval: quota.replenish_interval().max(Duration::from_nanos(1)),
@@ -100,7 +106,27 @@ impl RateLimit {
         }
     }
 
-    /// Takes one call for `key`, or says when the next one will be allowed.
+    /// This limit, counted in `store` under `scope` (which names the route policy the same way
+    /// on every replica) instead of in this process.
+    pub fn shared(mut self, store: Arc<SharedStore>, scope: String) -> RateLimit {
+        self.shared = Some((store, scope));
+        self
+    }
+
+    /// Takes one call for `key` from the shared store if there is one, else from this
+    /// process's bucket.
+    pub async fn decide(&self, key: &str) -> Decision {
+        match &self.shared {
+            Some((store, scope)) => store.check(scope, key, self.limit, self.interval).await,
+            None => match self.check(key) {
+                Ok(allowed) => Decision::Allowed(allowed),
+                Err(limited) => Decision::Limited(limited),
+            },
+        }
+    }
+
+    /// Takes one call for `key` from this process's bucket, or says when the next one will be
+    /// allowed.
     pub fn check(&self, key: &str) -> Result<Allowed, Limited> {
         if self.limiter.len() >= self.sweep_at.load(Relaxed) {
             self.sweep();

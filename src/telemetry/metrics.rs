@@ -62,6 +62,7 @@ pub const UPSTREAM_IN_FLIGHT: &str = "gatehouse_upstream_in_flight";
 pub const POOL_ENDPOINTS: &str = "gatehouse_pool_endpoints";
 pub const AUTH_FAILURES_TOTAL: &str = "gatehouse_auth_failures_total";
 pub const RATE_LIMITED_TOTAL: &str = "gatehouse_rate_limited_total";
+pub const RATE_LIMIT_STORE_ERRORS_TOTAL: &str = "gatehouse_rate_limit_store_errors_total";
 pub const CONFIG_RELOADS_TOTAL: &str = "gatehouse_config_reloads_total";
 pub const ACCESS_LOG_DROPPED_TOTAL: &str = "gatehouse_access_log_dropped_total";
 pub const BUILD_INFO: &str = "gatehouse_build_info";
@@ -228,6 +229,11 @@ fn describe() {
         RATE_LIMITED_TOTAL,
         Unit::Count,
         "Requests refused by a rate limit."
+    );
+    describe_counter!(
+        RATE_LIMIT_STORE_ERRORS_TOTAL,
+        Unit::Count,
+        "Rate-limit decisions the shared store failed to make, by the policy applied."
     );
     describe_counter!(
         CONFIG_RELOADS_TOTAL,
@@ -546,6 +552,11 @@ pub fn record_rate_limited(route: &SharedString, key: RateLimitKey) {
         RateLimitKey::ApiKey => "api_key",
     };
     counter!(RATE_LIMITED_TOTAL, "route" => route.clone(), "key" => key).increment(1);
+}
+
+/// Counts one decision the shared rate-limit store failed to make, and the policy applied.
+pub fn record_rate_limit_store_error(policy: &'static str) {
+    counter!(RATE_LIMIT_STORE_ERRORS_TOTAL, "policy" => policy).increment(1);
 }
 
 // ----- Process -----

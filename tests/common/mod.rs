@@ -14,6 +14,7 @@ mod errors;
 mod fleet;
 mod process;
 mod raw;
+mod redis;
 pub mod tokens;
 mod webdriver;
 
@@ -29,6 +30,7 @@ pub use errors::{error_reason, expect_error, expect_status, field_violations, js
 pub use fleet::{Fleet, Instance, RefusingServer};
 pub use process::{Gatehouse, PATIENCE};
 pub use raw::RawResponse;
+pub use redis::RedisServer;
 pub use webdriver::{Browser, TempDir};
 
 /// The proto service the echo backend serves.
