@@ -14,8 +14,10 @@ const QUOTA: usize = 5;
 const PATIENCE: Duration = Duration::from_secs(10);
 
 async fn gateway(store: &str, on_store_error: &str) -> TestGateway {
+    // The loopback peer is a trusted proxy, so X-Forwarded-For names the client (the key).
     TestGateway::with_config(&format!(
-        "[rate_limits]\nstore = \"{store}\"\non_store_error = \"{on_store_error}\"\n\
+        "[server]\ntrusted_proxies = [\"127.0.0.1/32\"]\n\n\
+         [rate_limits]\nstore = \"{store}\"\non_store_error = \"{on_store_error}\"\n\
          timeout = \"250ms\"\n\n\
          [[routes]]\nmethod = \"gatehouse.echo.v1.EchoService/Echo\"\n\
          rate_limit = {{ per_minute = {QUOTA}, burst = {QUOTA} }}\n"
@@ -23,9 +25,18 @@ async fn gateway(store: &str, on_store_error: &str) -> TestGateway {
     .await
 }
 
-/// One call through `gw`: its status and `RateLimit-Remaining`, if any.
+/// One call through `gw` from client 10.0.0.1: its status and `RateLimit-Remaining`, if any.
 async fn call(gw: &TestGateway) -> (u16, Option<u32>, reqwest::Response) {
-    let response = gw.get("/v1/echo/hi").send().await.unwrap();
+    call_from(gw, "10.0.0.1").await
+}
+
+async fn call_from(gw: &TestGateway, client: &str) -> (u16, Option<u32>, reqwest::Response) {
+    let response = gw
+        .get("/v1/echo/hi")
+        .header("x-forwarded-for", client)
+        .send()
+        .await
+        .unwrap();
     let remaining = response
         .headers()
         .get("ratelimit-remaining")
@@ -55,6 +66,20 @@ async fn two_gateways_on_one_redis_let_exactly_the_quota_through() {
     // One bucket: the count goes down across both gateways.
     assert_eq!(allowed, [4, 3, 2, 1, 0]);
     assert_eq!(limited, 3 * QUOTA);
+    // Another client has a bucket of its own, shared the same way.
+    let mut other = Vec::new();
+    for i in 0..2 * QUOTA {
+        let gw = if i % 2 == 0 { &b } else { &a };
+        let (status, remaining, _) = call_from(gw, "10.0.0.2").await;
+        other.push((status, remaining));
+    }
+    let allowed: Vec<_> = other
+        .iter()
+        .filter(|(s, _)| *s == 200)
+        .map(|(_, r)| *r)
+        .collect();
+    assert_eq!(allowed, [Some(4), Some(3), Some(2), Some(1), Some(0)]);
+    assert_eq!(other.iter().filter(|(s, _)| *s == 429).count(), QUOTA);
 }
 
 #[tokio::test]
