@@ -72,9 +72,11 @@ impl SharedStore {
         }
         let client = redis::Client::open(config.store.as_str())
             .map_err(|e| format!("rate_limits.store: {e}"))?;
+        // No response timeout in the client: the call's own timeout bounds each decision, and
+        // a slow answer must not count as a broken connection (which would reconnect).
         let manager = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(config.timeout.max(Duration::from_millis(100))))
-            .set_response_timeout(Some(config.timeout))
+            .set_response_timeout(None)
             .set_max_delay(Duration::from_secs(1))
             .set_number_of_retries(2);
         let connection = ConnectionManager::new_lazy_with_config(client, manager)
