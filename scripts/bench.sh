@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The end-to-end load benchmark (benches/e2e/) in one command. Installs what it needs and is
-# missing, when it can: taskset (Debian package util-linux) to pin the processes to cores, and
-# nginx for the reference rows (without it they are skipped). Raises the open files limit for
+# missing, when it can: taskset (Debian package util-linux) to pin the processes to cores,
+# nginx for the reference rows, and redis-server (with redis-cli) for the row whose rate limit
+# lives in Redis (a row whose server is missing is skipped). Raises the open files limit for
 # the 10,000-connection test, then runs `cargo bench --bench e2e` (a release build).
 #
 # Usage: scripts/bench.sh [--quick] [--duration SECS] [--in-flight N] [--no-nginx] ...
@@ -11,7 +12,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 # Debian package → the command it provides.
-declare -A wanted=([util-linux]=taskset [nginx]=nginx)
+declare -A wanted=([util-linux]=taskset [nginx]=nginx [redis-server]=redis-server)
 missing=()
 for package in "${!wanted[@]}"; do
   tool="${wanted[$package]}"
@@ -34,15 +35,20 @@ if [[ ${#missing[@]} -gt 0 ]]; then
     echo "cannot install ${missing[*]}: not root and sudo not found; the benchmark runs without them" >&2
   else
     echo "installing ${missing[*]}"
-    # Not fatal: without nginx the reference rows are skipped, without taskset nothing is pinned,
-    # and the benchmark says so in its output.
+    # Not fatal: without nginx the reference rows are skipped, without redis-server the Redis
+    # row, without taskset nothing is pinned, and the benchmark says so in its output.
     if ! { "${as_root[@]}" apt-get update -qq &&
       DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"; }; then
       echo "could not install ${missing[*]}; the benchmark runs without them" >&2
     fi
-    # The package starts a system nginx on port 80 where it can; the benchmark runs its own.
-    if [[ " ${missing[*]} " == *" nginx "* ]] && command -v systemctl >/dev/null 2>&1; then
-      "${as_root[@]}" systemctl stop nginx >/dev/null 2>&1 || true
+    # The packages start a system nginx on port 80 and a system Redis on 6379 where they can;
+    # the benchmark runs its own.
+    if command -v systemctl >/dev/null 2>&1; then
+      for service in nginx redis-server; do
+        if [[ " ${missing[*]} " == *" $service "* ]]; then
+          "${as_root[@]}" systemctl stop "$service" >/dev/null 2>&1 || true
+        fi
+      done
     fi
   fi
 fi

@@ -14,7 +14,9 @@ use crate::load::{self, Measured, Traffic};
 use crate::nginx::{self, NginxProxy};
 use crate::options::Options;
 use crate::placement::Placement;
-use crate::processes::{self, BackendAddrs, GatewayKind, Process};
+use crate::processes::{self, BackendAddrs, Gateway, GatewayKind, Process};
+use crate::rate_limit::{Counts, Probe};
+use crate::redis::{self, Redis};
 use crate::{CONNECT_CONCURRENCY, USER_ID, procfs, raw_grpc, report};
 
 /// Time given to a gateway to settle after start before its memory is read.
@@ -22,17 +24,20 @@ const SETTLE: Duration = Duration::from_millis(500);
 /// Requests sent to the raised-`max_pending` gateway before its burst.
 const WARM_REQUESTS: usize = 100;
 
-/// A row to run: its name, what to send, and the processes on its path.
+/// A row to run: its name, what to send, the processes on its path, and for the rate-limit
+/// rows where their counters are.
 pub struct Row {
     pub name: String,
     pub traffic: Traffic,
     pub server_pids: Vec<u32>,
+    pub probe: Option<Probe>,
 }
 
-/// A row's name and figures.
+/// A row's name and figures, and for the rate-limit rows what their counters grew by.
 pub struct RowResult {
     pub name: String,
     pub measured: Measured,
+    pub limits: Option<Counts>,
 }
 
 /// Removes the scratch directory on the way out (after the processes using it stopped).
@@ -74,12 +79,13 @@ async fn drive(options: Options, placement: Placement) -> Result<(), String> {
     report::header(&options, &placement);
     progress("starting the backend process and the gateway");
     let (backend, addrs) = processes::start_backend(&placement, dir)?;
-    let (gateway, gateway_addr) =
-        processes::start_gateway(&placement, dir, &addrs, GatewayKind::Default)?;
+    let gateway = processes::start_gateway(&placement, dir, &addrs, GatewayKind::Default)?;
+    let gateway_addr = gateway.addr;
     tokio::time::sleep(SETTLE).await;
     let (rss_fresh_kib, _) = procfs::memory_kib(gateway.pid())?;
     let setup = check_setup(&addrs, gateway_addr).await?;
 
+    let mut notes = setup.notes.clone();
     // The other proxies idle on the same core until their row.
     let logging = match options.access_log_row {
         true => Some(processes::start_gateway(
@@ -90,11 +96,25 @@ async fn drive(options: Options, placement: Placement) -> Result<(), String> {
         )?),
         false => None,
     };
+    let limit_memory = match options.rate_limit_rows {
+        true => {
+            let kind = GatewayKind::RateLimitMemory;
+            let limited = processes::start_gateway(&placement, dir, &addrs, kind)?;
+            get_json(limited.addr, &format!("/api/users/{USER_ID}")).await?;
+            Some(limited)
+        }
+        false => None,
+    };
+    let limit_redis = start_redis_if_wanted(&options, &placement, dir, &addrs).await;
+    if let Err(reason) = &limit_redis {
+        let note = format!("rate limit on Redis row {reason}");
+        progress(&note);
+        notes.push(note);
+    }
     let nginx_http1 =
         start_nginx_if_wanted(&options, &placement, dir, NginxProxy::Http1, addrs.plain).await;
     let nginx_grpc =
         start_nginx_if_wanted(&options, &placement, dir, NginxProxy::Grpc, addrs.users()).await;
-    let mut notes = setup.notes.clone();
     for (proxy, started) in [
         (NginxProxy::Http1, &nginx_http1),
         (NginxProxy::Grpc, &nginx_grpc),
@@ -112,7 +132,9 @@ async fn drive(options: Options, placement: Placement) -> Result<(), String> {
         setup: &setup,
         backend: backend.pid(),
         gateway: (gateway.pid(), gateway_addr),
-        logging: logging.as_ref().map(|(p, addr)| (p.pid(), *addr)),
+        logging: logging.as_ref().map(|g| (g.pid(), g.addr)),
+        limit_memory: limit_memory.as_ref(),
+        limit_redis: limit_redis.as_ref().ok().map(|(g, redis)| (g, redis)),
         nginx_http1: nginx_target(&nginx_http1),
         nginx_grpc: nginx_target(&nginx_grpc),
     };
@@ -122,6 +144,9 @@ async fn drive(options: Options, placement: Placement) -> Result<(), String> {
     }
     drop(nginx_grpc);
     drop(nginx_http1);
+    // The gateway stops before its Redis (a tuple drops in order).
+    drop(limit_redis);
+    drop(limit_memory);
     drop(logging);
     report::table(&results, &placement, &notes);
 
@@ -139,6 +164,10 @@ fn progress(message: &str) {
 async fn measure(options: &Options, row: Row) -> Result<RowResult, String> {
     let total = options.warm_up + options.duration;
     progress(&format!("{} ({:.0} s)", row.name, total.as_secs_f64()));
+    let before = match &row.probe {
+        Some(probe) => Some(probe.read().await?),
+        None => None,
+    };
     let measured = load::run(
         &row.traffic,
         options.in_flight,
@@ -147,9 +176,14 @@ async fn measure(options: &Options, row: Row) -> Result<RowResult, String> {
         &row.server_pids,
     )
     .await?;
+    let limits = match (&row.probe, before) {
+        (Some(probe), Some(before)) => Some(probe.read().await?.since(before)),
+        _ => None,
+    };
     Ok(RowResult {
         name: row.name,
         measured,
+        limits,
     })
 }
 
@@ -170,6 +204,10 @@ struct Targets<'a> {
     gateway: (u32, SocketAddr),
     /// The gateway with its access log on, when that row runs.
     logging: Option<(u32, SocketAddr)>,
+    /// The gateway counting its rate limit in memory, when that row runs.
+    limit_memory: Option<&'a Gateway>,
+    /// The gateway counting its rate limit in Redis, and that Redis, when they started.
+    limit_redis: Option<(&'a Gateway, &'a Redis)>,
     /// nginx's processes and address in front of the plain endpoint, when it runs.
     nginx_http1: Option<(Vec<u32>, SocketAddr)>,
     /// nginx's processes and address in front of the users gRPC backend, when it runs.
@@ -202,11 +240,13 @@ fn plan_rows(targets: &Targets) -> Vec<Row> {
             name: "direct gRPC → backend (GetUser)".into(),
             traffic: grpc(targets.addrs.users()),
             server_pids: backend_only.clone(),
+            probe: None,
         },
         Row {
             name: format!("REST via gatehouse (GET {user_route})"),
             traffic: http_traffic(gateway, std::slice::from_ref(&user_route)),
             server_pids: via_gateway.clone(),
+            probe: None,
         },
     ];
     if let Some((logging_pid, logging)) = targets.logging {
@@ -214,18 +254,44 @@ fn plan_rows(targets: &Targets) -> Vec<Row> {
             name: "REST via gatehouse, access log on (json → file)".into(),
             traffic: http_traffic(logging, std::slice::from_ref(&user_route)),
             server_pids: vec![targets.backend, logging_pid],
+            probe: None,
+        });
+    }
+    if let Some(limited) = targets.limit_memory {
+        rows.push(Row {
+            name: "REST via gatehouse, rate limit in memory".into(),
+            traffic: http_traffic(limited.addr, std::slice::from_ref(&user_route)),
+            server_pids: vec![targets.backend, limited.pid()],
+            probe: Some(Probe {
+                admin: limited.admin,
+                redis: None,
+            }),
+        });
+    }
+    if let Some((limited, redis)) = targets.limit_redis {
+        rows.push(Row {
+            name: "REST via gatehouse, rate limit on Redis".into(),
+            traffic: http_traffic(limited.addr, std::slice::from_ref(&user_route)),
+            // Redis decides every call: it is on the request's path.
+            server_pids: vec![targets.backend, limited.pid(), redis.process.pid()],
+            probe: Some(Probe {
+                admin: limited.admin,
+                redis: Some(redis.cli.clone()),
+            }),
         });
     }
     rows.push(Row {
         name: "gRPC via gatehouse (native ingress, GetUser)".into(),
         traffic: grpc(gateway),
         server_pids: via_gateway.clone(),
+        probe: None,
     });
     if let Some((nginx_pids, nginx)) = &targets.nginx_grpc {
         rows.push(Row {
             name: "nginx grpc_pass (gRPC proxy hop, no transcoding)".into(),
             traffic: grpc(*nginx),
             server_pids: via_nginx(nginx_pids),
+            probe: None,
         });
     }
     rows.extend([
@@ -233,16 +299,19 @@ fn plan_rows(targets: &Targets) -> Vec<Row> {
             name: "dashboard aggregate via gatehouse (1 call)".into(),
             traffic: http_traffic(gateway, &[format!("/api/user-dashboard/{USER_ID}")]),
             server_pids: via_gateway.clone(),
+            probe: None,
         },
         Row {
             name: "dashboard as 3 sequential REST calls via gatehouse".into(),
             traffic: http_traffic(gateway, &targets.setup.sequential_paths),
             server_pids: via_gateway,
+            probe: None,
         },
         Row {
             name: "plain HTTP/1.1 JSON → backend (no proxy)".into(),
             traffic: http_traffic(targets.addrs.plain, std::slice::from_ref(&plain_path)),
             server_pids: backend_only,
+            probe: None,
         },
     ]);
     if let Some((nginx_pids, nginx)) = &targets.nginx_http1 {
@@ -250,6 +319,7 @@ fn plan_rows(targets: &Targets) -> Vec<Row> {
             name: "nginx plain HTTP/1.1 reverse proxy (no transcoding)".into(),
             traffic: http_traffic(*nginx, &[plain_path]),
             server_pids: via_nginx(nginx_pids),
+            probe: None,
         });
     }
     rows
@@ -369,6 +439,50 @@ async fn start_nginx_if_wanted(
     Ok((process, addr))
 }
 
+/// A redis-server and a gateway whose rate limit lives in it, the gateway checked to decide
+/// there; or why there are none.
+async fn start_redis_if_wanted(
+    options: &Options,
+    placement: &Placement,
+    dir: &Path,
+    addrs: &BackendAddrs,
+) -> Result<(Gateway, Redis), String> {
+    if !options.rate_limit_rows {
+        return Err("skipped (--no-rate-limit-rows)".into());
+    }
+    let programs = redis::find().ok_or(
+        "skipped: redis-server or redis-cli is not installed (scripts/bench.sh installs the \
+         Debian package redis-server)",
+    )?;
+    let redis = redis::start(placement, dir, programs)
+        .map_err(|e| format!("skipped: redis-server did not start: {e}"))?;
+    let kind = GatewayKind::RateLimitRedis(redis.cli.addr);
+    let limited = processes::start_gateway(placement, dir, addrs, kind)
+        .map_err(|e| format!("skipped: its gateway did not start: {e}"))?;
+    let probe = Probe {
+        admin: limited.admin,
+        redis: Some(redis.cli.clone()),
+    };
+    // The first call also loads the limit's script into Redis, before any row.
+    let first_call = async {
+        let before = probe.read().await?;
+        get_json(limited.addr, &format!("/api/users/{USER_ID}")).await?;
+        Ok::<_, String>(probe.read().await?.since(before))
+    };
+    let counts = first_call
+        .await
+        .map_err(|e| format!("skipped: its gateway does not answer: {e}"))?;
+    let evalsha = counts.redis.map(|r| r.evalsha).unwrap_or_default();
+    if counts.store_errors > 0 || evalsha == 0 {
+        return Err(format!(
+            "skipped: the gateway did not decide in Redis ({} store errors, {evalsha} EVALSHA)",
+            counts.store_errors
+        ));
+    }
+    // Dropped in this order: the gateway before its Redis.
+    Ok((limited, redis))
+}
+
 /// The memory section: the gateway idle, holding many keep-alive connections, and taking a
 /// burst of concurrent ones; then the burst again on a second gateway whose pools admit it.
 async fn memory(
@@ -421,7 +535,8 @@ async fn memory(
                 processes::RAISED_MAX_PENDING
             ));
             let kind = GatewayKind::RaisedMaxPending;
-            let (raised, raised_addr) = processes::start_gateway(placement, dir, addrs, kind)?;
+            let raised = processes::start_gateway(placement, dir, addrs, kind)?;
+            let raised_addr = raised.addr;
             // Warm, as the first gateway is: its pools connected, its allocator used.
             for _ in 0..WARM_REQUESTS {
                 get_json(raised_addr, &path).await?;

@@ -2,8 +2,8 @@
 //! backend, each in its own process, on pinned cores. It prints figures; nothing is asserted
 //! except that the setup worked.
 //!
-//! Run it with `scripts/bench.sh` (installs nginx and taskset when missing, raises the file
-//! descriptor limit) or `cargo bench --bench e2e -- [options]` (`--help` lists them;
+//! Run it with `scripts/bench.sh` (installs nginx, redis-server and taskset when missing, raises
+//! the file descriptor limit) or `cargo bench --bench e2e -- [options]` (`--help` lists them;
 //! `--quick` gives a smoke run of about 3 s per row).
 //!
 //! # What runs
@@ -15,7 +15,14 @@
 //! - **Gateway:** the real `gatehouse serve` binary with a generated config: the four backends,
 //!   the demo's dashboard aggregate, no `[auth]` (every route public, so no token is sent), no
 //!   rate limits, no health checks, `access_log = "off"`; everything else at its default. One row
-//!   runs a second gateway with `access_log = "json"` (written to a file).
+//!   runs a second gateway with `access_log = "json"` (written to a file). Two rows run gateways
+//!   with a rate limit on `GetUser` far above the load (1,000,000/s, burst as many, per client
+//!   address), so every call is checked and none refused: one counts in memory, the other in
+//!   Redis (`[rate_limits] store = "redis://…"`, `on_store_error = "allow"`, `timeout = "100ms"`).
+//! - **redis-server** (when installed): one instance on a free port of 127.0.0.1, no
+//!   persistence (`--save "" --appendonly no`), holding the Redis row's buckets. Around that
+//!   row the driver reads the gateway's `/metrics` (requests, calls refused, store errors) and
+//!   Redis' `INFO` (EVALSHA calls) with redis-cli, and reports one script call per request.
 //! - **nginx** (when installed): two instances of one worker each, no transcoding: the price
 //!   of a plain reverse proxy, as a reference. One proxies HTTP/1.1 keep-alive to the plain
 //!   endpoint; the other takes gRPC on cleartext HTTP/2 (`listen … http2`) and passes it to
@@ -31,17 +38,18 @@
 //! # Rows
 //!
 //! Direct gRPC to the backend (`users.v1.UserService/GetUser`, the baseline of `vs gRPC`);
-//! REST via the gateway (`GET /api/users/123`), also with the access log on; gRPC via the
-//! gateway (the same call to its port, `content-type: application/grpc`) and, as its
-//! reference, through nginx `grpc_pass`; the dashboard aggregate (`GET /api/user-dashboard/123`)
-//! and the three sequential REST calls it replaces (user, orders, products: one "request" of
-//! that row is all three); plain HTTP/1.1 straight to the backend's JSON endpoint; and nginx in
-//! front of that endpoint (HTTP/1.1).
+//! REST via the gateway (`GET /api/users/123`), also with the access log on, with the rate limit
+//! in memory and with it on Redis; gRPC via the gateway (the same call to its port,
+//! `content-type: application/grpc`) and, as its reference, through nginx `grpc_pass`; the
+//! dashboard aggregate (`GET /api/user-dashboard/123`) and the three sequential REST calls it
+//! replaces (user, orders, products: one "request" of that row is all three); plain HTTP/1.1
+//! straight to the backend's JSON endpoint; and nginx in front of that endpoint (HTTP/1.1).
 //!
 //! # Placement
 //!
-//! Backend, gateway and nginx share the first allowed CPU ("core 0"); the driver is alone on the
-//! second ("core 1"). Both go through `taskset`; the driver re-executes itself under it at start.
+//! Backend, gateway, nginx and redis-server share the first allowed CPU ("core 0"); the driver
+//! is alone on the second ("core 1"). Both go through `taskset`; the driver re-executes itself
+//! under it at start.
 //! Without `taskset` or a second CPU everything runs unpinned and the output says so.
 //!
 //! # Columns
@@ -49,9 +57,10 @@
 //! `req/s` counts answered requests (errors included) over the measured window; `errors` are
 //! non-2xx answers, non-OK gRPC statuses and broken connections. `vs gRPC` divides req/s by the
 //! direct gRPC row's. `core0 µs/req` is the CPU time of the processes on the request's path
-//! (backend, plus the gateway or nginx) from `/proc/<pid>/stat` utime + stime, over the window,
-//! per request; `core0 %` is that time over the window (near 100 % means core 0 was the limit);
-//! `gen %` is the driver's own CPU (near 100 % means the generator was the limit).
+//! (backend, plus the gateway or nginx, plus redis-server in the Redis row) from
+//! `/proc/<pid>/stat` utime + stime, over the window, per request; `core0 %` is that time over
+//! the window (near 100 % means core 0 was the limit); `gen %` is the driver's own CPU (near
+//! 100 % means the generator was the limit).
 //!
 //! # Memory
 //!
@@ -74,7 +83,9 @@ mod options;
 mod placement;
 mod processes;
 mod procfs;
+mod rate_limit;
 mod raw_grpc;
+mod redis;
 mod report;
 
 use std::process::ExitCode;
@@ -90,6 +101,7 @@ usage: cargo bench --bench e2e -- [options]
                           or the generated tonic client
   --no-nginx              skip the nginx reference rows (HTTP/1.1 and grpc_pass)
   --no-access-log-row     skip the row with the gateway's access log on
+  --no-rate-limit-rows    skip the rows with a rate limit (in memory, and on Redis)
   --no-memory             skip the memory section";
 
 /// The user every row asks for (Ada Lovelace in the seed data).

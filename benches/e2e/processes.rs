@@ -153,13 +153,29 @@ pub fn start_backend(placement: &Placement, dir: &Path) -> Result<(Process, Back
 /// memory section's 10,000 requests at once.
 pub const RAISED_MAX_PENDING: usize = 20_000;
 
-/// Which gateway config: they differ from the default in one setting each.
+/// The method whose calls the rate-limit gateways limit (`GET /api/users/{user_id}` in REST).
+pub const RATE_LIMITED_METHOD: &str = "users.v1.UserService/GetUser";
+/// Their limit, per second and at once, per client address: far above what one core serves,
+/// so every call is checked and none refused.
+pub const RATE_LIMIT: i64 = 1_000_000;
+/// `[rate_limits] timeout` of the Redis row. Not the default 5 ms: Redis shares a saturated
+/// core with the gateway and the backend, so a reply can wait that long for the scheduler
+/// (about one call in 30,000 did), and the call would pass unchecked. The row measures what
+/// deciding in Redis costs, so every call must be decided there.
+pub const REDIS_TIMEOUT: &str = "100ms";
+
+/// Which gateway config: each differs from the default in one respect.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum GatewayKind {
     /// `access_log = "off"`, every other setting at its default.
     Default,
     /// `access_log = "json"`, written to a file.
     AccessLog,
+    /// A [`RATE_LIMIT`] on [`RATE_LIMITED_METHOD`], counted in the gateway's memory.
+    RateLimitMemory,
+    /// The same limit, counted in the Redis at this address (`on_store_error = "allow"`,
+    /// `timeout` [`REDIS_TIMEOUT`]).
+    RateLimitRedis(SocketAddr),
     /// `access_log = "off"` and every pool's `max_pending` at [`RAISED_MAX_PENDING`].
     RaisedMaxPending,
 }
@@ -169,13 +185,30 @@ impl GatewayKind {
         match self {
             GatewayKind::Default => "gateway",
             GatewayKind::AccessLog => "gateway-access-log",
+            GatewayKind::RateLimitMemory => "gateway-rate-limit-memory",
+            GatewayKind::RateLimitRedis(_) => "gateway-rate-limit-redis",
             GatewayKind::RaisedMaxPending => "gateway-raised-max-pending",
         }
     }
 }
 
-/// The gateway config: every demo backend, the dashboard aggregate, no auth, no rate limits,
-/// no health checks, listeners on free ports.
+/// A running gateway and where it listens.
+pub struct Gateway {
+    pub process: Process,
+    /// REST and gRPC.
+    pub addr: SocketAddr,
+    /// The admin listener: `/metrics`, `/healthz`, `/readyz`.
+    pub admin: SocketAddr,
+}
+
+impl Gateway {
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
+    }
+}
+
+/// The gateway config: every demo backend, the dashboard aggregate, no auth, no rate limits
+/// (but in the rate-limit kinds), no health checks, listeners on free ports.
 fn gateway_config(backends: &BackendAddrs, kind: GatewayKind) -> Result<String, String> {
     use toml::{Table, Value};
     let mut server = Table::new();
@@ -213,16 +246,32 @@ fn gateway_config(backends: &BackendAddrs, kind: GatewayKind) -> Result<String, 
     config.insert("telemetry".into(), telemetry.into());
     config.insert("backends".into(), entries.into());
     config.insert("aggregates".into(), vec![Value::Table(dashboard)].into());
+    if let GatewayKind::RateLimitMemory | GatewayKind::RateLimitRedis(_) = kind {
+        let mut limit = Table::new();
+        limit.insert("per_second".into(), RATE_LIMIT.into());
+        limit.insert("burst".into(), RATE_LIMIT.into());
+        let mut route = Table::new();
+        route.insert("method".into(), RATE_LIMITED_METHOD.into());
+        route.insert("rate_limit".into(), limit.into());
+        config.insert("routes".into(), vec![Value::Table(route)].into());
+    }
+    if let GatewayKind::RateLimitRedis(redis) = kind {
+        let mut store = Table::new();
+        store.insert("store".into(), format!("redis://{redis}").into());
+        store.insert("on_store_error".into(), "allow".into());
+        store.insert("timeout".into(), REDIS_TIMEOUT.into());
+        config.insert("rate_limits".into(), store.into());
+    }
     toml::to_string(&config).map_err(|e| e.to_string())
 }
 
-/// Starts `gatehouse serve` on the server CPU; answers its REST/gRPC address.
+/// Starts `gatehouse serve` on the server CPU and waits until both listeners are up.
 pub fn start_gateway(
     placement: &Placement,
     dir: &Path,
     backends: &BackendAddrs,
     kind: GatewayKind,
-) -> Result<(Process, SocketAddr), String> {
+) -> Result<Gateway, String> {
     let name = kind.name();
     let config_file = dir.join(format!("{name}.toml"));
     fs::write(&config_file, gateway_config(backends, kind)?)
@@ -243,10 +292,20 @@ pub fn start_gateway(
         .stdin(Stdio::null())
         .stdout(stdout);
     let mut process = Process::spawn(name, command, dir.join(format!("{name}.log")))?;
-    let addr = process.wait_for(|| {
+    let (addr, admin) = process.wait_for(|| {
         let out = fs::read_to_string(&stdout_file).ok()?;
-        let rest = out.split("gatehouse listening on http://").nth(1)?;
-        rest.split_whitespace().next()?.parse::<SocketAddr>().ok()
+        let after = |line: &str| {
+            let rest = out.split(line).nth(1)?;
+            rest.split_whitespace().next()?.parse::<SocketAddr>().ok()
+        };
+        Some((
+            after("gatehouse listening on http://")?,
+            after("admin listening on http://")?,
+        ))
     })?;
-    Ok((process, addr))
+    Ok(Gateway {
+        process,
+        addr,
+        admin,
+    })
 }

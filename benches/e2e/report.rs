@@ -9,8 +9,9 @@ use crate::driver;
 use crate::load::{GrpcClient, Measured};
 use crate::options::Options;
 use crate::placement::Placement;
-use crate::processes::RAISED_MAX_PENDING;
+use crate::processes::{RAISED_MAX_PENDING, RATE_LIMIT, RATE_LIMITED_METHOD, REDIS_TIMEOUT};
 use crate::procfs;
+use crate::rate_limit::Counts;
 
 pub fn header(options: &Options, placement: &Placement) {
     println!("gatehouse end-to-end load benchmark");
@@ -34,7 +35,7 @@ pub fn header(options: &Options, placement: &Placement) {
     );
     println!(
         "  gateway    gatehouse serve (release): no [auth] (routes public, no token), no \
-         rate limits,"
+         rate limits (but in their rows),"
     );
     println!("             no health checks, access_log off, other settings default");
     println!();
@@ -79,7 +80,8 @@ pub fn table(results: &[driver::RowResult], placement: &Placement, notes: &[Stri
     println!();
     println!(
         "  core0 = {core}: CPU of the backend process plus the proxy on the path (gateway, \
-         or nginx master + worker), /proc/<pid>/stat utime+stime over the measured window."
+         or nginx master + worker; and redis-server in the Redis row), /proc/<pid>/stat \
+         utime+stime over the measured window."
     );
     println!(
         "  gen % = the load generator's own CPU (one thread); near 100 % it, not the \
@@ -97,10 +99,58 @@ pub fn table(results: &[driver::RowResult], placement: &Placement, notes: &[Stri
         "  The nginx grpc_pass row is the gRPC-via-gatehouse row's reference: the same GetUser \
          calls through one proxy hop that forwards them without transcoding."
     );
+    let limits: Vec<&Counts> = results.iter().filter_map(|r| r.limits.as_ref()).collect();
+    if !limits.is_empty() {
+        rate_limit_footnote(&limits, &core);
+    }
     for note in notes {
         println!("  note: {note}");
     }
     println!();
+}
+
+/// What the rate-limit rows are, and what their gateway and Redis counted during them.
+fn rate_limit_footnote(rows: &[&Counts], core: &str) {
+    println!(
+        "  The rate-limit rows are the REST row through a gateway that limits \
+         {RATE_LIMITED_METHOD} to {} calls/s per client address (burst as many): every call is \
+         checked, none refused.",
+        thousands(RATE_LIMIT as usize)
+    );
+    println!(
+        "  \"in memory\" counts in the gateway; \"on Redis\" asks a redis-server on {core} \
+         (one EVALSHA per call, timeout {REDIS_TIMEOUT}, on_store_error allow), whose CPU is in \
+         core0. Counted over each row, warm-up included:"
+    );
+    for counts in rows {
+        let mut line = format!(
+            "{} requests; refused by the limit: {}",
+            thousands(counts.requests as usize),
+            counts.limited
+        );
+        let store = match counts.redis {
+            None => "in memory",
+            Some(redis) => {
+                line.push_str(&format!(
+                    "; store errors: {}; Redis ran {} EVALSHA, {:.2} per request \
+                     (total_commands_processed +{}: it also counts the script's TIME, GET and SET)",
+                    counts.store_errors,
+                    thousands(redis.evalsha as usize),
+                    redis.evalsha as f64 / counts.requests.max(1) as f64,
+                    thousands(redis.total as usize)
+                ));
+                "on Redis"
+            }
+        };
+        println!("    rate limit {store}: {line}.");
+        let problems = counts.problems();
+        if !problems.is_empty() {
+            println!(
+                "    CHECK FAILED, rate limit {store}: {}.",
+                problems.join("; ")
+            );
+        }
+    }
 }
 
 /// The memory section's figures.
