@@ -21,6 +21,7 @@ use tonic::metadata::MetadataMap;
 use crate::error::GatewayError;
 use crate::http_rule::Binding;
 use crate::security::RoutePolicy;
+use crate::transcode::query;
 use crate::upstream::Backend;
 pub use plan::{FIELDS_PARAMETER, Plan, PlannedCall, Source, Step};
 
@@ -210,7 +211,10 @@ impl Aggregate {
                 .filter(|b| b.field_path.len() == 1 && b.field_path[0] == *name)
                 .map(|b| b.value.to_string())
                 .collect(),
-            Source::Query(name) => form_urlencoded::parse(inputs.query.unwrap_or("").as_bytes())
+            // Checked by `selected` before any call is prepared.
+            Source::Query(name) => query::pairs(inputs.query.unwrap_or(""))
+                .unwrap_or_default()
+                .into_iter()
                 .filter(|(k, _)| k == name)
                 .map(|(_, v)| v.into_owned())
                 .collect(),
@@ -232,7 +236,7 @@ impl Aggregate {
     /// The calls to show: all, or those `?fields=a,b` names.
     fn selected(&self, query: Option<&str>) -> Result<Vec<usize>, GatewayError> {
         let mut named = Vec::new();
-        for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        for (key, value) in query::pairs(query.unwrap_or(""))? {
             if key != FIELDS_PARAMETER {
                 continue;
             }

@@ -116,7 +116,7 @@ fn bind_query<M: FieldSet>(
     query: &str,
     ignore_unknown: bool,
 ) -> Result<(), GatewayError> {
-    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+    for (name, value) in super::query::pairs(query)? {
         if name.is_empty() {
             continue;
         }

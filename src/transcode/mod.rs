@@ -9,6 +9,7 @@ mod fields;
 pub mod json;
 pub mod metadata;
 pub mod parse;
+pub mod query;
 pub mod stream;
 pub mod timeout;
 
