@@ -237,7 +237,6 @@ async fn request_spans_reach_the_collector_and_parent_the_backend_calls() {
 
 #[tokio::test]
 async fn export_settings_are_checked() {
-    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     for (setting, key) in [
         (
             "otlp_endpoint = \"https://collector.example:4317\"",
@@ -250,16 +249,7 @@ async fn export_settings_are_checked() {
         ("otlp_sample_ratio = 1.5", "telemetry.otlp_sample_ratio"),
         ("otlp_service_name = \" \"", "telemetry.otlp_service_name"),
     ] {
-        let file = dir.join("otlp-check.toml");
-        std::fs::write(&file, format!("[telemetry]\n{setting}\n")).unwrap();
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-            .args(["check", "--config"])
-            .arg(&file)
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(!output.status.success(), "{setting} passed the check");
-        assert!(stderr.contains(key), "{setting}: {stderr}");
+        common::check_refuses("otlp-check", &format!("[telemetry]\n{setting}\n"), key);
     }
 }
 

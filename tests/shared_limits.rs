@@ -160,7 +160,6 @@ async fn while_redis_is_down_deny_answers_503_and_sharing_resumes_after() {
 
 #[test]
 fn store_settings_are_checked() {
-    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     for (setting, key) in [
         (
             "store = \"memcached://127.0.0.1:11211\"",
@@ -171,15 +170,10 @@ fn store_settings_are_checked() {
         ("timeout = \"0s\"", "rate_limits.timeout"),
         ("on_store_error = \"maybe\"", "on_store_error"),
     ] {
-        let file = dir.join("shared-limits-check.toml");
-        std::fs::write(&file, format!("[rate_limits]\n{setting}\n")).unwrap();
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-            .args(["check", "--config"])
-            .arg(&file)
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(!output.status.success(), "{setting} passed the check");
-        assert!(stderr.contains(key), "{setting}: {stderr}");
+        common::check_refuses(
+            "shared-limits-check",
+            &format!("[rate_limits]\n{setting}\n"),
+            key,
+        );
     }
 }

@@ -145,3 +145,18 @@ impl Drop for Gatehouse {
         let _ = self.child.wait();
     }
 }
+
+/// Asserts that `gatehouse check` refuses `config` (written to `<name>.toml` in the test temp
+/// dir) and names `key` in its message.
+pub fn check_refuses(name: &str, config: &str, key: &str) {
+    let file = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}.toml"));
+    std::fs::write(&file, config).unwrap();
+    let output = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "this passed the check:\n{config}");
+    assert!(stderr.contains(key), "{config}\n{stderr}");
+}
