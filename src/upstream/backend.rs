@@ -359,6 +359,15 @@ fn no_healthy_upstream(none: NoEndpoint) -> GatewayError {
     }
 }
 
+/// The request of one attempt: the message, the metadata with per-call values left out of
+/// HPACK's table, and what is left of the deadline as `grpc-timeout`.
+fn call_request(metadata: MetadataMap, message: Bytes, timeout: Duration) -> tonic::Request<Bytes> {
+    let mut request = tonic::Request::from_parts(metadata, tonic::Extensions::default(), message);
+    request.set_timeout(timeout);
+    skip_indexing_per_call_values(request.metadata_mut().as_mut());
+    request
+}
+
 /// Ends the request body with its one message (see [`SingleMessageBody`]).
 fn single_message(
     message_len: usize,
@@ -378,9 +387,7 @@ async fn attempt(
         .map_request(single_message(message.len()))
         .service(ResponseGuard::new(channel.clone()));
     let mut grpc = tonic::client::Grpc::new(transport);
-    let mut request = tonic::Request::from_parts(metadata, tonic::Extensions::default(), message);
-    request.set_timeout(timeout);
-    skip_indexing_per_call_values(request.metadata_mut().as_mut());
+    let request = call_request(metadata, message, timeout);
     grpc.ready().await.map_err(Status::from_error)?;
     grpc.unary(request, path, RawCodec).await
 }
@@ -462,9 +469,7 @@ async fn open_stream(
         .map_request(single_message(message.len()))
         .service(ResponseGuard::new(channel.clone()));
     let mut grpc = tonic::client::Grpc::new(transport);
-    let mut request = tonic::Request::from_parts(metadata, tonic::Extensions::default(), message);
-    request.set_timeout(timeout);
-    skip_indexing_per_call_values(request.metadata_mut().as_mut());
+    let request = call_request(metadata, message, timeout);
     grpc.ready().await.map_err(Status::from_error)?;
     grpc.server_streaming(request, path, RawCodec).await
 }
