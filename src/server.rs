@@ -219,16 +219,16 @@ impl Gateway {
         fields.subject = identity.as_ref().map(|i| i.subject.clone());
         policy.authorize(identity.as_ref())?;
         let client = peer.map(|p| self.client_ip.client(p.ip(), &parts.headers));
-        let limit_headers = self
-            .rate_limit(policy, identity.as_ref(), client)
-            .await
-            .inspect_err(|error| {
+        let limit_headers = match take_rate_limit(policy, identity.as_ref(), client) {
+            None => Vec::new(),
+            Some(taking) => taking.await.inspect_err(|error| {
                 if let (GatewayError::RateLimited { .. }, Some((_, key))) =
                     (error, &policy.rate_limit)
                 {
                     telemetry_metrics::record_rate_limited(&route, *key);
                 }
-            })?;
+            })?,
+        };
         let identity = identity.as_ref();
         let answer = match target {
             RouteTarget::Method(entry) => {
@@ -356,8 +356,10 @@ impl Gateway {
             if let Err(denied) = policy.authorize(identity) {
                 return Box::pin(std::future::ready(Err(denied)));
             }
-            let limit = take_rate_limit(policy, identity, client);
-            Box::pin(async move { limit.await.map(drop) })
+            match take_rate_limit(policy, identity, client) {
+                Some(taking) => Box::pin(async move { taking.await.map(drop) }),
+                None => Box::pin(std::future::ready(Ok(()))),
+            }
         };
         let out = entry.aggregate.run(inputs, admit).await?;
         let mut response = Response::new(Body::from(out));
@@ -365,17 +367,6 @@ impl Gateway {
             .headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         Ok(response)
-    }
-
-    /// Takes one call from the policy's rate limit, if it has one; the `RateLimit-*` headers
-    /// for the response, or 429.
-    fn rate_limit(
-        &self,
-        policy: &RoutePolicy,
-        identity: Option<&Identity>,
-        client: Option<std::net::IpAddr>,
-    ) -> RateLimitFuture {
-        take_rate_limit(policy, identity, client)
     }
 
     /// min(client `Grpc-Timeout`, the route's deadline); `max_timeout` caps both.
@@ -673,16 +664,14 @@ fn cors_layer(config: &CorsConfig, api_key_header: HeaderName) -> CorsLayer {
         .max_age(config.max_age)
 }
 
-/// Takes one call from `policy`'s rate limit, if it has one: the `RateLimit-*` headers for the
-/// response, or 429. Shared by REST and the gRPC ingress.
+/// Takes one call from `policy`'s rate limit, if it has one (`None` otherwise, at no cost):
+/// the `RateLimit-*` headers for the response, or 429. Shared by REST and the gRPC ingress.
 fn take_rate_limit(
     policy: &RoutePolicy,
     identity: Option<&Identity>,
     client: Option<std::net::IpAddr>,
-) -> RateLimitFuture {
-    let Some((limit, by)) = &policy.rate_limit else {
-        return Box::pin(std::future::ready(Ok(Vec::new())));
-    };
+) -> Option<RateLimitFuture> {
+    let (limit, by) = policy.rate_limit.as_ref()?;
     // Namespaced, so a subject named like an address cannot share an address's bucket; a
     // call without the identity the limit counts by falls back to its address.
     let ip = || format!("ip:{}", client.map_or_else(String::new, |c| c.to_string()));
@@ -700,7 +689,7 @@ fn take_rate_limit(
         _ => ip(),
     };
     let limit = limit.clone();
-    Box::pin(async move {
+    Some(Box::pin(async move {
         match limit.decide(&key).await {
             Decision::Allowed(allowed) => Ok(allowed.headers().into_iter().collect()),
             Decision::AllowedUnchecked => Ok(Vec::new()),
@@ -710,5 +699,5 @@ fn take_rate_limit(
             }),
             Decision::Unavailable => Err(GatewayError::RateLimitUnavailable),
         }
-    })
+    }))
 }

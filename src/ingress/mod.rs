@@ -57,7 +57,11 @@ pub use status::{error_response, error_trailers, grpc_message, status_response};
 /// `GatewayError::RateLimited`. The gateway passes its own REST step, so a call is counted
 /// under the same key in the same bucket whichever protocol it comes by.
 pub type RateLimiter = Arc<
-    dyn Fn(&RoutePolicy, Option<&Identity>, Option<IpAddr>) -> crate::security::RateLimitFuture
+    dyn Fn(
+            &RoutePolicy,
+            Option<&Identity>,
+            Option<IpAddr>,
+        ) -> Option<crate::security::RateLimitFuture>
         + Send
         + Sync,
 >;
@@ -136,7 +140,7 @@ impl GrpcIngress {
             &RoutePolicy,
             Option<&Identity>,
             Option<IpAddr>,
-        ) -> crate::security::RateLimitFuture
+        ) -> Option<crate::security::RateLimitFuture>
         + Send
         + Sync
         + 'static,

@@ -94,16 +94,17 @@ impl GrpcIngress {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0);
         let client = peer.map(|p| self.client_ip.client(p.ip(), &parts.headers));
-        let limit_headers = rate_limit(&method.policy, identity.as_ref(), client)
-            .await
-            .inspect_err(|error| {
+        let limit_headers = match rate_limit(&method.policy, identity.as_ref(), client) {
+            None => Vec::new(),
+            Some(taking) => taking.await.inspect_err(|error| {
                 if let (GatewayError::RateLimited { .. }, Some((_, key))) =
                     (error, &method.policy.rate_limit)
                 {
                     let route = SharedString::const_str(method.spec.grpc_path);
                     telemetry_metrics::record_rate_limited(&route, *key);
                 }
-            })?;
+            })?,
+        };
         Ok(Admitted {
             identity,
             peer,

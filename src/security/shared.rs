@@ -12,6 +12,7 @@
 //!   counted (`gatehouse_rate_limit_store_errors_total`) and logged at most every 10 s. The
 //!   connection manager reconnects by itself.
 
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -144,7 +145,8 @@ fn bucket_key(scope: &str, key: &str) -> String {
     let mut out = String::with_capacity(13 + 32);
     out.push_str("gatehouse:rl:");
     for byte in &digest[..16] {
-        out.push_str(&format!("{byte:02x}"));
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{byte:02x}");
     }
     out
 }
