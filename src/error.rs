@@ -422,8 +422,10 @@ impl IntoResponse for GatewayError {
         } = self.disposition();
         if let GatewayError::Internal(cause) = &self {
             tracing::error!(%cause, "internal error");
-        } else if status.is_server_error() {
-            tracing::warn!(error = %self, ?code, "request failed");
+        } else if status.is_server_error()
+            && let Some(left_out) = crate::telemetry::log_budget::FAILED_REQUESTS.admit()
+        {
+            tracing::warn!(error = %self, ?code, left_out, "request failed");
         }
         let body = self.json_with(code, reason);
         let mut response = (status, body).into_response();

@@ -6,7 +6,7 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use common::{Instance, TestGateway};
+use common::{Gatehouse, Instance, TestGateway};
 use gatehouse::proto::gatehouse::echo::v1::Kitchen;
 use gatehouse::proto::gatehouse::echo::v1::echo_service_client::EchoServiceClient;
 use gatehouse::telemetry::trace::is_valid_traceparent;
@@ -206,4 +206,64 @@ async fn the_binary_writes_one_json_access_line_per_request_without_secrets() {
         .find(|(_, e)| e["status"] == 404)
         .expect("the 404 is logged");
     assert_eq!(missing["route"], "-");
+}
+
+/// A backend that is down fails every request with 503, but the WARN line for a failed
+/// request is written at most 10 times a second: the log stays readable and the gateway does
+/// not spend its CPU on it. Every failure is still in the metrics.
+#[tokio::test]
+async fn failed_requests_are_logged_within_a_budget() {
+    // A port nothing listens on.
+    let down = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut gatehouse = Gatehouse::start_logging(
+        "failure-log-budget",
+        &format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n\n\
+             [admin]\nlisten = \"127.0.0.1:0\"\n\n\
+             [telemetry]\naccess_log = \"off\"\n\n\
+             [[backends]]\nname = \"echo\"\nservices = [\"{}\"]\nendpoints = [\"http://{}\"]\n",
+            common::ECHO_SERVICE,
+            down
+        ),
+        "warn",
+    );
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    const REQUESTS: usize = 300;
+    let started = std::time::Instant::now();
+    for _ in 0..REQUESTS {
+        let response = client
+            .get(format!("http://{}/v1/echo/down", gatehouse.rest))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 503);
+    }
+    let windows = started.elapsed().as_secs() as usize + 2;
+    let metrics = client
+        .get(format!("http://{}/metrics", gatehouse.admin))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    gatehouse.terminate();
+    assert!(gatehouse.exited().await.success());
+
+    let log = gatehouse.log();
+    let lines = log.lines().filter(|l| l.contains("request failed")).count();
+    assert!(lines >= 1, "no failure logged:\n{log}");
+    assert!(
+        lines <= 10 * windows && lines < REQUESTS,
+        "{lines} failure lines for {REQUESTS} requests in at most {windows} seconds"
+    );
+    let counted: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("gatehouse_requests_total{") && l.contains("status=\"503\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(counted, REQUESTS as f64, "{metrics}");
 }

@@ -27,8 +27,10 @@ pub fn error_trailers(error: &GatewayError) -> HeaderMap {
     let code = error.grpc_code();
     if let GatewayError::Internal(cause) = error {
         tracing::error!(%cause, "internal error");
-    } else if crate::error::http_status(code).is_server_error() {
-        tracing::warn!(%error, ?code, "gRPC call failed");
+    } else if crate::error::http_status(code).is_server_error()
+        && let Some(left_out) = crate::telemetry::log_budget::FAILED_REQUESTS.admit()
+    {
+        tracing::warn!(%error, ?code, left_out, "gRPC call failed");
     }
     let mut headers = status_headers(code, &error.public_message());
     if let GatewayError::RateLimited {

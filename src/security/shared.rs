@@ -13,14 +13,14 @@
 //!   connection manager reconnects by itself.
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use sha2::{Digest, Sha256};
 
 use super::ratelimit::{Allowed, Limited};
 use crate::config::{RateLimitsConfig, StoreErrorPolicy};
+use crate::telemetry::log_budget::LogBudget;
 
 /// GCRA over microseconds. KEYS[1]: the bucket. ARGV: the emission interval and the burst.
 /// Returns {1, remaining, µs until full} or {0, µs until allowed, µs until full}.
@@ -42,8 +42,8 @@ if remaining < 0 then remaining = 0 end
 return {1, remaining, next - now}
 ";
 
-/// At most one log line about store failures per this long.
-const LOG_GAP: Duration = Duration::from_secs(10);
+/// At most one log line about store failures every 10 s.
+static FAILURE_LOG: LogBudget = LogBudget::new(1, 10);
 
 /// The Redis store of one gateway config, shared by its rate limits.
 pub struct SharedStore {
@@ -151,21 +151,13 @@ fn bucket_key(scope: &str, key: &str) -> String {
     out
 }
 
-/// Logs a store failure unless one was logged less than [`LOG_GAP`] ago.
+/// Logs a store failure unless one was logged in the last 10 s.
 fn log_failure(why: &str, policy: &str) {
-    static LAST: AtomicU64 = AtomicU64::new(0);
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
-    let last = LAST.load(Relaxed);
-    if now < last.saturating_add(LOG_GAP.as_secs()) {
-        return;
-    }
-    if LAST.compare_exchange(last, now, Relaxed, Relaxed).is_ok() {
+    if let Some(left_out) = FAILURE_LOG.admit() {
         tracing::warn!(
             error = why,
             on_store_error = policy,
+            left_out,
             "rate-limit store failed; the configured policy applies (logged at most every 10 s)"
         );
     }
