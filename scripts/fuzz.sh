@@ -23,7 +23,7 @@ export PATH="$root/.tools/cargo/bin:$PATH"
 export RUSTC_BOOTSTRAP=1
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "installing cargo-fuzz into .tools/cargo"
-  cargo install --locked --root "$root/.tools/cargo" cargo-fuzz
+  cargo install --locked --root "$root/.tools/cargo" --version 0.13.2 cargo-fuzz
 fi
 
 cd "$root"
