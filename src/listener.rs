@@ -28,8 +28,8 @@ use axum::response::Response;
 use http::HeaderValue;
 use http::header::CONNECTION;
 use hyper::body::Incoming;
+use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -56,22 +56,25 @@ pub struct ConnectionLimits {
 }
 
 impl ConnectionLimits {
-    fn builder(&self) -> auto::Builder<TokioExecutor> {
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
+    fn builders(&self) -> Builders {
+        let mut http1 = http1::Builder::new();
+        http1
             .timer(TokioTimer::new())
             .header_read_timeout(self.header_read_timeout)
             .max_headers(self.max_headers.saturating_mul(2).max(100))
             .max_buf_size(self.max_header_bytes.saturating_mul(4).max(64 * 1024));
-        builder
-            .http2()
-            .timer(TokioTimer::new())
-            .max_header_list_size(
-                u32::try_from(self.max_header_bytes.saturating_mul(4)).unwrap_or(u32::MAX),
-            );
-        builder
+        let mut http2 = http2::Builder::new(TokioExecutor::new());
+        http2.timer(TokioTimer::new()).max_header_list_size(
+            u32::try_from(self.max_header_bytes.saturating_mul(4)).unwrap_or(u32::MAX),
+        );
+        Builders { http1, http2 }
     }
+}
+
+/// hyper's connection builders for the two protocols one port speaks.
+struct Builders {
+    http1: http1::Builder,
+    http2: http2::Builder<TokioExecutor>,
 }
 
 /// Serves `app` on `listener` until `shutdown` completes; then stops accepting, lets every
@@ -99,7 +102,7 @@ pub async fn serve_with_drain(
     drain_timeout: Option<Duration>,
 ) -> io::Result<()> {
     let address = listener.local_addr()?;
-    let builder = Arc::new(limits.builder());
+    let builders = Arc::new(limits.builders());
     let acceptor = limits.tls.clone().map(TlsAcceptor::from);
     let handshake_timeout = limits.header_read_timeout;
     let graceful = GracefulShutdown::new();
@@ -124,7 +127,7 @@ pub async fn serve_with_drain(
         };
         let _ = stream.set_nodelay(true);
         let service = connection_service(app.clone(), peer, draining.clone());
-        let builder = builder.clone();
+        let builders = builders.clone();
         let acceptor = acceptor.clone();
         // Taken now, so that a stop waits for handshakes under way as for connections.
         let watcher = graceful.watcher();
@@ -151,14 +154,34 @@ pub async fn serve_with_drain(
                     SlowHeaderGuard::new(Box::pin(read), Box::pin(write))
                 }
             };
-            let connection = builder
-                .serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(service))
-                .into_owned();
-            if let Err(error) = watcher.watch(connection).await {
-                let timed_out = error
-                    .downcast_ref::<hyper::Error>()
-                    .is_some_and(hyper::Error::is_timeout);
-                reply.after_error(timed_out).await;
+            // The first bytes say which protocol the client speaks. They are bounded by the
+            // header read timeout like the headers that follow them.
+            let mut io = Replay::new(io);
+            let protocol = match tokio::time::timeout(handshake_timeout, io.sniff()).await {
+                Ok(Ok(protocol)) => protocol,
+                Ok(Err(_)) => return,
+                Err(_) => {
+                    drop(io);
+                    reply.after_error(true).await;
+                    return;
+                }
+            };
+            let io = TokioIo::new(io);
+            let service = TowerToHyperService::new(service);
+            let served = match protocol {
+                Protocol::Http1 => {
+                    watcher
+                        .watch(builders.http1.serve_connection(io, service))
+                        .await
+                }
+                Protocol::Http2 => {
+                    watcher
+                        .watch(builders.http2.serve_connection(io, service))
+                        .await
+                }
+            };
+            if let Err(error) = served {
+                reply.after_error(error.is_timeout()).await;
             }
         });
     }
@@ -344,5 +367,199 @@ impl AsyncWrite for SlowHeaderGuard {
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let mut write = self.write.lock().unwrap_or_else(|e| e.into_inner());
         write.as_mut().poll_shutdown(cx)
+    }
+}
+
+/// The connection preface every HTTP/2 client sends first (RFC 9113 §3.4).
+const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Which protocol a plain connection speaks, told by its first bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Protocol {
+    Http1,
+    /// h2c with prior knowledge, as gRPC clients connect; or HTTP/2 negotiated over TLS.
+    Http2,
+}
+
+/// A connection's stream that first reads just enough to tell HTTP/2 from HTTP/1.x, then gives
+/// those bytes back to hyper ahead of the stream.
+///
+/// This is hyper_util's `auto` builder's job, done here for memory: `auto` hands the sniffed
+/// bytes to hyper in a read of their own, so hyper's first read of a request is partial and
+/// its read buffer grows from 8 KiB to 16 KiB on the next one, for the connection's lifetime.
+/// `Replay` returns the sniffed bytes together with whatever the stream has ready in the same
+/// read, so a request that arrived whole is read whole, into the first 8 KiB.
+struct Replay<I> {
+    inner: I,
+    sniffed: [u8; H2_PREFACE.len()],
+    /// `sniffed[start..end]` is yet to be given to hyper.
+    start: usize,
+    end: usize,
+}
+
+impl<I: AsyncRead + Unpin> Replay<I> {
+    fn new(inner: I) -> Replay<I> {
+        Replay {
+            inner,
+            sniffed: [0; H2_PREFACE.len()],
+            start: 0,
+            end: 0,
+        }
+    }
+
+    /// Reads until the bytes seen so far either are the whole HTTP/2 preface or differ from
+    /// it. A stream that ends before that is HTTP/1.x, whose parser then answers the partial
+    /// request; one that ends before its first byte is an error.
+    async fn sniff(&mut self) -> io::Result<Protocol> {
+        use tokio::io::AsyncReadExt as _;
+        while self.end < H2_PREFACE.len() {
+            let read = self.inner.read(&mut self.sniffed[self.end..]).await?;
+            if read == 0 {
+                return if self.end == 0 {
+                    Err(io::ErrorKind::UnexpectedEof.into())
+                } else {
+                    Ok(Protocol::Http1)
+                };
+            }
+            self.end += read;
+            if self.sniffed[..self.end] != H2_PREFACE[..self.end] {
+                return Ok(Protocol::Http1);
+            }
+        }
+        Ok(Protocol::Http2)
+    }
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for Replay<I> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if this.start == this.end {
+            return Pin::new(&mut this.inner).poll_read(cx, buf);
+        }
+        let replayed = (this.end - this.start).min(buf.remaining());
+        buf.put_slice(&this.sniffed[this.start..this.start + replayed]);
+        this.start += replayed;
+        if this.start == this.end && buf.remaining() > 0 {
+            // Whatever else has arrived joins the replayed bytes. When the stream has nothing
+            // yet, the waker is registered; when it fails, the next read sees the failure or
+            // the end of the stream.
+            let _ = Pin::new(&mut this.inner).poll_read(cx, buf);
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for Replay<I> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, data)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, data)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    use super::*;
+
+    const REQUEST: &[u8] = b"GET /v1/users/123 HTTP/1.1\r\nhost: gatehouse\r\n\r\n";
+
+    /// A `Replay` over a stream that has already received `bytes` (and is then closed).
+    async fn replay_of(bytes: &[u8]) -> Replay<tokio::io::DuplexStream> {
+        let (mut client, server) = tokio::io::duplex(1024);
+        client.write_all(bytes).await.unwrap();
+        drop(client);
+        Replay::new(server)
+    }
+
+    #[tokio::test]
+    async fn a_request_that_arrived_whole_is_read_whole_after_the_sniff() {
+        let mut replay = replay_of(REQUEST).await;
+        assert_eq!(replay.sniff().await.unwrap(), Protocol::Http1);
+        // One read, as hyper's first: the sniffed bytes and the rest together.
+        let mut buf = vec![0; 8192];
+        let read = replay.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..read], REQUEST);
+        assert_eq!(replay.read(&mut buf).await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn the_preface_is_http2_and_is_given_back() {
+        let mut stream = H2_PREFACE.to_vec();
+        stream.extend_from_slice(b"\0\0\0\x04\0\0\0\0\0");
+        let mut replay = replay_of(&stream).await;
+        assert_eq!(replay.sniff().await.unwrap(), Protocol::Http2);
+        let mut read = Vec::new();
+        replay.read_to_end(&mut read).await.unwrap();
+        assert_eq!(read, stream);
+    }
+
+    #[tokio::test]
+    async fn the_first_byte_that_differs_decides_http1() {
+        // "PRI" as an HTTP/1.1 method shares the preface's first bytes.
+        let mut replay = replay_of(b"PRI /x HTTP/1.1\r\n\r\n").await;
+        assert_eq!(replay.sniff().await.unwrap(), Protocol::Http1);
+        let mut read = Vec::new();
+        replay.read_to_end(&mut read).await.unwrap();
+        assert_eq!(read, b"PRI /x HTTP/1.1\r\n\r\n");
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_ends_early_is_http1_or_nothing() {
+        // Part of the preface, then the end: hyper's HTTP/1.1 parser sees the partial request.
+        let mut replay = replay_of(&H2_PREFACE[..10]).await;
+        assert_eq!(replay.sniff().await.unwrap(), Protocol::Http1);
+        let mut read = Vec::new();
+        replay.read_to_end(&mut read).await.unwrap();
+        assert_eq!(read, &H2_PREFACE[..10]);
+
+        let mut empty = replay_of(b"").await;
+        assert_eq!(
+            empty.sniff().await.unwrap_err().kind(),
+            io::ErrorKind::UnexpectedEof
+        );
+    }
+
+    #[tokio::test]
+    async fn a_small_read_buffer_gets_the_sniffed_bytes_in_parts() {
+        let mut replay = replay_of(REQUEST).await;
+        replay.sniff().await.unwrap();
+        let mut read = Vec::new();
+        let mut buf = [0; 5];
+        loop {
+            let n = replay.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            read.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(read, REQUEST);
     }
 }

@@ -248,6 +248,33 @@ async fn an_idle_keep_alive_connection_is_closed_without_a_408() {
     assert!(!answer.contains("408"), "{answer}");
 }
 
+/// A client that connects and sends nothing does not get to hold the connection: the first
+/// bytes, which tell HTTP/1.1 from HTTP/2, are bounded by the header read timeout as the rest
+/// of the headers are.
+#[tokio::test]
+async fn a_connection_that_sends_nothing_is_closed_after_the_header_read_timeout() {
+    let gw = TestGateway::with_config("[server]\nheader_read_timeout = \"200ms\"").await;
+    let mut socket = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    let mut out = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(10), socket.read_to_end(&mut out)).await;
+    assert!(
+        closed.is_ok(),
+        "the silent connection is still open after 10 s"
+    );
+    assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
+}
+
+/// The start of HTTP/2's preface, then nothing: a request was begun and not finished in time.
+#[tokio::test]
+async fn a_stalled_partial_http2_preface_gets_408() {
+    let gw = TestGateway::with_config("[server]\nheader_read_timeout = \"200ms\"").await;
+    let mut socket = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    socket.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
+    let answer = read_all(&mut socket).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"HEADER_TIMEOUT\""), "{answer}");
+}
+
 const ORIGIN: &str = "https://app.example.com";
 
 async fn cors_gateway() -> (TestGateway, JwksFile) {
