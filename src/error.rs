@@ -291,6 +291,9 @@ impl GatewayError {
             {
                 return GatewayError::UpstreamBadResponse;
             }
+            if let Some(h2) = err.downcast_ref::<h2::Error>() {
+                return from_h2_error(h2);
+            }
             cause = err.source();
         }
         match status.code() {
@@ -351,6 +354,20 @@ impl GatewayError {
             "domain": "gatehouse",
         }));
         details
+    }
+}
+
+/// A call's HTTP/2 stream or connection failed. tonic codes these per the gRPC spec, and its
+/// CANCELLED for a stream the backend cancelled would read as the client's deadline here.
+/// A reset stream (by the backend, or by h2 for a malformed frame of the backend's) is a
+/// broken reply: a bad response, except REFUSED_STREAM, which says the call was never
+/// processed. A connection that failed (GOAWAY from either side, its IO, bytes that are not
+/// HTTP/2) is the backend unavailable.
+fn from_h2_error(error: &h2::Error) -> GatewayError {
+    if error.is_reset() && error.reason() != Some(h2::Reason::REFUSED_STREAM) {
+        GatewayError::UpstreamBadResponse
+    } else {
+        GatewayError::UpstreamUnavailable
     }
 }
 
@@ -497,6 +514,24 @@ mod tests {
     use super::*;
 
     // The gRPC → HTTP table is checked end to end in tests/errors.rs.
+
+    #[test]
+    fn h2_failures_are_not_read_by_the_code_tonic_gives_them() {
+        // tonic codes this CANCELLED; resets (which only h2 can make) are in
+        // tests/backend_faults.rs.
+        let error = h2::Error::from(h2::Reason::CANCEL);
+        let status = tonic::Status::from_error(Box::new(error));
+        assert_eq!(status.code(), Code::Cancelled);
+        assert!(matches!(
+            GatewayError::from_status(status),
+            GatewayError::UpstreamUnavailable
+        ));
+        // The statuses tonic makes without a transport error keep their meaning.
+        assert!(matches!(
+            GatewayError::from_status(tonic::Status::cancelled("gone")),
+            GatewayError::Backend(_)
+        ));
+    }
 
     #[test]
     fn internal_backend_messages_are_masked() {

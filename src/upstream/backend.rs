@@ -34,6 +34,11 @@ use crate::transcode::metadata::skip_indexing_per_call_values;
 /// jitter. Attempts that never reached one are retried at once.
 pub const RETRY_BACKOFF_BASE: Duration = Duration::from_millis(25);
 
+/// The largest response message the gateway reads from a backend, in bytes (tonic's default,
+/// made explicit). A larger one is refused at its length prefix, before any of it is buffered,
+/// and the call fails as a bad reply (502): the backend sent it, the client asked nothing wrong.
+pub const MAX_RESPONSE_MESSAGE: usize = 4 * 1024 * 1024;
+
 /// How long the retry budget remembers calls.
 const BUDGET_WINDOW: Duration = Duration::from_secs(10);
 
@@ -375,6 +380,12 @@ fn single_message(
     move |request| request.map(|body| Body::new(SingleMessageBody::new(body, message_len)))
 }
 
+/// A tonic client over `transport` whose decoding limit is the guard's: the guard refuses a
+/// larger message first, so tonic's own refusal (OUT_OF_RANGE, a client error) never happens.
+fn decoding_client<T>(transport: T) -> tonic::client::Grpc<T> {
+    tonic::client::Grpc::new(transport).max_decoding_message_size(MAX_RESPONSE_MESSAGE)
+}
+
 /// One attempt on one connection.
 async fn attempt(
     channel: &Channel,
@@ -385,8 +396,11 @@ async fn attempt(
 ) -> Result<tonic::Response<Bytes>, Status> {
     let transport = tower::ServiceBuilder::new()
         .map_request(single_message(message.len()))
-        .service(ResponseGuard::new(channel.clone()));
-    let mut grpc = tonic::client::Grpc::new(transport);
+        .service(ResponseGuard::decoding(
+            channel.clone(),
+            MAX_RESPONSE_MESSAGE,
+        ));
+    let mut grpc = decoding_client(transport);
     let request = call_request(metadata, message, timeout);
     grpc.ready().await.map_err(Status::from_error)?;
     grpc.unary(request, path, RawCodec).await
@@ -467,8 +481,11 @@ async fn open_stream(
             })
         })
         .map_request(single_message(message.len()))
-        .service(ResponseGuard::new(channel.clone()));
-    let mut grpc = tonic::client::Grpc::new(transport);
+        .service(ResponseGuard::decoding(
+            channel.clone(),
+            MAX_RESPONSE_MESSAGE,
+        ));
+    let mut grpc = decoding_client(transport);
     let request = call_request(metadata, message, timeout);
     grpc.ready().await.map_err(Status::from_error)?;
     grpc.server_streaming(request, path, RawCodec).await

@@ -5,6 +5,14 @@
 //! base64. The guard answers all three the same way: a non-200 or non-`application/grpc`
 //! reply, or a body that ends without `grpc-status`, becomes an `UpstreamFault` error (502 to
 //! the client); undecodable details are dropped.
+//!
+//! When the gateway decodes the reply itself (REST calls), the guard also reads the message
+//! framing as it passes. tonic reports a bad frame with a status of its own making, which the
+//! gateway cannot tell from one the backend sent: a compressed message as INTERNAL (a 500),
+//! an unknown `grpc-encoding` as UNIMPLEMENTED (501), an over-large message as OUT_OF_RANGE
+//! (400, as if the client were at fault), each with tonic's text as the message. The guard
+//! refuses these replies first, as `UpstreamFault`s, so they are answered as every other bad
+//! reply is.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -29,17 +37,42 @@ pub enum UpstreamFault {
     ContentType,
     #[error("upstream response ended without grpc-status")]
     MissingStatus,
+    #[error("upstream response is compressed, which the gateway never asks for")]
+    Compressed,
+    #[error("upstream message has an invalid compressed-flag {0}")]
+    InvalidFlag(u8),
+    #[error("upstream message of {len} bytes is larger than the limit of {limit} bytes")]
+    MessageTooLarge { len: usize, limit: usize },
+    #[error("upstream response ended inside a message")]
+    TruncatedMessage,
 }
 
 /// Wraps a gRPC transport service (a tonic `Channel`).
 #[derive(Clone, Debug)]
 pub struct ResponseGuard<S> {
     inner: S,
+    /// The largest message accepted, when the gateway decodes the reply itself.
+    max_message: Option<usize>,
 }
 
 impl<S> ResponseGuard<S> {
+    /// Checks the status of a reply whose messages pass on as they are (gRPC ingress,
+    /// generated clients).
     pub fn new(inner: S) -> Self {
-        ResponseGuard { inner }
+        ResponseGuard {
+            inner,
+            max_message: None,
+        }
+    }
+
+    /// Also checks the framing of a reply the gateway decodes: uncompressed messages (the
+    /// gateway sends no `grpc-accept-encoding`) of at most `max_message` bytes, none cut off
+    /// by the end of the body. Meant for a tonic client with the same decoding limit.
+    pub fn decoding(inner: S, max_message: usize) -> Self {
+        ResponseGuard {
+            inner,
+            max_message: Some(max_message),
+        }
     }
 }
 
@@ -77,6 +110,7 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let call = self.inner.call(request);
+        let framing = self.max_message.map(Framing::new);
         Box::pin(async move {
             let mut response = call.await.map_err(Into::into)?;
             if response.status() != StatusCode::OK {
@@ -90,9 +124,18 @@ where
                 return Err(UpstreamFault::ContentType.into());
             }
             let status_seen = sanitize(response.headers_mut());
+            // A trailers-only reply has no message to decode, whatever it says of encodings.
+            let compressed = response
+                .headers()
+                .get("grpc-encoding")
+                .is_some_and(|v| v != "identity");
+            if framing.is_some() && compressed && !status_seen {
+                return Err(UpstreamFault::Compressed.into());
+            }
             Ok(response.map(|inner| GuardedBody {
                 inner,
                 status_seen,
+                framing,
                 done: false,
             }))
         })
@@ -104,7 +147,83 @@ where
 pub struct GuardedBody<B> {
     inner: B,
     status_seen: bool,
+    /// Where the body is in its messages, when the framing is checked.
+    framing: Option<Framing>,
     done: bool,
+}
+
+/// Follows the length-prefixed messages of a body across DATA frames, reading only the
+/// 5-byte prefixes.
+#[derive(Debug)]
+struct Framing {
+    max_message: usize,
+    prefix: [u8; PREFIX_LEN],
+    /// Bytes of the current prefix seen.
+    prefix_seen: usize,
+    /// Bytes of the current message still to come.
+    message_left: usize,
+}
+
+/// A compressed-flag byte and a big-endian `u32` length.
+const PREFIX_LEN: usize = 5;
+
+impl Framing {
+    fn new(max_message: usize) -> Framing {
+        Framing {
+            max_message,
+            prefix: [0; PREFIX_LEN],
+            prefix_seen: 0,
+            message_left: 0,
+        }
+    }
+
+    /// Reads the next bytes of the body.
+    fn check(&mut self, mut data: &[u8]) -> Result<(), UpstreamFault> {
+        while !data.is_empty() {
+            if self.message_left > 0 {
+                let skipped = self.message_left.min(data.len());
+                self.message_left -= skipped;
+                data = &data[skipped..];
+                continue;
+            }
+            let taken = (PREFIX_LEN - self.prefix_seen).min(data.len());
+            self.prefix[self.prefix_seen..][..taken].copy_from_slice(&data[..taken]);
+            self.prefix_seen += taken;
+            data = &data[taken..];
+            if self.prefix_seen < PREFIX_LEN {
+                break;
+            }
+            self.prefix_seen = 0;
+            match self.prefix[0] {
+                0 => {}
+                1 => return Err(UpstreamFault::Compressed),
+                flag => return Err(UpstreamFault::InvalidFlag(flag)),
+            }
+            let [_, length @ ..] = self.prefix;
+            let len = u32::from_be_bytes(length) as usize;
+            if len > self.max_message {
+                let limit = self.max_message;
+                return Err(UpstreamFault::MessageTooLarge { len, limit });
+            }
+            self.message_left = len;
+        }
+        Ok(())
+    }
+
+    /// Whether the body is inside a message (or its prefix).
+    fn inside_message(&self) -> bool {
+        self.prefix_seen > 0 || self.message_left > 0
+    }
+}
+
+impl<B> GuardedBody<B> {
+    /// The body ends here (trailers or its end): not inside a message.
+    fn check_end(&self) -> Result<(), UpstreamFault> {
+        match &self.framing {
+            Some(framing) if framing.inside_message() => Err(UpstreamFault::TruncatedMessage),
+            _ => Ok(()),
+        }
+    }
 }
 
 impl<B> Body for GuardedBody<B>
@@ -122,27 +241,33 @@ where
         if self.done {
             return Poll::Ready(None);
         }
-        match ready!(Pin::new(&mut self.inner).poll_frame(cx)) {
-            Some(Ok(frame)) => {
-                let frame = match frame.into_trailers() {
-                    Ok(mut trailers) => {
-                        self.status_seen |= sanitize(&mut trailers);
-                        Frame::trailers(trailers)
-                    }
-                    Err(frame) => frame,
-                };
-                Poll::Ready(Some(Ok(frame)))
-            }
-            Some(Err(e)) => Poll::Ready(Some(Err(e.into()))),
+        let this = &mut *self;
+        let checked = match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
+            Some(Ok(frame)) => match frame.into_trailers() {
+                Ok(mut trailers) => {
+                    this.status_seen |= sanitize(&mut trailers);
+                    this.check_end().map(|()| Frame::trailers(trailers))
+                }
+                Err(frame) => match (frame.data_ref(), this.framing.as_mut()) {
+                    (Some(data), Some(framing)) => framing.check(data).map(|()| frame),
+                    _ => Ok(frame),
+                },
+            },
+            Some(Err(e)) => return Poll::Ready(Some(Err(e.into()))),
             None => {
-                self.done = true;
-                if self.status_seen {
-                    Poll::Ready(None)
-                } else {
-                    Poll::Ready(Some(Err(UpstreamFault::MissingStatus.into())))
+                this.done = true;
+                match this.check_end() {
+                    Ok(()) if this.status_seen => return Poll::Ready(None),
+                    Ok(()) => Err(UpstreamFault::MissingStatus),
+                    Err(fault) => Err(fault),
                 }
             }
-        }
+        };
+        Poll::Ready(Some(checked.map_err(|fault| {
+            // Nothing after a bad frame is read.
+            this.done = true;
+            fault.into()
+        })))
     }
 
     fn is_end_stream(&self) -> bool {
@@ -151,5 +276,66 @@ where
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMIT: usize = 100;
+
+    /// The framing of `frames` read in order: the first fault, or whether it ended inside a
+    /// message.
+    fn read(frames: &[&[u8]]) -> Result<bool, UpstreamFault> {
+        let mut framing = Framing::new(LIMIT);
+        for frame in frames {
+            framing.check(frame)?;
+        }
+        Ok(framing.inside_message())
+    }
+
+    #[test]
+    fn framing_follows_messages_across_frames() {
+        let table: &[(&[&[u8]], bool)] = &[
+            (&[], false),
+            (&[&[0, 0, 0, 0, 0]], false),
+            (&[&[0, 0, 0, 0, 2, 7, 7]], false),
+            (&[&[0, 0, 0, 0, 2, 7, 7, 0, 0, 0, 0, 1, 9]], false),
+            // A prefix and a message split anywhere.
+            (&[&[0, 0], &[0, 0, 2], &[7], &[7]], false),
+            (&[&[0, 0, 0, 0, 2, 7], &[7, 0, 0, 0], &[0, 0]], false),
+            (&[&[0, 0, 0, 0, LIMIT as u8], &[0; LIMIT]], false),
+            // Cut off: in the prefix or in the message.
+            (&[&[0, 0, 0]], true),
+            (&[&[0, 0, 0, 0, 2, 7]], true),
+            (&[&[0, 0, 0, 0, 2, 7, 7, 0]], true),
+        ];
+        for (frames, inside) in table {
+            assert_eq!(read(frames).unwrap(), *inside, "{frames:?}");
+        }
+    }
+
+    #[test]
+    fn framing_refuses_compression_bad_flags_and_large_messages() {
+        assert!(matches!(
+            read(&[&[1, 0, 0, 0, 1, 0]]),
+            Err(UpstreamFault::Compressed)
+        ));
+        assert!(matches!(
+            read(&[&[0, 0, 0, 0, 1, 0], &[0x80, 0, 0, 0, 0]]),
+            Err(UpstreamFault::InvalidFlag(0x80))
+        ));
+        assert!(matches!(
+            read(&[&[0, 0, 0], &[0, LIMIT as u8 + 1]]),
+            Err(UpstreamFault::MessageTooLarge {
+                len: 101,
+                limit: LIMIT
+            })
+        ));
+        assert!(matches!(
+            read(&[&[0, 0xff, 0xff, 0xff, 0xff]]),
+            Err(UpstreamFault::MessageTooLarge { .. })
+        ));
     }
 }

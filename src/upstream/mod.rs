@@ -13,7 +13,7 @@ mod guard;
 mod health;
 mod pool;
 
-pub use backend::{Backend, RETRY_BACKOFF_BASE};
+pub use backend::{Backend, MAX_RESPONSE_MESSAGE, RETRY_BACKOFF_BASE};
 pub use channel::PoolChannel;
 pub use codec::RawCodec;
 pub use discovery::{Resolver, Source, system_resolver};
