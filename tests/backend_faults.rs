@@ -287,6 +287,23 @@ async fn a_body_that_ends_without_trailers_is_502() {
     still_serving(&gw).await;
 }
 
+/// gRPC clients fail a unary reply with a second message rather than answer with the first.
+#[tokio::test]
+async fn a_unary_reply_with_two_messages_is_502() {
+    let mut two = BytesMut::new();
+    two.put(get_order_reply());
+    two.put(get_order_reply());
+    let backend = Misbehaving::spawn(vec![
+        Step::Headers(&[]),
+        Step::Data(two.freeze()),
+        Step::Trailers(STATUS_OK),
+    ])
+    .await;
+    let gw = gateway(&backend).await;
+    expect_bad_reply(get_order(&gw).await, &backend).await;
+    still_serving(&gw).await;
+}
+
 #[tokio::test]
 async fn a_message_cut_short_before_an_ok_status_is_502() {
     let backend = Misbehaving::spawn(vec![

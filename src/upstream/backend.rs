@@ -23,7 +23,7 @@ use tower::retry::budget::{Budget, TpsBudget};
 use super::codec::SingleMessageBody;
 use super::discovery::{self, Resolver, Source};
 use super::pool::{Lease, NoEndpoint, Outcome, Pool, PoolEndpoint};
-use super::{RawCodec, ResponseGuard, UpstreamFault, health};
+use super::{Decoding, RawCodec, ResponseGuard, UpstreamFault, health};
 use crate::config::BackendConfig;
 use crate::error::GatewayError;
 use crate::telemetry::Upstream;
@@ -398,7 +398,10 @@ async fn attempt(
         .map_request(single_message(message.len()))
         .service(ResponseGuard::decoding(
             channel.clone(),
-            MAX_RESPONSE_MESSAGE,
+            Decoding {
+                max_message: MAX_RESPONSE_MESSAGE,
+                unary: true,
+            },
         ));
     let mut grpc = decoding_client(transport);
     let request = call_request(metadata, message, timeout);
@@ -483,7 +486,10 @@ async fn open_stream(
         .map_request(single_message(message.len()))
         .service(ResponseGuard::decoding(
             channel.clone(),
-            MAX_RESPONSE_MESSAGE,
+            Decoding {
+                max_message: MAX_RESPONSE_MESSAGE,
+                unary: false,
+            },
         ));
     let mut grpc = decoding_client(transport);
     let request = call_request(metadata, message, timeout);

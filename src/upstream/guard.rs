@@ -45,14 +45,26 @@ pub enum UpstreamFault {
     MessageTooLarge { len: usize, limit: usize },
     #[error("upstream response ended inside a message")]
     TruncatedMessage,
+    #[error("upstream sent more than one message in reply to a unary call")]
+    ExtraMessage,
 }
 
 /// Wraps a gRPC transport service (a tonic `Channel`).
 #[derive(Clone, Debug)]
 pub struct ResponseGuard<S> {
     inner: S,
-    /// The largest message accepted, when the gateway decodes the reply itself.
-    max_message: Option<usize>,
+    /// The framing checked, when the gateway decodes the reply itself.
+    decoding: Option<Decoding>,
+}
+
+/// What a reply the gateway decodes may hold.
+#[derive(Clone, Copy, Debug)]
+pub struct Decoding {
+    /// The largest message, in bytes.
+    pub max_message: usize,
+    /// A unary call's reply: one message at most (gRPC clients fail a second one, rather
+    /// than answer with the first and drop the rest).
+    pub unary: bool,
 }
 
 impl<S> ResponseGuard<S> {
@@ -61,17 +73,18 @@ impl<S> ResponseGuard<S> {
     pub fn new(inner: S) -> Self {
         ResponseGuard {
             inner,
-            max_message: None,
+            decoding: None,
         }
     }
 
     /// Also checks the framing of a reply the gateway decodes: uncompressed messages (the
     /// gateway sends no `grpc-accept-encoding`) of at most `max_message` bytes, none cut off
-    /// by the end of the body. Meant for a tonic client with the same decoding limit.
-    pub fn decoding(inner: S, max_message: usize) -> Self {
+    /// by the end of the body, and only one for a unary call. Meant for a tonic client with
+    /// the same decoding limit.
+    pub fn decoding(inner: S, decoding: Decoding) -> Self {
         ResponseGuard {
             inner,
-            max_message: Some(max_message),
+            decoding: Some(decoding),
         }
     }
 }
@@ -110,7 +123,7 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let call = self.inner.call(request);
-        let framing = self.max_message.map(Framing::new);
+        let framing = self.decoding.map(Framing::new);
         Box::pin(async move {
             let mut response = call.await.map_err(Into::into)?;
             if response.status() != StatusCode::OK {
@@ -156,7 +169,9 @@ pub struct GuardedBody<B> {
 /// 5-byte prefixes.
 #[derive(Debug)]
 struct Framing {
-    max_message: usize,
+    decoding: Decoding,
+    /// Messages begun.
+    messages: usize,
     prefix: [u8; PREFIX_LEN],
     /// Bytes of the current prefix seen.
     prefix_seen: usize,
@@ -168,9 +183,10 @@ struct Framing {
 const PREFIX_LEN: usize = 5;
 
 impl Framing {
-    fn new(max_message: usize) -> Framing {
+    fn new(decoding: Decoding) -> Framing {
         Framing {
-            max_message,
+            decoding,
+            messages: 0,
             prefix: [0; PREFIX_LEN],
             prefix_seen: 0,
             message_left: 0,
@@ -199,10 +215,14 @@ impl Framing {
                 1 => return Err(UpstreamFault::Compressed),
                 flag => return Err(UpstreamFault::InvalidFlag(flag)),
             }
+            self.messages += 1;
+            if self.decoding.unary && self.messages > 1 {
+                return Err(UpstreamFault::ExtraMessage);
+            }
             let [_, length @ ..] = self.prefix;
             let len = u32::from_be_bytes(length) as usize;
-            if len > self.max_message {
-                let limit = self.max_message;
+            let limit = self.decoding.max_message;
+            if len > limit {
                 return Err(UpstreamFault::MessageTooLarge { len, limit });
             }
             self.message_left = len;
@@ -288,7 +308,14 @@ mod tests {
     /// The framing of `frames` read in order: the first fault, or whether it ended inside a
     /// message.
     fn read(frames: &[&[u8]]) -> Result<bool, UpstreamFault> {
-        let mut framing = Framing::new(LIMIT);
+        read_as(false, frames)
+    }
+
+    fn read_as(unary: bool, frames: &[&[u8]]) -> Result<bool, UpstreamFault> {
+        let mut framing = Framing::new(Decoding {
+            max_message: LIMIT,
+            unary,
+        });
         for frame in frames {
             framing.check(frame)?;
         }
@@ -337,5 +364,17 @@ mod tests {
             read(&[&[0, 0xff, 0xff, 0xff, 0xff]]),
             Err(UpstreamFault::MessageTooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn a_unary_reply_has_one_message_at_most() {
+        assert!(!read_as(true, &[&[0, 0, 0, 0, 1, 7]]).unwrap());
+        assert!(!read_as(true, &[]).unwrap());
+        assert!(matches!(
+            read_as(true, &[&[0, 0, 0, 0, 1, 7, 0], &[0, 0, 0, 0]]),
+            Err(UpstreamFault::ExtraMessage)
+        ));
+        // A stream may have any number.
+        assert!(!read(&[&[0, 0, 0, 0, 1, 7, 0, 0, 0, 0, 0]]).unwrap());
     }
 }

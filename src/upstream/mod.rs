@@ -17,7 +17,7 @@ pub use backend::{Backend, MAX_RESPONSE_MESSAGE, RETRY_BACKOFF_BASE};
 pub use channel::PoolChannel;
 pub use codec::RawCodec;
 pub use discovery::{Resolver, Source, system_resolver};
-pub use guard::{ResponseGuard, UpstreamFault};
+pub use guard::{Decoding, ResponseGuard, UpstreamFault};
 pub use pool::{
     NoEndpoint, Outcome, Pool, PoolEndpoint, RECONNECT_BACKOFF_BASE, RECONNECT_BACKOFF_MAX, Target,
 };
