@@ -531,7 +531,8 @@ impl Handle {
                                 None => GatewayError::RouteNotFound.into_response(),
                             }
                         }
-                    }),
+                    })
+                    .fallback(get_only),
                 )
                 .route(
                     "/docs",
@@ -540,7 +541,8 @@ impl Handle {
                             [(CONTENT_TYPE, "text/html; charset=utf-8")],
                             crate::openapi::DOCS_PAGE,
                         )
-                    }),
+                    })
+                    .fallback(get_only),
                 )
         } else {
             custom
@@ -585,6 +587,15 @@ impl Handle {
                 telemetry::trace::MakeRequestId,
             ))
     }
+}
+
+/// Another method on one of the gateway's own GET pages: the JSON 405 a generated route
+/// answers, where axum would send an empty one.
+async fn get_only() -> Response {
+    GatewayError::MethodNotAllowed {
+        allowed: vec!["GET".into(), "HEAD".into()],
+    }
+    .into_response()
 }
 
 /// Serves `gateway` on `listener` until `shutdown` completes, then finishes in-flight requests.

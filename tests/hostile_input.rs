@@ -505,3 +505,16 @@ async fn a_body_trickled_byte_by_byte_still_times_out_with_408() {
     assert_eq!(error_reason(&first_body(&answer)), Some("BODY_TIMEOUT"));
     still_serves(&gw).await;
 }
+
+/// Found by the `whole_stack` fuzz target (fuzz/regressions/whole_stack/openapi_post): other
+/// methods on the gateway's own pages got axum's empty 405 instead of the JSON error.
+#[tokio::test]
+async fn another_method_on_the_gateways_own_pages_is_the_json_405() {
+    let gw = TestGateway::start().await;
+    for path in ["/openapi.json", "/docs"] {
+        let response = gw.request("POST", path).send().await.unwrap();
+        assert_eq!(response.headers()["allow"], "GET, HEAD");
+        expect_error(response, 405, 12, "METHOD_NOT_ALLOWED").await;
+        still_serves(&gw).await;
+    }
+}
