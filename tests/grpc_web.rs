@@ -136,6 +136,32 @@ async fn text_variant_is_base64_both_ways() {
     assert_eq!(frames.trailers["grpc-status"], "0", "{frames:?}");
 }
 
+/// Found by the `whole_stack` fuzz target (fuzz/regressions/whole_stack/grpc_web_not_post):
+/// a gRPC-Web request that is not a POST got tonic-web's bare 405, with no status to read.
+#[tokio::test]
+async fn a_grpc_web_request_that_is_not_a_post_gets_a_status() {
+    let gw = TestGateway::start().await;
+    for method in ["GET", "PUT", "DELETE"] {
+        let response = gw
+            .client
+            .request(method.parse().unwrap(), gw.url(ECHO))
+            .header("content-type", BINARY)
+            .body(frame(0, &[]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{method}");
+        assert_eq!(response.headers()["grpc-status"], "12", "{method}");
+    }
+    // And the gateway goes on serving gRPC-Web.
+    let sent = kitchen("after", 0);
+    let response = call(&gw, ECHO, BINARY, frame(0, &sent.encode_to_vec())).await;
+    assert_eq!(
+        parse_frames(&response.bytes().await.unwrap()).messages,
+        [sent]
+    );
+}
+
 #[tokio::test]
 async fn failures_are_grpc_statuses_in_the_headers() {
     let jwks = common::tokens::JwksFile::write();

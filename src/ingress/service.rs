@@ -11,8 +11,8 @@ use axum::extract::Request;
 use axum::response::Response;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use http::HeaderMap;
 use http::header::CONTENT_TYPE;
+use http::{HeaderMap, Method};
 use tonic::Code;
 use tonic_web::{GrpcWebLayer, GrpcWebService};
 use tower::util::Oneshot;
@@ -138,6 +138,13 @@ impl Service<Request> for GrpcService {
             return Box::pin(std::future::ready(Ok(status_response(
                 Code::Unimplemented,
                 &message,
+            ))));
+        }
+        if request.method() != Method::POST {
+            // tonic-web would answer a bare 405; a gRPC-Web client reads a status.
+            return Box::pin(std::future::ready(Ok(status_response(
+                Code::Unimplemented,
+                "gRPC-Web calls are POST requests",
             ))));
         }
         let web = self.web.clone();
