@@ -1,6 +1,10 @@
-//! What the request-building targets share: the echo service's bindings (every request is a
+//! What the targets share. Here: the echo service's bindings (every request is a
 //! `gatehouse.echo.v1.Kitchen`, which has a field of every proto3 JSON kind), routed the way
-//! `Gateway::call` routes them.
+//! `Gateway::call` routes them. [`echo`]: the echo backend `whole_stack` serves in process.
+//! [`keys`]: the test issuer's keys, which sign the tokens of `jwt` and `whole_stack`.
+
+pub mod echo;
+pub mod keys;
 
 use std::sync::OnceLock;
 
@@ -8,7 +12,8 @@ use gatehouse::http_rule::{Binding, PathMatch, PathTemplate, RouteMatcher};
 use gatehouse::routes::{MethodKind, ROUTES, RouteSpec};
 use gatehouse::transcode::codec::RequestParts;
 
-const ECHO_SERVICE: &str = "gatehouse.echo.v1.EchoService";
+/// The proto service of the echo backend.
+pub const ECHO_SERVICE: &str = "gatehouse.echo.v1.EchoService";
 
 /// Every REST binding of the echo service the gateway transcodes (client and bidi streams
 /// answer 501 before a request is built, so they are left out).

@@ -171,19 +171,31 @@ impl JwtVerifier {
                     ));
                 }
             };
-            let issuer = Issuer {
-                name: name.clone(),
-                validation: base_validation(config),
-                roles_claim: config.roles_claim.clone(),
-                source,
-            };
-            if issuers.insert(name.clone(), issuer).is_some() {
+            if issuers
+                .insert(name.clone(), Issuer::new(config, source))
+                .is_some()
+            {
                 return Err(fail("configured twice".into()));
             }
         }
         Ok(JwtVerifier {
             issuers,
             _stop_refresh: stop_refresh,
+        })
+    }
+
+    /// A verifier for the one issuer `config` names, holding the keys of the JWKS `document`
+    /// as if `config.jwks_file` held it (the key source fields of `config` are not read). For
+    /// the `jwt` fuzz target, which makes a JWKS per input; the keys are parsed and the issuer
+    /// built as for a `jwks_file`. Fails as loading that file would.
+    #[doc(hidden)]
+    pub fn from_jwks_json(config: &JwtConfig, document: &[u8]) -> Result<JwtVerifier, String> {
+        let keys = parse_jwks(document)
+            .map_err(|reason| format!("jwt issuer {:?}: {reason}", config.issuer))?;
+        let issuer = Issuer::new(config, KeySource::Fixed(Arc::new(keys)));
+        Ok(JwtVerifier {
+            issuers: HashMap::from([(config.issuer.clone(), issuer)]),
+            _stop_refresh: watch::channel(()).0,
         })
     }
 
@@ -229,6 +241,17 @@ struct Issuer {
     validation: Validation,
     roles_claim: String,
     source: KeySource,
+}
+
+impl Issuer {
+    fn new(config: &JwtConfig, source: KeySource) -> Issuer {
+        Issuer {
+            name: config.issuer.clone(),
+            validation: base_validation(config),
+            roles_claim: config.roles_claim.clone(),
+            source,
+        }
+    }
 }
 
 fn base_validation(config: &JwtConfig) -> Validation {
@@ -1551,6 +1574,28 @@ mod tests {
         config.jwks_url = Some("http://127.0.0.1:9/jwks".into());
         let error = build(&[config], Path::new(".")).unwrap_err();
         assert!(error.contains("tokio runtime"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_jwks_document_verifies_as_the_same_jwks_file() {
+        let keys = [jwk(Algorithm::RS256), jwk(Algorithm::EdDSA)];
+        let document = jwks(&keys);
+        let verifier = JwtVerifier::from_jwks_json(&config(), document.as_bytes()).unwrap();
+        let from_file = file_verifier(&document, |_| {});
+        let tokens = [
+            sign(Algorithm::RS256, Some("rsa"), &claims()),
+            sign(Algorithm::EdDSA, None, &claims()),
+            sign(Algorithm::ES256, Some("ec"), &claims()),
+        ];
+        for token in &tokens {
+            assert_eq!(verifier.verify(token).await, from_file.verify(token).await);
+        }
+        assert!(verifier.verify(&tokens[0]).await.is_ok());
+        let error = JwtVerifier::from_jwks_json(&config(), b"[1, 2]").unwrap_err();
+        assert!(
+            error.contains(ISS) && error.contains("not a JWKS"),
+            "{error}"
+        );
     }
 
     #[tokio::test]
