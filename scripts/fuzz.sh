@@ -2,7 +2,8 @@
 # Runs every libFuzzer target in fuzz/ (cargo-fuzz) for SECONDS each (default 30) and prints,
 # per target, libFuzzer's final line: executions, coverage, exec/s. Installs cargo-fuzz into
 # .tools/cargo when it is missing. Exits non-zero if any target crashes; the crashing input is
-# then in fuzz/artifacts/<target>/ (copy it to fuzz/regressions/<target>/ to keep it).
+# then in fuzz/artifacts/<target>/ (copy it to fuzz/regressions/<target>/ to keep it: each run
+# starts with those inputs).
 #
 # Usage: scripts/fuzz.sh [SECONDS] [TARGET...]
 #
@@ -42,7 +43,12 @@ for target in "${targets[@]}"; do
   work="fuzz/target/corpus/$target"
   mkdir -p "$work" "fuzz/corpus/$target"
   log="fuzz/target/$target.log"
-  if cargo fuzz run --sanitizer "$sanitizer" "$target" "$work" "fuzz/corpus/$target" -- \
+  # Inputs that once failed are run again first, with the seeds.
+  corpora=("fuzz/corpus/$target")
+  if [[ -d "fuzz/regressions/$target" ]]; then
+    corpora+=("fuzz/regressions/$target")
+  fi
+  if cargo fuzz run --sanitizer "$sanitizer" "$target" "$work" "${corpora[@]}" -- \
     -max_total_time="$seconds" -print_final_stats=1 >"$log" 2>&1; then
     # Seeds loaded, then the final line: executions, edges covered (cov), features (ft).
     grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)' "$log" || tail -n 5 "$log"
