@@ -23,6 +23,20 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt};
 
+/// jemalloc rather than glibc's malloc, for memory first: after a burst of requests glibc keeps
+/// the pages the burst used, so a gateway holding many idle keep-alive connections stays at its
+/// peak; jemalloc gives them back. It also takes fewer instructions per request.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// jemalloc's options, read when it starts: a background thread returns freed pages to the
+/// system about a second after they were last used, rather than at some later allocation.
+/// (jemalloc reads a `const char *` under this name; a reference to the first byte is one.)
+#[unsafe(export_name = "_rjem_malloc_conf")]
+static JEMALLOC_OPTIONS: &std::ffi::c_char =
+    // SAFETY: the pointer is to the first byte of a static C string.
+    unsafe { &*c"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0".as_ptr() };
+
 /// How long the runtime waits, once the command is done, for blocking work still under way
 /// (a DNS lookup) before the process exits anyway.
 const RUNTIME_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(1);
