@@ -15,6 +15,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// Time given to the gateway to settle before its memory is read.
 const SETTLE: Duration = Duration::from_millis(500);
+/// How long the connections are held open before their memory is read again: the allocator
+/// gives pages a burst used back to the system after a second or so, and what stays is what
+/// the open connections cost.
+pub const HELD: Duration = Duration::from_secs(10);
 
 pub struct Outcome {
     pub connections: usize,
@@ -29,6 +33,8 @@ pub struct Outcome {
     /// Gateway VmRSS with every connection still open, and its peak so far (KiB).
     pub rss_open_kib: u64,
     pub hwm_kib: u64,
+    /// Gateway VmRSS after the connections were held open for [`HELD`].
+    pub rss_held_kib: u64,
     /// Gateway VmRSS a moment after they closed.
     pub rss_closed_kib: u64,
 }
@@ -101,6 +107,8 @@ pub async fn open_and_ask(
 
     tokio::time::sleep(SETTLE).await;
     let (rss_open_kib, hwm_kib) = procfs::memory_kib(gateway_pid)?;
+    tokio::time::sleep(HELD).await;
+    let (rss_held_kib, _) = procfs::memory_kib(gateway_pid)?;
     drop(held);
     tokio::time::sleep(SETTLE * 2).await;
     let (rss_closed_kib, _) = procfs::memory_kib(gateway_pid)?;
@@ -112,6 +120,7 @@ pub async fn open_and_ask(
         rss_before_kib,
         rss_open_kib,
         hwm_kib,
+        rss_held_kib,
         rss_closed_kib,
     })
 }

@@ -209,13 +209,20 @@ pub fn memory(memory: &Memory) {
 fn connections(what: &str, outcome: &Outcome) {
     let growth = outcome.rss_open_kib.saturating_sub(outcome.rss_before_kib);
     println!("  {what}:");
+    let held = outcome.rss_held_kib.saturating_sub(outcome.rss_before_kib);
     println!(
-        "      RSS {} before, {} with them open ({:.1} KiB per connection), peak {}, {} \
-         after they closed",
+        "      RSS {} before, {} with them open ({:.1} KiB per connection), peak {}",
         mib(outcome.rss_before_kib),
         mib(outcome.rss_open_kib),
         growth as f64 / outcome.connections as f64,
         mib(outcome.hwm_kib),
+    );
+    println!(
+        "      RSS {} after holding them open {} s ({:.1} KiB per connection), {} after they \
+         closed",
+        mib(outcome.rss_held_kib),
+        crate::connections::HELD.as_secs(),
+        held as f64 / outcome.connections as f64,
         mib(outcome.rss_closed_kib),
     );
     println!(
