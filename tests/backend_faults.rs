@@ -166,6 +166,16 @@ async fn still_serving(gw: &TestGateway) {
     assert_eq!(body["stringField"], "alive");
 }
 
+/// A gateway in front of a backend that plays `steps` in reply to GetOrder: the call gets 502
+/// UPSTREAM_BAD_RESPONSE and the gateway serves on. Both are returned for further checks.
+async fn bad_reply_to(steps: Vec<Step>) -> (Misbehaving, TestGateway) {
+    let backend = Misbehaving::spawn(steps).await;
+    let gw = gateway(&backend).await;
+    expect_bad_reply(get_order(&gw).await, &backend).await;
+    still_serving(&gw).await;
+    (backend, gw)
+}
+
 /// The misbehaving backend, once told to behave, answers through the gateway.
 async fn recovers(gw: &TestGateway, backend: &Misbehaving) {
     backend.play(healthy());
@@ -187,10 +197,7 @@ async fn a_stream_reset_after_the_response_headers_is_502() {
     // hyper reads CANCEL and NO_ERROR as a quiet end of the body, the others as errors: both
     // are a reply broken off before its status.
     for reason in [Reason::INTERNAL_ERROR, Reason::CANCEL, Reason::NO_ERROR] {
-        let backend = Misbehaving::spawn(vec![Step::Headers(&[]), Step::Reset(reason)]).await;
-        let gw = gateway(&backend).await;
-        expect_bad_reply(get_order(&gw).await, &backend).await;
-        still_serving(&gw).await;
+        let (backend, gw) = bad_reply_to(vec![Step::Headers(&[]), Step::Reset(reason)]).await;
         recovers(&gw, &backend).await;
     }
 }
@@ -198,15 +205,12 @@ async fn a_stream_reset_after_the_response_headers_is_502() {
 #[tokio::test]
 async fn a_stream_reset_inside_a_message_is_502() {
     for reason in [Reason::INTERNAL_ERROR, Reason::CANCEL] {
-        let backend = Misbehaving::spawn(vec![
+        bad_reply_to(vec![
             Step::Headers(&[]),
             Step::Data(cut_message()),
             Step::Reset(reason),
         ])
         .await;
-        let gw = gateway(&backend).await;
-        expect_bad_reply(get_order(&gw).await, &backend).await;
-        still_serving(&gw).await;
     }
 }
 
@@ -218,10 +222,7 @@ async fn a_stream_reset_before_the_response_headers_is_502() {
         Reason::CANCEL,
         Reason::PROTOCOL_ERROR,
     ] {
-        let backend = Misbehaving::spawn(vec![Step::Reset(reason)]).await;
-        let gw = gateway(&backend).await;
-        expect_bad_reply(get_order(&gw).await, &backend).await;
-        still_serving(&gw).await;
+        bad_reply_to(vec![Step::Reset(reason)]).await;
     }
 }
 
@@ -276,15 +277,12 @@ async fn a_graceful_goaway_lets_the_call_in_flight_finish_and_the_next_call_reco
 
 #[tokio::test]
 async fn a_body_that_ends_without_trailers_is_502() {
-    let backend = Misbehaving::spawn(vec![
+    bad_reply_to(vec![
         Step::Headers(&[]),
         Step::Data(get_order_reply()),
         Step::End,
     ])
     .await;
-    let gw = gateway(&backend).await;
-    expect_bad_reply(get_order(&gw).await, &backend).await;
-    still_serving(&gw).await;
 }
 
 /// gRPC clients fail a unary reply with a second message rather than answer with the first.
@@ -293,28 +291,22 @@ async fn a_unary_reply_with_two_messages_is_502() {
     let mut two = BytesMut::new();
     two.put(get_order_reply());
     two.put(get_order_reply());
-    let backend = Misbehaving::spawn(vec![
+    bad_reply_to(vec![
         Step::Headers(&[]),
         Step::Data(two.freeze()),
         Step::Trailers(STATUS_OK),
     ])
     .await;
-    let gw = gateway(&backend).await;
-    expect_bad_reply(get_order(&gw).await, &backend).await;
-    still_serving(&gw).await;
 }
 
 #[tokio::test]
 async fn a_message_cut_short_before_an_ok_status_is_502() {
-    let backend = Misbehaving::spawn(vec![
+    let (backend, gw) = bad_reply_to(vec![
         Step::Headers(&[]),
         Step::Data(cut_message()),
         Step::Trailers(STATUS_OK),
     ])
     .await;
-    let gw = gateway(&backend).await;
-    expect_bad_reply(get_order(&gw).await, &backend).await;
-    still_serving(&gw).await;
     // A prefix cut short is a message cut short too.
     backend.play(vec![
         Step::Headers(&[]),
@@ -329,15 +321,12 @@ async fn a_compressed_message_without_grpc_encoding_is_502() {
     let message = GetOrderResponse::default().encode_to_vec();
     let len = u32::try_from(message.len()).unwrap();
     for flag in [1, 2, 0x80] {
-        let backend = Misbehaving::spawn(vec![
+        bad_reply_to(vec![
             Step::Headers(&[]),
             Step::Data(prefixed(flag, len, &message)),
             Step::Trailers(STATUS_OK),
         ])
         .await;
-        let gw = gateway(&backend).await;
-        expect_bad_reply(get_order(&gw).await, &backend).await;
-        still_serving(&gw).await;
     }
 }
 
