@@ -373,7 +373,8 @@ impl AsyncWrite for SlowHeaderGuard {
 /// The connection preface every HTTP/2 client sends first (RFC 9113 §3.4).
 const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-/// Which protocol a plain connection speaks, told by its first bytes.
+/// Which protocol a connection speaks, told by its first bytes (over TLS as well: a client that
+/// negotiated `h2` by ALPN sends the preface).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Protocol {
     Http1,
