@@ -54,7 +54,11 @@ fuzz_target!(|data: &[u8]| {
     let client = client_ip.client(peer, &headers);
     assert_eq!(client, client.to_canonical(), "non-canonical answer");
     let untrusted = ClientIp::new(&[]).client(peer, &headers);
-    assert_eq!(untrusted, peer.to_canonical(), "the header moved an untrusted peer");
+    assert_eq!(
+        untrusted,
+        peer.to_canonical(),
+        "the header moved an untrusted peer"
+    );
     if config == 0 {
         assert_eq!(client, peer.to_canonical());
     }

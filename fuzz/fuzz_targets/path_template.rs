@@ -20,7 +20,10 @@ const BASE: [(&str, &str); 10] = [
     ("GET", "/v1/{name=shelves/*/books/*}"),
     ("GET", "/v1/files/{path=**}"),
     ("POST", "/v1/{name=shelves/*}:archive"),
-    ("GET", "/v1/typed/{nested.id}/{int64_field}/{bool_field}/{enum_field}"),
+    (
+        "GET",
+        "/v1/typed/{nested.id}/{int64_field}/{bool_field}/{enum_field}",
+    ),
     ("GET", "/v1/wild/*/{string_field}"),
     ("DELETE", "/v1/echo/{string_field}"),
     ("GET", "/v1/**:stream"),
@@ -32,8 +35,8 @@ fn base() -> &'static RouteMatcher<usize> {
     MATCHER.get_or_init(|| {
         let mut matcher = RouteMatcher::new();
         for (i, (method, text)) in BASE.iter().enumerate() {
-            let template = PathTemplate::parse(text)
-                .unwrap_or_else(|e| panic!("base template {text}: {e}"));
+            let template =
+                PathTemplate::parse(text).unwrap_or_else(|e| panic!("base template {text}: {e}"));
             matcher.insert(method, template, i);
         }
         matcher

@@ -23,11 +23,13 @@
 //! - a 2xx REST answer is JSON, or a stream (NDJSON or server-sent events) of JSON messages
 //!   whose error, if any, has the error shape;
 //! - gRPC and gRPC-Web requests (`content-type: application/grpc*`, sent to the ingress) are
-//!   answered in gRPC: HTTP 200 carrying a `grpc-status` (but see the gRPC-Web gap below).
+//!   answered in gRPC: HTTP 200 carrying a `grpc-status`.
 //!
-//! `WHOLE_STACK_SHOW=1` prints every request's answer (for triage). Legitimate exceptions, checked as such: with CORS on, any `OPTIONS` request is a preflight
+//! Legitimate exceptions, checked as such: with CORS on, any `OPTIONS` request is a preflight
 //! that tower-http's `CorsLayer` answers itself (200, empty body); `HEAD` answers have no body
 //! (axum drops it; status and headers are still checked); `GET /docs` is the HTML API page.
+//!
+//! `WHOLE_STACK_SHOW=1` prints every request's answer (for triage).
 #![no_main]
 
 use std::net::{IpAddr, SocketAddr};
