@@ -380,6 +380,15 @@ fn single_message(
     move |request| request.map(|body| Body::new(SingleMessageBody::new(body, message_len)))
 }
 
+/// `channel` behind the guard that checks the reply's framing, for a unary call or a stream.
+fn guarded(channel: &Channel, unary: bool) -> ResponseGuard<Channel> {
+    let decoding = Decoding {
+        max_message: MAX_RESPONSE_MESSAGE,
+        unary,
+    };
+    ResponseGuard::decoding(channel.clone(), decoding)
+}
+
 /// A tonic client over `transport` whose decoding limit is the guard's: the guard refuses a
 /// larger message first, so tonic's own refusal (OUT_OF_RANGE, a client error) never happens.
 fn decoding_client<T>(transport: T) -> tonic::client::Grpc<T> {
@@ -396,13 +405,7 @@ async fn attempt(
 ) -> Result<tonic::Response<Bytes>, Status> {
     let transport = tower::ServiceBuilder::new()
         .map_request(single_message(message.len()))
-        .service(ResponseGuard::decoding(
-            channel.clone(),
-            Decoding {
-                max_message: MAX_RESPONSE_MESSAGE,
-                unary: true,
-            },
-        ));
+        .service(guarded(channel, true));
     let mut grpc = decoding_client(transport);
     let request = call_request(metadata, message, timeout);
     grpc.ready().await.map_err(Status::from_error)?;
@@ -484,13 +487,7 @@ async fn open_stream(
             })
         })
         .map_request(single_message(message.len()))
-        .service(ResponseGuard::decoding(
-            channel.clone(),
-            Decoding {
-                max_message: MAX_RESPONSE_MESSAGE,
-                unary: false,
-            },
-        ));
+        .service(guarded(channel, false));
     let mut grpc = decoding_client(transport);
     let request = call_request(metadata, message, timeout);
     grpc.ready().await.map_err(Status::from_error)?;
