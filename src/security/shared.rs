@@ -42,7 +42,7 @@ if remaining < 0 then remaining = 0 end
 return {1, remaining, next - now}
 ";
 
-/// At most one log line about store failures every 10 s.
+/// At most one log line about store failures in each 10 s window.
 static FAILURE_LOG: LogBudget = LogBudget::new(1, 10);
 
 /// The Redis store of one gateway config, shared by its rate limits.
@@ -151,14 +151,14 @@ fn bucket_key(scope: &str, key: &str) -> String {
     out
 }
 
-/// Logs a store failure unless one was logged in the last 10 s.
+/// Logs a store failure, unless one was already logged in this 10 s window.
 fn log_failure(why: &str, policy: &str) {
     if let Some(left_out) = FAILURE_LOG.admit() {
         tracing::warn!(
             error = why,
             on_store_error = policy,
             left_out,
-            "rate-limit store failed; the configured policy applies (logged at most every 10 s)"
+            "rate-limit store failed; the configured policy applies (logged once per 10 s at most)"
         );
     }
 }
