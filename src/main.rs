@@ -17,6 +17,7 @@ use gatehouse::routes::ROUTES;
 use gatehouse::security::Authenticator;
 use gatehouse::server::{Gateway, Handle};
 use gatehouse::telemetry::export::Exporter;
+use gatehouse::telemetry::plain_fields::PlainFields;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::oneshot;
 use tracing_subscriber::registry::LookupSpan;
@@ -160,6 +161,7 @@ fn logging() -> impl tracing::Subscriber + for<'a> LookupSpan<'a> + Send + Sync 
         tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
             .with_ansi(colour)
+            .fmt_fields(PlainFields)
             .with_filter(filter),
     )
 }
