@@ -115,9 +115,27 @@ async fn drive(options: Options, placement: Placement) -> Result<(), String> {
         start_nginx_if_wanted(&options, &placement, dir, NginxProxy::Http1, addrs.plain).await;
     let nginx_grpc =
         start_nginx_if_wanted(&options, &placement, dir, NginxProxy::Grpc, addrs.users()).await;
+    let nginx_http1_defaults = start_nginx_if_wanted(
+        &options,
+        &placement,
+        dir,
+        NginxProxy::Http1Defaults,
+        addrs.plain,
+    )
+    .await;
+    let nginx_grpc_defaults = start_nginx_if_wanted(
+        &options,
+        &placement,
+        dir,
+        NginxProxy::GrpcDefaults,
+        addrs.users(),
+    )
+    .await;
     for (proxy, started) in [
         (NginxProxy::Http1, &nginx_http1),
         (NginxProxy::Grpc, &nginx_grpc),
+        (NginxProxy::Http1Defaults, &nginx_http1_defaults),
+        (NginxProxy::GrpcDefaults, &nginx_grpc_defaults),
     ] {
         if let Err(reason) = started {
             let note = format!("{} row {reason}", proxy.label());
@@ -137,11 +155,15 @@ async fn drive(options: Options, placement: Placement) -> Result<(), String> {
         limit_redis: limit_redis.as_ref().ok().map(|(g, redis)| (g, redis)),
         nginx_http1: nginx_target(&nginx_http1),
         nginx_grpc: nginx_target(&nginx_grpc),
+        nginx_http1_defaults: nginx_target(&nginx_http1_defaults),
+        nginx_grpc_defaults: nginx_target(&nginx_grpc_defaults),
     };
     let mut results = Vec::new();
     for row in plan_rows(&targets) {
         results.push(measure(&options, row).await?);
     }
+    drop(nginx_grpc_defaults);
+    drop(nginx_http1_defaults);
     drop(nginx_grpc);
     drop(nginx_http1);
     // The gateway stops before its Redis (a tuple drops in order).
@@ -212,6 +234,9 @@ struct Targets<'a> {
     nginx_http1: Option<(Vec<u32>, SocketAddr)>,
     /// nginx's processes and address in front of the users gRPC backend, when it runs.
     nginx_grpc: Option<(Vec<u32>, SocketAddr)>,
+    /// The same two with nginx's upstream defaults (a new connection per request).
+    nginx_http1_defaults: Option<(Vec<u32>, SocketAddr)>,
+    nginx_grpc_defaults: Option<(Vec<u32>, SocketAddr)>,
 }
 
 /// An nginx instance's processes (the master and its worker) and address, if it started.
@@ -294,6 +319,14 @@ fn plan_rows(targets: &Targets) -> Vec<Row> {
             probe: None,
         });
     }
+    if let Some((nginx_pids, nginx)) = &targets.nginx_grpc_defaults {
+        rows.push(Row {
+            name: "nginx grpc_pass, upstream defaults (new connection per call)".into(),
+            traffic: grpc(*nginx),
+            server_pids: via_nginx(nginx_pids),
+            probe: None,
+        });
+    }
     rows.extend([
         Row {
             name: "dashboard aggregate via gatehouse (1 call)".into(),
@@ -317,6 +350,14 @@ fn plan_rows(targets: &Targets) -> Vec<Row> {
     if let Some((nginx_pids, nginx)) = &targets.nginx_http1 {
         rows.push(Row {
             name: "nginx plain HTTP/1.1 reverse proxy (no transcoding)".into(),
+            traffic: http_traffic(*nginx, std::slice::from_ref(&plain_path)),
+            server_pids: via_nginx(nginx_pids),
+            probe: None,
+        });
+    }
+    if let Some((nginx_pids, nginx)) = &targets.nginx_http1_defaults {
+        rows.push(Row {
+            name: "nginx plain HTTP/1.1, upstream defaults (HTTP/1.0, new connection)".into(),
             traffic: http_traffic(*nginx, &[plain_path]),
             server_pids: via_nginx(nginx_pids),
             probe: None,
@@ -431,9 +472,9 @@ async fn start_nginx_if_wanted(
     )?;
     let (process, addr) = nginx::start(placement, dir, &nginx, proxy, upstream)
         .map_err(|e| format!("skipped: nginx did not start: {e}"))?;
-    let answered = match proxy {
-        NginxProxy::Http1 => get_json(addr, &format!("/users/{USER_ID}")).await.map(drop),
-        NginxProxy::Grpc => check_get_user(proxy.label(), addr).await,
+    let answered = match proxy.grpc() {
+        false => get_json(addr, &format!("/users/{USER_ID}")).await.map(drop),
+        true => check_get_user(proxy.label(), addr).await,
     };
     answered.map_err(|e| format!("skipped: nginx does not proxy: {e}"))?;
     Ok((process, addr))

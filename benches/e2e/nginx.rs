@@ -1,6 +1,7 @@
 //! nginx as the reference proxy: one master and one worker on the server CPU, no logs on the
-//! request path, keep-alive connections to its upstream, no transcoding. One instance per
-//! protocol, each in a directory of its own.
+//! request path, no transcoding, keep-alive connections to its upstream or, as a second
+//! reference, nginx's own upstream defaults (a new connection per request). One instance per
+//! protocol and upstream setting, each in a directory of its own.
 
 use std::fs;
 use std::net::SocketAddr;
@@ -18,6 +19,10 @@ pub enum NginxProxy {
     /// gRPC: cleartext HTTP/2 with prior knowledge from clients, HTTP/2 to the upstream
     /// (`grpc_pass`).
     Grpc,
+    /// `Http1` with nginx's upstream defaults: HTTP/1.0 and a new connection per request.
+    Http1Defaults,
+    /// `Grpc` with nginx's upstream default: a new HTTP/2 connection per call.
+    GrpcDefaults,
 }
 
 impl NginxProxy {
@@ -26,6 +31,8 @@ impl NginxProxy {
         match self {
             NginxProxy::Http1 => "nginx-http1",
             NginxProxy::Grpc => "nginx-grpc",
+            NginxProxy::Http1Defaults => "nginx-http1-defaults",
+            NginxProxy::GrpcDefaults => "nginx-grpc-defaults",
         }
     }
 
@@ -34,19 +41,35 @@ impl NginxProxy {
         match self {
             NginxProxy::Http1 => "nginx HTTP/1.1",
             NginxProxy::Grpc => "nginx grpc_pass",
+            NginxProxy::Http1Defaults => "nginx HTTP/1.1 (upstream defaults)",
+            NginxProxy::GrpcDefaults => "nginx grpc_pass (upstream defaults)",
         }
+    }
+
+    /// Whether clients speak gRPC to it.
+    pub fn grpc(self) -> bool {
+        matches!(self, NginxProxy::Grpc | NginxProxy::GrpcDefaults)
     }
 
     fn server_block(self) -> &'static str {
         match self {
             NginxProxy::Http1 => HTTP1_SERVER,
-            NginxProxy::Grpc => GRPC_SERVER,
+            NginxProxy::Grpc | NginxProxy::GrpcDefaults => GRPC_SERVER,
+            NginxProxy::Http1Defaults => HTTP1_DEFAULTS_SERVER,
+        }
+    }
+
+    /// The upstream block's connection reuse.
+    fn upstream_keepalive(self) -> &'static str {
+        match self {
+            NginxProxy::Http1 | NginxProxy::Grpc => UPSTREAM_KEEPALIVE,
+            NginxProxy::Http1Defaults | NginxProxy::GrpcDefaults => "",
         }
     }
 }
 
-/// One worker, no logs on the request path, keep-alive to `{upstream}`; `{server}` is the
-/// proxy's server block.
+/// One worker, no logs on the request path; `{server}` is the proxy's server block and
+/// `{keepalive}` what connections to `{upstream}` are kept.
 const CONF: &str = "\
 daemon off;
 worker_processes 1;
@@ -61,13 +84,15 @@ http {
     uwsgi_temp_path {dir}/nginx-uwsgi;
     scgi_temp_path {dir}/nginx-scgi;
     upstream backend {
-        server {upstream};
-        keepalive 64;
-        keepalive_requests 1000000;
+        server {upstream};{keepalive}
     }
 {server}
 }
 ";
+
+const UPSTREAM_KEEPALIVE: &str = "
+        keepalive 64;
+        keepalive_requests 1000000;";
 
 const HTTP1_SERVER: &str = "    server {
         listen {listen};
@@ -76,6 +101,16 @@ const HTTP1_SERVER: &str = "    server {
             proxy_pass http://backend;
             proxy_http_version 1.1;
             proxy_set_header Connection \"\";
+        }
+    }";
+
+/// Clients keep their connections as with `HTTP1_SERVER`; upstream, nginx's defaults
+/// (`proxy_http_version 1.0`, `Connection: close`).
+const HTTP1_DEFAULTS_SERVER: &str = "    server {
+        listen {listen};
+        keepalive_requests 1000000;
+        location / {
+            proxy_pass http://backend;
         }
     }";
 
@@ -116,6 +151,7 @@ pub fn start(
     fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let conf = CONF
         .replace("{server}", proxy.server_block())
+        .replace("{keepalive}", proxy.upstream_keepalive())
         .replace("{dir}", &dir.display().to_string())
         .replace("{upstream}", &upstream.to_string())
         .replace("{listen}", &listen.to_string());

@@ -99,6 +99,11 @@ pub fn table(results: &[driver::RowResult], placement: &Placement, notes: &[Stri
         "  The nginx grpc_pass row is the gRPC-via-gatehouse row's reference: the same GetUser \
          calls through one proxy hop that forwards them without transcoding."
     );
+    println!(
+        "  The nginx rows keep 64 upstream connections alive; their \"upstream defaults\" twins \
+         run nginx's default upstream settings, a new connection per request (HTTP/1.0 for \
+         proxy_pass), with the same keep-alive connections from the load generator."
+    );
     let limits: Vec<&Counts> = results.iter().filter_map(|r| r.limits.as_ref()).collect();
     if !limits.is_empty() {
         rate_limit_footnote(&limits, &core);
