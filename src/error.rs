@@ -261,7 +261,7 @@ impl GatewayError {
         };
         let mut cause: Option<&(dyn Error + 'static)> = Some(source);
         while let Some(err) = cause {
-            if err.is::<tonic::ConnectError>() {
+            if err.is::<crate::upstream::ConnectFailed>() {
                 return GatewayError::UpstreamUnavailable;
             }
             // The connection failed (whatever code tonic chose): refused, reset, cut off.

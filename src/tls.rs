@@ -5,17 +5,16 @@
 //! block of the right kind, or a key that does not belong to its certificate stops the
 //! gateway (and `gatehouse check`) with the file's name, instead of failing handshakes later.
 //! Both sides use rustls with the *ring* provider. The listener offers HTTP/2 and HTTP/1.1 by
-//! ALPN; backends are spoken to over HTTP/2, which tonic requires ALPN to confirm.
+//! ALPN; backends are spoken to over HTTP/2, which ALPN must confirm.
 
 use std::io::BufReader;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
+use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use tokio_rustls::rustls::sign::CertifiedKey;
-use tokio_rustls::rustls::{self, RootCertStore, ServerConfig};
-use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+use tokio_rustls::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
 
 use crate::config::{BackendConfig, BackendTlsConfig, Config, ServerTlsConfig};
 
@@ -43,12 +42,10 @@ pub fn server_config(tls: &ServerTlsConfig, base_dir: &Path) -> Result<Arc<Serve
 
 /// How a backend's `https://` endpoints are reached. Without `[backends.tls]`: the public web
 /// roots, no client certificate, and the endpoint's own host name (or IP) is verified.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct BackendTls {
-    /// CAs trusted instead of the web roots.
-    ca: Option<Certificate>,
-    /// Client certificate and key, for backends that require mutual TLS.
-    identity: Option<Identity>,
+    /// Roots, client certificate, and ALPN `h2`.
+    config: Arc<ClientConfig>,
     /// Name verified instead of the endpoint's host.
     domain: Option<String>,
 }
@@ -61,7 +58,7 @@ impl BackendTls {
         let fail = |e: String| format!("backend {:?}: {e}", backend.name);
         let tls = match &backend.tls {
             Some(config) => BackendTls::load(config, base_dir).map_err(fail)?,
-            None => BackendTls::default(),
+            None => BackendTls::load(&BackendTlsConfig::default(), base_dir).map_err(fail)?,
         };
         if tls.domain.is_none() {
             for endpoint in backend
@@ -86,7 +83,7 @@ impl BackendTls {
     }
 
     fn load(config: &BackendTlsConfig, base_dir: &Path) -> Result<BackendTls, String> {
-        let ca = match &config.ca_file {
+        let roots = match &config.ca_file {
             Some(path) => {
                 let file = PemFile::read("tls.ca_file", &base_dir.join(path))?;
                 let mut roots = RootCertStore::empty();
@@ -94,21 +91,28 @@ impl BackendTls {
                 if added == 0 {
                     return Err(file.fail("no certificate in it can be used as a CA"));
                 }
-                Some(Certificate::from_pem(file.bytes))
+                roots
             }
-            None => None,
+            None => RootCertStore {
+                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+            },
         };
-        let identity = match (&config.cert_file, &config.key_file) {
+        let builder = ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("tls: {e}"))?
+            .with_root_certificates(roots);
+        let mut client = match (&config.cert_file, &config.key_file) {
             (Some(cert_path), Some(key_path)) => {
                 let cert = PemFile::read("tls.cert_file", &base_dir.join(cert_path))?;
                 let key = PemFile::read("tls.key_file", &base_dir.join(key_path))?;
-                CertifiedKey::from_der(cert.certificates()?, key.private_key()?, &provider())
-                    .map_err(|e| pair_error(&cert, &key, e))?;
-                Some(Identity::from_pem(cert.bytes, key.bytes))
+                builder
+                    .with_client_auth_cert(cert.certificates()?, key.private_key()?)
+                    .map_err(|e| pair_error(&cert, &key, e))?
             }
             // The config check makes these go together.
-            _ => None,
+            _ => builder.with_no_client_auth(),
         };
+        client.alpn_protocols = vec![b"h2".to_vec()];
         if let Some(domain) = &config.domain
             && ServerName::try_from(domain.as_str()).is_err()
         {
@@ -117,28 +121,24 @@ impl BackendTls {
             ));
         }
         Ok(BackendTls {
-            ca,
-            identity,
+            config: Arc::new(client),
             domain: config.domain.clone(),
         })
     }
 
-    /// tonic's TLS config for one endpoint. `host` is the name the endpoint was resolved from
-    /// (None for an IP endpoint: its IP is verified unless `domain` is set); `handshake` bounds
-    /// the handshake, which tonic's connect timeout does not cover.
-    pub fn client_config(&self, host: Option<&str>, handshake: Duration) -> ClientTlsConfig {
-        let mut config = ClientTlsConfig::new().timeout(handshake);
-        config = match &self.ca {
-            Some(ca) => config.ca_certificate(ca.clone()),
-            None => config.with_webpki_roots(),
+    /// The connector for one endpoint and the name it verifies: `domain` if set, else `host`
+    /// (the name the endpoint was resolved from), else the endpoint's IP.
+    pub fn connector(
+        &self,
+        host: Option<&str>,
+        address: SocketAddr,
+    ) -> Result<(TlsConnector, ServerName<'static>), String> {
+        let name = match self.domain.as_deref().or(host) {
+            Some(name) => ServerName::try_from(name.to_string())
+                .map_err(|e| format!("{name:?} cannot be verified as a TLS name: {e}"))?,
+            None => ServerName::IpAddress(address.ip().into()),
         };
-        if let Some(identity) = &self.identity {
-            config = config.identity(identity.clone());
-        }
-        match self.domain.as_deref().or(host) {
-            Some(name) => config.domain_name(name),
-            None => config,
-        }
+        Ok((TlsConnector::from(self.config.clone()), name))
     }
 }
 

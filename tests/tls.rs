@@ -343,6 +343,41 @@ async fn a_backend_signed_by_another_ca_is_refused() {
     .await;
 }
 
+/// Calls that wait for a connection share one attempt: when it fails, they fail with it
+/// instead of each trying again in turn (each waiting up to the connect timeout).
+#[tokio::test]
+async fn calls_waiting_for_a_connect_that_fails_fail_with_it() {
+    let pki = Pki::new();
+    // Takes TCP connections, and drops each after a while without a TLS word.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let backend = listener.local_addr().unwrap();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                drop(socket);
+            });
+        }
+    });
+    let gw = pki
+        .start(&tls_backend_config(backend, "domain = \"localhost\""))
+        .await;
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let base = format!("http://{}", gw.addr);
+    let calls = (0..8).map(|_| get_echo(&client, &base));
+    for response in futures_util::future::join_all(calls).await {
+        expect_error(response, 503, 14, "UPSTREAM_UNAVAILABLE").await;
+    }
+    // One attempt per connection of the endpoint.
+    assert_eq!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst),
+        gatehouse::config::DEFAULT_CONNECTIONS_PER_ENDPOINT
+    );
+}
+
 #[tokio::test]
 async fn a_backend_requiring_mutual_tls_gets_the_client_certificate() {
     let pki = Pki::new();

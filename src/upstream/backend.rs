@@ -16,11 +16,11 @@ use http::uri::PathAndQuery;
 use tokio::sync::watch;
 use tonic::body::Body;
 use tonic::metadata::MetadataMap;
-use tonic::transport::Channel;
 use tonic::{Code, Status};
 use tower::retry::budget::{Budget, TpsBudget};
 
 use super::codec::SingleMessageBody;
+use super::connection::Connection;
 use super::discovery::{self, Resolver, Source};
 use super::pool::{Lease, NoEndpoint, Outcome, Pool, PoolEndpoint};
 use super::{Decoding, RawCodec, ResponseGuard, UpstreamFault, health};
@@ -184,7 +184,7 @@ impl Backend {
                 }
             };
             let call = attempt(
-                lease.channel(),
+                lease.connection(),
                 path.clone(),
                 metadata.clone(),
                 message.clone(),
@@ -273,7 +273,7 @@ impl Backend {
                 _admitted: admitted.clone(),
             };
             let call = open_stream(
-                lease.channel(),
+                lease.connection(),
                 hold,
                 path.clone(),
                 metadata.clone(),
@@ -380,13 +380,13 @@ fn single_message(
     move |request| request.map(|body| Body::new(SingleMessageBody::new(body, message_len)))
 }
 
-/// `channel` behind the guard that checks the reply's framing, for a unary call or a stream.
-fn guarded(channel: &Channel, unary: bool) -> ResponseGuard<Channel> {
+/// `connection` behind the guard that checks the reply's framing, for a unary call or a stream.
+fn guarded(connection: &Connection, unary: bool) -> ResponseGuard<Connection> {
     let decoding = Decoding {
         max_message: MAX_RESPONSE_MESSAGE,
         unary,
     };
-    ResponseGuard::decoding(channel.clone(), decoding)
+    ResponseGuard::decoding(connection.clone(), decoding)
 }
 
 /// A tonic client over `transport` whose decoding limit is the guard's: the guard refuses a
@@ -397,7 +397,7 @@ fn decoding_client<T>(transport: T) -> tonic::client::Grpc<T> {
 
 /// One attempt on one connection.
 async fn attempt(
-    channel: &Channel,
+    connection: &Connection,
     path: PathAndQuery,
     metadata: MetadataMap,
     message: Bytes,
@@ -405,7 +405,7 @@ async fn attempt(
 ) -> Result<tonic::Response<Bytes>, Status> {
     let transport = tower::ServiceBuilder::new()
         .map_request(single_message(message.len()))
-        .service(guarded(channel, true));
+        .service(guarded(connection, true));
     let mut grpc = decoding_client(transport);
     let request = call_request(metadata, message, timeout);
     grpc.ready().await.map_err(Status::from_error)?;
@@ -424,7 +424,7 @@ pub(super) fn classify(status: &Status) -> Failure {
     };
     let mut cause: Option<&(dyn Error + 'static)> = Some(source);
     while let Some(error) = cause {
-        if error.is::<tonic::ConnectError>() {
+        if error.is::<super::ConnectFailed>() {
             return Failure::Connect;
         }
         if let Some(io) = error.downcast_ref::<std::io::Error>()
@@ -471,7 +471,7 @@ struct StreamHold {
 
 /// One attempt at opening a stream; on success the response body owns `hold`.
 async fn open_stream(
-    channel: &Channel,
+    connection: &Connection,
     hold: StreamHold,
     path: PathAndQuery,
     metadata: MetadataMap,
@@ -487,7 +487,7 @@ async fn open_stream(
             })
         })
         .map_request(single_message(message.len()))
-        .service(guarded(channel, false));
+        .service(guarded(connection, false));
     let mut grpc = decoding_client(transport);
     let request = call_request(metadata, message, timeout);
     grpc.ready().await.map_err(Status::from_error)?;

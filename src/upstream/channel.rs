@@ -76,7 +76,7 @@ impl Service<Request> for PoolChannel {
         let resolved = self.resolved.clone();
         Box::pin(async move {
             let lease = pick(&pool, resolved).await?;
-            let guarded = ResponseGuard::new(lease.channel().clone());
+            let guarded = ResponseGuard::new(lease.connection().clone());
             let sent = std::time::Instant::now();
             let labels = &lease.endpoint.labels;
             match guarded.oneshot(request).await {

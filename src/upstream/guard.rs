@@ -49,7 +49,7 @@ pub enum UpstreamFault {
     ExtraMessage,
 }
 
-/// Wraps a gRPC transport service (a tonic `Channel`).
+/// Wraps a gRPC transport service (a pool connection).
 #[derive(Clone, Debug)]
 pub struct ResponseGuard<S> {
     inner: S,

@@ -57,7 +57,7 @@ async fn check(endpoint: &PoolEndpoint, health: &HealthConfig) -> bool {
     let Some(connection) = endpoint.connections.first() else {
         return false;
     };
-    let mut client = HealthClient::new(connection.channel.clone());
+    let mut client = HealthClient::new(connection.http2.clone());
     let mut request = tonic::Request::new(HealthCheckRequest {
         service: health.service.clone(),
     });

@@ -8,6 +8,7 @@
 mod backend;
 mod channel;
 mod codec;
+mod connection;
 mod discovery;
 mod guard;
 mod health;
@@ -16,6 +17,7 @@ mod pool;
 pub use backend::{Backend, MAX_RESPONSE_MESSAGE, RETRY_BACKOFF_BASE};
 pub use channel::PoolChannel;
 pub use codec::RawCodec;
+pub use connection::ConnectFailed;
 pub use discovery::{Resolver, Source, system_resolver};
 pub use guard::{Decoding, ResponseGuard, UpstreamFault};
 pub use pool::{

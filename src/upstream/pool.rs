@@ -18,7 +18,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering:
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use tonic::transport::{Channel, Endpoint as ChannelEndpoint};
+
+use super::connection::{Connection as Http2, Dial};
 
 use crate::config::{BackendConfig, HealthConfig, OutlierConfig};
 use crate::telemetry::metrics::{self, EndpointLabels, EndpointStates, InFlight, SharedString};
@@ -48,9 +49,9 @@ impl std::fmt::Display for Target {
     }
 }
 
-/// One HTTP/2 connection (a tonic channel connects lazily and reconnects when it drops).
+/// One HTTP/2 connection (made on first use, and again when it has ended).
 pub(crate) struct Connection {
-    pub(crate) channel: Channel,
+    pub(crate) http2: Http2,
     in_flight: AtomicUsize,
 }
 
@@ -80,38 +81,48 @@ pub struct PoolEndpoint {
 }
 
 impl PoolEndpoint {
-    /// Fails only when tonic refuses the TLS settings, which `BackendTls` checked at start-up.
+    /// Fails only when the endpoint's TLS name cannot be verified, which `BackendTls`
+    /// checked at start-up.
     fn new(
         target: Target,
         config: &BackendConfig,
         tls: &BackendTls,
         backend: &SharedString,
     ) -> Result<PoolEndpoint, String> {
-        let scheme = if target.tls { "https" } else { "http" };
-        let uri = format!("{scheme}://{}", target.address);
-        let mut endpoint = ChannelEndpoint::from_shared(uri)
-            .expect("an IP address and port form a valid URI")
-            .connect_timeout(config.connect_timeout)
-            .tcp_nodelay(true);
-        if let Some(name) = &target.authority
-            && let Ok(origin) = format!("{scheme}://{name}").parse()
-        {
-            endpoint = endpoint.origin(origin);
-        }
-        if target.tls {
+        let authority: Option<http::uri::Authority> = match &target.authority {
+            Some(name) => name.parse().ok(),
+            None => None,
+        };
+        let authority = match authority {
+            Some(authority) => authority,
+            None => target
+                .address
+                .to_string()
+                .parse()
+                .map_err(|e| format!("{}: {e}", target.address))?,
+        };
+        let tls = match target.tls {
             // A resolved endpoint is verified against the name it was resolved from, not
             // the IP it connects to.
-            let host = target
-                .authority
-                .as_deref()
-                .and_then(|a| a.parse::<http::uri::Authority>().ok());
-            let host = host.as_ref().map(http::uri::Authority::host);
-            let client = tls.client_config(host, config.connect_timeout);
-            endpoint = endpoint.tls_config(client).map_err(|e| error_chain(&e))?;
-        }
+            true => {
+                let host = target.authority.as_ref().map(|_| authority.host());
+                Some(tls.connector(host, target.address)?)
+            }
+            false => None,
+        };
+        let scheme = match target.tls {
+            true => http::uri::Scheme::HTTPS,
+            false => http::uri::Scheme::HTTP,
+        };
         let connections = (0..config.connections_per_endpoint)
             .map(|_| Connection {
-                channel: endpoint.connect_lazy(),
+                http2: Http2::lazy(Dial {
+                    address: target.address,
+                    scheme: scheme.clone(),
+                    authority: authority.clone(),
+                    connect_timeout: config.connect_timeout,
+                    tls: tls.clone(),
+                }),
                 in_flight: AtomicUsize::new(0),
             })
             .collect();
@@ -179,8 +190,8 @@ pub(crate) struct Lease {
 }
 
 impl Lease {
-    pub(crate) fn channel(&self) -> &Channel {
-        &self.endpoint.connections[self.connection].channel
+    pub(crate) fn connection(&self) -> &Http2 {
+        &self.endpoint.connections[self.connection].http2
     }
 }
 
@@ -481,18 +492,6 @@ impl Pool {
             }
         }
     }
-}
-
-/// An error and its causes, `: `-separated (tonic's transport errors say little on their own).
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(e) = cause {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        cause = e.source();
-    }
-    text
 }
 
 /// Stores 0 unless it already is (saves a write to a shared cache line on the hot path).
