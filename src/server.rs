@@ -42,6 +42,7 @@ use crate::transcode::timeout::parse_grpc_timeout;
 use crate::upstream::Backend;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
 
 /// The gateway's state: the route table, the credential checks and the per-request limits,
 /// built once.
@@ -371,7 +372,7 @@ impl Gateway {
 
     /// min(client `Grpc-Timeout`, the route's deadline); `max_timeout` caps both.
     fn deadline(&self, headers: &HeaderMap, route: Duration) -> Result<Duration, GatewayError> {
-        let Some(value) = headers.get("grpc-timeout") else {
+        let Some(value) = headers.get(&GRPC_TIMEOUT) else {
             return Ok(route);
         };
         let text = value.to_str().unwrap_or_default();

@@ -20,7 +20,7 @@ use crate::error::GatewayError;
 use crate::security::{self, Authenticator, IDENTITY_METADATA, Identity};
 use crate::telemetry::LogFields;
 use crate::telemetry::metrics::{self as telemetry_metrics, SharedString};
-use crate::transcode::metadata;
+use crate::transcode::metadata::{self, grpc_timeout};
 use crate::transcode::timeout::parse_grpc_timeout;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -28,6 +28,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
 
 /// A caller let through: who it is and the rate-limit headers of its answer.
 struct Admitted {
@@ -143,7 +144,7 @@ impl GrpcIngress {
         let (mut head, body) = response.into_parts();
         remove_hop_by_hop(&mut head.headers);
         head.headers.remove(header::CONTENT_LENGTH);
-        let body = if head.headers.contains_key("grpc-status") {
+        let body = if head.headers.contains_key(&GRPC_STATUS) {
             // Trailers-only: the call is over. Sent as one HEADERS frame that ends the stream;
             // clients other than tonic (grpc-core) do not read a status from headers followed
             // by an empty DATA frame.
@@ -241,59 +242,9 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-/// `remaining` as a `grpc-timeout` value: the finest unit that fits in eight digits, rounded
-/// down so the backend never waits longer than the gateway.
-fn grpc_timeout(remaining: Duration) -> HeaderValue {
-    const MAX: u128 = 99_999_999;
-    const UNITS: [(u128, char); 6] = [
-        (1, 'n'),
-        (1_000, 'u'),
-        (1_000_000, 'm'),
-        (1_000_000_000, 'S'),
-        (60_000_000_000, 'M'),
-        (3_600_000_000_000, 'H'),
-    ];
-    let nanos = remaining.as_nanos();
-    let (amount, unit) = UNITS
-        .iter()
-        .map(|&(per, unit)| (nanos / per, unit))
-        .find(|&(amount, _)| amount <= MAX)
-        .unwrap_or((MAX, 'H'));
-    HeaderValue::try_from(format!("{amount}{unit}"))
-        .expect("digits and a unit letter form a header value")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn grpc_timeout_uses_the_finest_unit_that_fits() {
-        let cases = [
-            (Duration::ZERO, "0n"),
-            (Duration::from_nanos(99_999_999), "99999999n"),
-            (Duration::from_millis(100), "100000u"),
-            (Duration::from_secs(15), "15000000u"),
-            (Duration::from_secs(99_999), "99999000m"),
-            (Duration::from_secs(100_000), "100000S"),
-            (Duration::from_secs(100_000_000 * 60), "1666666H"),
-            (Duration::MAX, "99999999H"),
-        ];
-        for (remaining, expected) in cases {
-            assert_eq!(grpc_timeout(remaining), expected, "{remaining:?}");
-        }
-    }
-
-    #[test]
-    fn grpc_timeout_round_trips_without_growing() {
-        for millis in [1, 7, 999, 1_000, 60_000, 3_600_000, 123_456_789] {
-            let remaining = Duration::from_millis(millis) + Duration::from_nanos(17);
-            let text = grpc_timeout(remaining);
-            let parsed = parse_grpc_timeout(text.to_str().unwrap()).unwrap();
-            assert!(parsed <= remaining, "{remaining:?} → {text:?}");
-            assert!(remaining - parsed < remaining / 1000 + Duration::from_micros(1));
-        }
-    }
 
     #[test]
     fn hop_by_hop_headers_are_removed() {

@@ -28,7 +28,9 @@ use crate::config::BackendConfig;
 use crate::error::GatewayError;
 use crate::telemetry::Upstream;
 use crate::telemetry::metrics::{self, CallOutcome};
-use crate::transcode::metadata::skip_indexing_per_call_values;
+use crate::transcode::metadata::{grpc_timeout, skip_indexing_per_call_values};
+
+const GRPC_TIMEOUT: http::HeaderName = http::HeaderName::from_static("grpc-timeout");
 
 /// Wait before retrying an attempt that reached a backend: doubles with each retry, ±50 %
 /// jitter. Attempts that never reached one are retried at once.
@@ -368,8 +370,10 @@ fn no_healthy_upstream(none: NoEndpoint) -> GatewayError {
 /// HPACK's table, and what is left of the deadline as `grpc-timeout`.
 fn call_request(metadata: MetadataMap, message: Bytes, timeout: Duration) -> tonic::Request<Bytes> {
     let mut request = tonic::Request::from_parts(metadata, tonic::Extensions::default(), message);
-    request.set_timeout(timeout);
-    skip_indexing_per_call_values(request.metadata_mut().as_mut());
+    // Set here rather than by `set_timeout`, which looks the name up from a `&str`.
+    let headers = request.metadata_mut().as_mut();
+    headers.insert(GRPC_TIMEOUT, grpc_timeout(timeout));
+    skip_indexing_per_call_values(headers);
     request
 }
 

@@ -22,7 +22,7 @@ use base64::Engine;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use bytes::Bytes;
-use http::{HeaderMap, Request, Response, StatusCode};
+use http::{HeaderMap, HeaderName, Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use tower::Service;
 
@@ -89,7 +89,10 @@ impl<S> ResponseGuard<S> {
     }
 }
 
-const DETAILS: &str = "grpc-status-details-bin";
+// Looked up as `HeaderName`s: a `&str` key is parsed into one on every lookup.
+const DETAILS: HeaderName = HeaderName::from_static("grpc-status-details-bin");
+const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
+const GRPC_ENCODING: HeaderName = HeaderName::from_static("grpc-encoding");
 const BASE64: GeneralPurpose = GeneralPurpose::new(
     &base64::alphabet::STANDARD,
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
@@ -97,12 +100,12 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
 
 /// Drops `grpc-status-details-bin` when it is not base64; says whether `grpc-status` is there.
 fn sanitize(headers: &mut HeaderMap) -> bool {
-    if let Some(details) = headers.get(DETAILS)
+    if let Some(details) = headers.get(&DETAILS)
         && BASE64.decode(details.as_bytes()).is_err()
     {
-        headers.remove(DETAILS);
+        headers.remove(&DETAILS);
     }
-    headers.contains_key("grpc-status")
+    headers.contains_key(&GRPC_STATUS)
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ResponseGuard<S>
@@ -140,7 +143,7 @@ where
             // A trailers-only reply has no message to decode, whatever it says of encodings.
             let compressed = response
                 .headers()
-                .get("grpc-encoding")
+                .get(&GRPC_ENCODING)
                 .is_some_and(|v| v != "identity");
             if framing.is_some() && compressed && !status_seen {
                 return Err(UpstreamFault::Compressed.into());

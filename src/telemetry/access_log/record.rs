@@ -185,9 +185,11 @@ impl Drop for Pending {
 }
 
 /// The `grpc-status` of a header or trailer block.
+const GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
+
 pub(super) fn grpc_status(headers: &HeaderMap) -> Option<i32> {
     headers
-        .get("grpc-status")
+        .get(&GRPC_STATUS)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse().ok())
 }
