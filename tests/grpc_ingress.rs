@@ -74,6 +74,33 @@ async fn unary_call_passes_through_with_metadata() {
     // The request id the gateway set travels with the call and comes back.
     let id = metadata.get("x-request-id").expect("request id");
     assert_eq!(metadata.get("echo-x-request-id").unwrap(), id);
+
+    // What only the gateway may say is its own; cookies stay at the edge, as for REST.
+    let mut request = Request::new(sent.clone());
+    for (name, value) in [
+        ("cookie", "session=1"),
+        ("x-user-roles", "admin"),
+        ("x-forwarded-for", "10.9.8.7"),
+        ("x-forwarded-host", "evil.example"),
+        ("tenant", "acme"),
+    ] {
+        request
+            .metadata_mut()
+            .insert(name, MetadataValue::from_static(value));
+    }
+    let response = client.echo(request).await.expect("echo answers");
+    let metadata = response.metadata();
+    assert_eq!(metadata.get("echo-tenant").unwrap(), "acme");
+    assert!(metadata.get("echo-cookie").is_none());
+    assert!(metadata.get("echo-x-user-roles").is_none());
+    assert_eq!(
+        metadata.get("echo-x-forwarded-for").unwrap(),
+        "10.9.8.7, 127.0.0.1"
+    );
+    // (HTTP/2 carries no Host header, so there is no x-forwarded-host to set.)
+    assert!(metadata.get("echo-x-forwarded-host").is_none());
+    let timeout = metadata.get("echo-grpc-timeout").expect("the time left");
+    assert!(parse_grpc_timeout(timeout.to_str().unwrap()).is_some());
 }
 
 #[tokio::test]
