@@ -286,6 +286,7 @@ impl Gateway {
         )?;
         let metadata = metadata::request_metadata(
             &parts.headers,
+            &parts.uri,
             &self.forwarded_headers,
             peer.map(|p| p.ip()),
             identity,
@@ -343,6 +344,7 @@ impl Gateway {
         let deadline = self.deadline(&parts.headers, entry.aggregate.timeout)?;
         let metadata = metadata::request_metadata(
             &parts.headers,
+            &parts.uri,
             &self.forwarded_headers,
             peer.map(|p| p.ip()),
             identity,

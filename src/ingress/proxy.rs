@@ -128,7 +128,7 @@ impl GrpcIngress {
     {
         let deadline = started + self.deadline(&parts.headers, method.timeout)?;
         let remaining = deadline.saturating_duration_since(Instant::now());
-        let headers = self.backend_headers(&parts.headers, admitted, remaining);
+        let headers = self.backend_headers(&parts.headers, &parts.uri, admitted, remaining);
         let mut request = Request::new(tonic::body::Body::new(RequestBody::new(body)));
         *request.method_mut() = parts.method;
         // The pool's channel sets the backend's scheme and authority.
@@ -173,6 +173,7 @@ impl GrpcIngress {
     fn backend_headers(
         &self,
         client: &HeaderMap,
+        uri: &http::Uri,
         admitted: &Admitted,
         remaining: Duration,
     ) -> HeaderMap {
@@ -194,7 +195,7 @@ impl GrpcIngress {
         out.insert(GRPC_TIMEOUT, grpc_timeout(remaining));
         // The caller and the forwarding chain exactly as REST calls send them.
         let peer = admitted.peer.map(|p| p.ip());
-        metadata::add_edge_metadata(&mut out, client, peer, admitted.identity.as_ref());
+        metadata::add_edge_metadata(&mut out, client, uri, peer, admitted.identity.as_ref());
         metadata::skip_indexing_per_call_values(&mut out);
         out
     }

@@ -7,6 +7,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use http::Uri;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use tonic::metadata::MetadataMap;
@@ -104,6 +105,7 @@ fn reserved(name: &str) -> bool {
 /// `x-user-id` and `x-user-roles` (comma-separated); a client's own copies never pass.
 pub fn request_metadata(
     headers: &HeaderMap,
+    uri: &Uri,
     forwarded: &[HeaderName],
     peer: Option<IpAddr>,
     identity: Option<&Identity>,
@@ -124,16 +126,18 @@ pub fn request_metadata(
             out.append(name.clone(), value.clone());
         }
     }
-    add_edge_metadata(&mut out, headers, peer, identity);
+    add_edge_metadata(&mut out, headers, uri, peer, identity);
     MetadataMap::from_headers(out)
 }
 
 /// Adds what the gateway vouches for to a call's metadata `out`: the verified caller
 /// (`x-user-id`, `x-user-roles`), the forwarding chain from `client`'s `X-Forwarded-For` and
-/// the `peer`, and `client`'s `Host` as `x-forwarded-host`.
+/// the `peer`, and the host the client asked for as `x-forwarded-host` (its `Host` header, or
+/// the authority of its `uri`, which is where HTTP/2 carries it).
 pub fn add_edge_metadata(
     out: &mut HeaderMap,
     client: &HeaderMap,
+    uri: &Uri,
     peer: Option<IpAddr>,
     identity: Option<&Identity>,
 ) {
@@ -167,8 +171,14 @@ pub fn add_edge_metadata(
             out.insert(X_FORWARDED_FOR, value);
         }
     }
-    if let Some(host) = client.get(http::header::HOST) {
-        out.insert(X_FORWARDED_HOST, host.clone());
+    let host = match client.get(http::header::HOST) {
+        Some(host) => Some(host.clone()),
+        None => uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
+    };
+    if let Some(host) = host {
+        out.insert(X_FORWARDED_HOST, host);
     }
 }
 
@@ -253,6 +263,17 @@ mod tests {
     }
 
     #[test]
+    fn without_a_host_header_the_authority_is_the_forwarded_host() {
+        let uri = Uri::from_static("http://api.example.com:8443/v1/x");
+        let md = request_metadata(&HeaderMap::new(), &uri, &[], None, None);
+        assert_eq!(md.get("x-forwarded-host").unwrap(), "api.example.com:8443");
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::HOST, HeaderValue::from_static("host.example"));
+        let md = request_metadata(&headers, &uri, &[], None, None);
+        assert_eq!(md.get("x-forwarded-host").unwrap(), "host.example");
+    }
+
+    #[test]
     fn peer_values_read_as_the_address_does() {
         let mut addresses: Vec<IpAddr> = vec![
             "0.0.0.0".parse().unwrap(),
@@ -283,6 +304,7 @@ mod tests {
             .collect();
         let md = request_metadata(
             &headers,
+            &Uri::from_static("/v1/x"),
             &forwarded,
             Some("127.0.0.1".parse().unwrap()),
             None,
