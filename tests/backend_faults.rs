@@ -214,6 +214,22 @@ async fn a_stream_reset_inside_a_message_is_502() {
     }
 }
 
+/// A reply whose header block is larger than the gateway reads (16 KiB) is refused as a bad
+/// reply, and the connection keeps serving.
+#[tokio::test]
+async fn response_headers_over_the_limit_are_502() {
+    let big: &'static str = Box::leak("x".repeat(20 * 1024).into_boxed_str());
+    let headers: &'static [(&'static str, &'static str)] =
+        Box::leak(vec![("x-big", big)].into_boxed_slice());
+    let (backend, gw) = bad_reply_to(vec![
+        Step::Headers(headers),
+        Step::Data(get_order_reply()),
+        Step::Trailers(STATUS_OK),
+    ])
+    .await;
+    recovers(&gw, &backend).await;
+}
+
 #[tokio::test]
 async fn a_stream_reset_before_the_response_headers_is_502() {
     // CANCEL from the backend is not the client's deadline: tonic makes it CANCELLED.

@@ -109,24 +109,31 @@ impl Connection {
         }
     }
 
+    /// The live connection, once it has room for a stream; none when there is no live
+    /// connection or it takes no more streams (it is then forgotten).
+    async fn live_ready(&self) -> Option<SendRequest<Bytes>> {
+        let (generation, sender) = self.live()?;
+        match sender.ready().await {
+            Ok(sender) => Some(sender),
+            Err(_) => {
+                self.forget(generation);
+                None
+            }
+        }
+    }
+
     /// A sender ready to open a stream: on the live connection if it still takes streams,
     /// else on a new one. Calls that waited for an attempt that failed fail with it, rather
     /// than each trying again in turn.
     async fn ready(&self) -> Result<SendRequest<Bytes>, BoxError> {
-        if let Some((generation, sender)) = self.live() {
-            match sender.ready().await {
-                Ok(sender) => return Ok(sender),
-                Err(_) => self.forget(generation),
-            }
+        if let Some(sender) = self.live_ready().await {
+            return Ok(sender);
         }
         let failed = self.shared.failed.load(Relaxed);
         let mut made = self.shared.connecting.lock().await;
         // Another call may have connected while this one waited, or failed to.
-        if let Some((generation, sender)) = self.live() {
-            match sender.ready().await {
-                Ok(sender) => return Ok(sender),
-                Err(_) => self.forget(generation),
-            }
+        if let Some(sender) = self.live_ready().await {
+            return Ok(sender);
         }
         if self.shared.failed.load(Relaxed) != failed {
             let error = "the connect attempt this call waited for failed".into();
