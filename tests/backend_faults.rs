@@ -214,6 +214,14 @@ async fn a_stream_reset_inside_a_message_is_502() {
     }
 }
 
+/// An OK status with no message is no answer to a unary call.
+#[tokio::test]
+async fn an_ok_reply_without_a_message_is_502() {
+    bad_reply_to(vec![Step::Headers(&[]), Step::Trailers(STATUS_OK)]).await;
+    // Trailers-only: the status in the headers.
+    bad_reply_to(vec![Step::Headers(STATUS_OK), Step::End]).await;
+}
+
 /// A reply whose header block is larger than the gateway reads (16 KiB) is refused as a bad
 /// reply, and the connection keeps serving.
 #[tokio::test]

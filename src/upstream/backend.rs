@@ -11,12 +11,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes};
 use http::uri::PathAndQuery;
+use http_body_util::BodyExt;
 use tokio::sync::watch;
 use tonic::body::Body;
 use tonic::metadata::MetadataMap;
 use tonic::{Code, Status};
+use tower::ServiceExt;
 use tower::retry::budget::{Budget, TpsBudget};
 
 use super::codec::SingleMessageBody;
@@ -399,7 +401,10 @@ fn decoding_client<T>(transport: T) -> tonic::client::Grpc<T> {
     tonic::client::Grpc::new(transport).max_decoding_message_size(MAX_RESPONSE_MESSAGE)
 }
 
-/// One attempt on one connection.
+/// One attempt on one connection: the request is the message behind its 5-byte prefix, ending
+/// the stream; the reply is read whole. What tonic's unary client would answer, without its
+/// streaming decoder: a status in the headers (trailers-only) or the trailers ends the call, and
+/// the reply's metadata is its headers and trailers.
 async fn attempt(
     connection: &Connection,
     path: PathAndQuery,
@@ -407,14 +412,91 @@ async fn attempt(
     message: Bytes,
     timeout: Duration,
 ) -> Result<tonic::Response<Bytes>, Status> {
-    let transport = tower::ServiceBuilder::new()
-        .map_request(single_message(message.len()))
-        .service(guarded(connection, true));
-    let mut grpc = decoding_client(transport);
-    let request = call_request(metadata, message, timeout);
-    grpc.ready().await.map_err(Status::from_error)?;
-    grpc.unary(request, path, RawCodec).await
+    let mut headers = metadata.into_headers();
+    for name in &NOT_CLIENT_METADATA {
+        headers.remove(name);
+    }
+    headers.insert(http::header::TE, http::HeaderValue::from_static("trailers"));
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/grpc"),
+    );
+    headers.insert(GRPC_TIMEOUT, grpc_timeout(timeout));
+    skip_indexing_per_call_values(&mut headers);
+    let mut framed = bytes::BytesMut::with_capacity(5 + message.len());
+    framed.put_u8(0);
+    framed.put_u32(
+        u32::try_from(message.len())
+            .map_err(|_| Status::invalid_argument("request message too large"))?,
+    );
+    framed.put_slice(&message);
+    let mut request = http::Request::new(Body::new(http_body_util::Full::new(framed.freeze())));
+    *request.method_mut() = http::Method::POST;
+    *request.uri_mut() = http::Uri::from(path);
+    *request.headers_mut() = headers;
+    let response = guarded(connection, true)
+        .oneshot(request)
+        .await
+        .map_err(Status::from_error)?;
+    let (parts, mut body) = response.into_parts();
+    let mut reply = MetadataMap::from_headers(parts.headers);
+    if let Some(status) = Status::from_header_map(reply.as_ref()) {
+        // Trailers-only: the call ended with its headers.
+        if status.code() != Code::Ok {
+            return Err(status);
+        }
+        return Err(missing_message());
+    }
+    // A reply usually comes in one DATA frame, kept as it is; more are joined.
+    let mut first = Bytes::new();
+    let mut joined: Option<bytes::BytesMut> = None;
+    let mut trailers = None;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(Status::from_error)?;
+        match frame.into_data() {
+            Ok(chunk) if first.is_empty() && joined.is_none() => first = chunk,
+            Ok(chunk) => joined
+                .get_or_insert_with(|| bytes::BytesMut::from(&first[..]))
+                .extend_from_slice(&chunk),
+            Err(frame) => trailers = frame.into_trailers().ok(),
+        }
+    }
+    let data = joined.map_or(first, bytes::BytesMut::freeze);
+    // The guard made sure a status came, in one of the two.
+    let trailers = trailers.unwrap_or_default();
+    if let Some(mut status) = Status::from_header_map(&trailers)
+        && status.code() != Code::Ok
+    {
+        status.metadata_mut().as_mut().extend(reply.into_headers());
+        return Err(status);
+    }
+    // The guard checked the framing: at most one uncompressed message, whole.
+    if data.len() < 5 {
+        return Err(missing_message());
+    }
+    let message = data.slice(5..);
+    reply.as_mut().extend(trailers);
+    Ok(tonic::Response::from_parts(
+        reply,
+        message,
+        parts.extensions,
+    ))
 }
+
+/// An OK answer to a unary call without its message: a bad reply (tonic's client says
+/// INTERNAL, which would read as the backend's own failure).
+fn missing_message() -> Status {
+    Status::from_error(Box::new(UpstreamFault::MissingMessage))
+}
+
+/// Request headers tonic's client takes out of a call's metadata, besides `te` and
+/// `content-type`, which the call sets.
+const NOT_CLIENT_METADATA: [http::HeaderName; 4] = [
+    http::header::USER_AGENT,
+    http::HeaderName::from_static("grpc-message"),
+    http::HeaderName::from_static("grpc-message-type"),
+    http::HeaderName::from_static("grpc-status"),
+];
 
 /// Reads a failed attempt's status. Statuses decoded from a backend's `grpc-status` have no
 /// source; the ones tonic made from a transport error keep it.

@@ -47,6 +47,8 @@ pub enum UpstreamFault {
     TruncatedMessage,
     #[error("upstream sent more than one message in reply to a unary call")]
     ExtraMessage,
+    #[error("upstream answered a unary call with no message")]
+    MissingMessage,
 }
 
 /// Wraps a gRPC transport service (a pool connection).
