@@ -5,7 +5,7 @@
 //! cargo run --example custom_aggregate [-- 127.0.0.1:8080]
 //! ```
 //!
-//! The handler is plain axum. Mounted with `Gateway::into_router_with`, it runs behind the same
+//! The handler is plain axum. Mounted with `Gateway::into_service_with`, it runs behind the same
 //! layers as the generated routes (request id, tracing, CORS, the concurrency limit), checks
 //! credentials with the gateway's `Guard`, and calls the backends with generated tonic clients
 //! over `Backend::channel()`, so its calls are balanced and health-checked like the routes'.
@@ -74,7 +74,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/api/custom-dashboard/{user_id}", get(dashboard))
         .with_state(state);
     let limits = gateway.connection_limits();
-    let router = gateway.into_router_with(custom);
+    let router = gateway.into_service_with(custom);
 
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     let addr = listener.local_addr()?;

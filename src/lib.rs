@@ -22,6 +22,7 @@ pub mod reload;
 pub mod routes;
 pub mod security;
 pub mod server;
+pub mod stack;
 pub mod telemetry;
 pub mod tls;
 pub mod transcode;

@@ -22,7 +22,6 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::ConnectInfo;
 use axum::response::Response;
 use http::HeaderValue;
@@ -77,12 +76,40 @@ struct Builders {
     http2: http2::Builder<TokioExecutor>,
 }
 
+/// What a listener serves: the gateway's `crate::stack::GatewayService`, or an axum `Router`
+/// (the admin listener).
+pub trait App:
+    Service<
+        http::Request<Incoming>,
+        Response = Response,
+        Error = Infallible,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<T> App for T where
+    T: Service<
+            http::Request<Incoming>,
+            Response = Response,
+            Error = Infallible,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 /// Serves `app` on `listener` until `shutdown` completes; then stops accepting, lets every
 /// connection finish its requests, however long they take, and returns. `serve_with_drain`
 /// without a deadline.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    app: Router,
+    app: impl App,
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
@@ -96,7 +123,7 @@ pub async fn serve(
 /// the deadline are dropped and it returns. Dropping the future drops every connection too.
 pub async fn serve_with_drain(
     listener: tokio::net::TcpListener,
-    app: Router,
+    app: impl App,
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
     drain_timeout: Option<Duration>,
@@ -224,7 +251,7 @@ pub async fn serve_with_drain(
 /// `ConnectInfo<SocketAddr>`, and once the listener drains, HTTP/1.x responses get
 /// `Connection: close` so that the client does not send another request on the connection.
 fn connection_service(
-    app: Router,
+    app: impl App,
     peer: SocketAddr,
     draining: Arc<AtomicBool>,
 ) -> impl Service<

@@ -242,7 +242,7 @@ async fn serve(
     let (start_drain, drain_started) = oneshot::channel::<()>();
     let rest = gatehouse::listener::serve_with_drain(
         rest_listener,
-        handle.router_with(axum::Router::new()),
+        handle.service(),
         limits,
         async {
             let _ = drain_started.await;

@@ -1,8 +1,7 @@
-//! The HTTP front end: the tower stack and the dispatcher that every request reaches.
+//! The HTTP front end: the gateway's state and the dispatcher that every REST request reaches.
 //!
-//! axum serves the connections and runs the layers; its own router cannot express
-//! google.api.http templates, so one dispatcher is mounted as the fallback and matches every
-//! request against the `RouteTable`.
+//! axum's router cannot express google.api.http templates, so the dispatcher matches every
+//! request against the `RouteTable` itself; `crate::stack` puts it behind the layers.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,37 +10,33 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use axum::Router;
 use axum::body::Body;
-use axum::error_handling::HandleErrorLayer;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::header::{self, CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, request::Parts};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use tower::limit::GlobalConcurrencyLimitLayer;
-use tower::{ServiceBuilder, ServiceExt};
-use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::aggregate::{Admission, Inputs};
 use crate::config::{Config, CorsConfig, RateLimitKey};
 use crate::error::GatewayError;
 use crate::http_rule::{Binding, PathMatch};
-use crate::ingress::{self, GrpcIngress, GrpcService, ProtocolSplit};
+use crate::ingress::{GrpcIngress, GrpcService};
 use crate::listener::ConnectionLimits;
 use crate::routes::{AggregateEntry, MethodKind, RouteEntry, RouteTable, RouteTarget};
 use crate::security::client_ip::ClientIp;
 use crate::security::shared::Decision;
 use crate::security::{self, Authenticator, Identity, RateLimitFuture, RoutePolicy};
+use crate::stack::{self, GatewayService};
 use crate::telemetry::metrics::{self as telemetry_metrics, SharedString};
-use crate::telemetry::{self, AccessLogLayer, LogFields, RequestSpanLayer, Upstream};
+use crate::telemetry::{LogFields, Upstream};
 use crate::transcode::codec::RequestParts;
 use crate::transcode::metadata;
 use crate::transcode::timeout::parse_grpc_timeout;
 use crate::upstream::Backend;
 
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
 
 /// The gateway's state: the route table, the credential checks and the per-request limits,
@@ -62,7 +57,7 @@ pub struct Gateway {
     max_concurrent_requests: usize,
     cors: Option<CorsConfig>,
     /// The OpenAPI document, when `[server] openapi` serves it.
-    openapi: Option<Arc<str>>,
+    openapi: Option<Bytes>,
     api_key_header: HeaderName,
     connection_limits: ConnectionLimits,
     /// gRPC and gRPC-Web calls, reflection; sharing the routes' rate limits.
@@ -155,6 +150,50 @@ impl Gateway {
         self.connection_limits.clone()
     }
 
+    pub(crate) fn max_concurrent_requests(&self) -> usize {
+        self.max_concurrent_requests
+    }
+
+    /// CORS for `[server.cors]`, if configured.
+    pub(crate) fn cors_layer(&self) -> Option<CorsLayer> {
+        let config = self.cors.as_ref()?;
+        Some(cors_layer(config, self.api_key_header.clone()))
+    }
+
+    /// `[telemetry] access_log = "json"`.
+    pub(crate) fn access_log_on(&self) -> bool {
+        self.config.telemetry.access_log == crate::config::AccessLog::Json
+    }
+
+    pub(crate) fn grpc_service(&self) -> GrpcService {
+        self.grpc.clone()
+    }
+
+    /// The gateway's own pages, when `[server] openapi` serves them: the OpenAPI document and
+    /// the page that shows it. Other methods than GET and HEAD get the JSON 405 a generated
+    /// route answers.
+    fn own_page(&self, request: &Request) -> Option<Response> {
+        let document = self.openapi.as_ref()?;
+        let page = match request.uri().path() {
+            "/openapi.json" => (
+                [(CONTENT_TYPE, "application/json")],
+                Body::from(document.clone()),
+            )
+                .into_response(),
+            "/docs" => (
+                [(CONTENT_TYPE, "text/html; charset=utf-8")],
+                crate::openapi::DOCS_PAGE,
+            )
+                .into_response(),
+            _ => return None,
+        };
+        if request.method() != Method::GET && request.method() != Method::HEAD {
+            let allowed = vec!["GET".into(), "HEAD".into()];
+            return Some(GatewayError::MethodNotAllowed { allowed }.into_response());
+        }
+        Some(page)
+    }
+
     /// Number of served bindings.
     pub fn route_count(&self) -> usize {
         self.routes.len()
@@ -166,24 +205,25 @@ impl Gateway {
         self.backends.iter().find(|b| b.name() == name).cloned()
     }
 
-    /// The credential check of this gateway, for handlers mounted with `into_router_with`.
+    /// The credential check of this gateway, for handlers mounted with `into_service_with`.
     pub fn guard(&self) -> Guard {
         Guard {
             authenticator: self.authenticator.clone(),
         }
     }
 
-    /// The axum router with the whole tower stack.
-    pub fn into_router(self) -> Router {
-        self.into_router_with(Router::new())
+    /// Everything the listener serves: the whole tower stack (see `crate::stack`).
+    pub fn into_service(self) -> GatewayService {
+        Handle::new(self).service()
     }
 
-    /// The router with `custom` routes tried first and the generated routes after, all behind
-    /// the same layers (request id, tracing, CORS, the concurrency limit, panic guard).
-    /// gRPC and gRPC-Web requests (`content-type: application/grpc*`) go to the gRPC ingress
-    /// (`crate::ingress`) instead, behind the same layers; they never reach `custom`.
-    pub fn into_router_with(self, custom: Router) -> Router {
-        Handle::new(self).router_with(custom)
+    /// [`Gateway::into_service`] with `custom` routes tried first and the generated routes
+    /// after, all behind the same layers (request id, tracing, CORS, the concurrency limit,
+    /// panic guard). gRPC and gRPC-Web requests (`content-type: application/grpc*`) go to the
+    /// gRPC ingress (`crate::ingress`) instead, behind the same layers; they never reach
+    /// `custom`.
+    pub fn into_service_with(self, custom: Router) -> GatewayService {
+        Handle::new(self).service_with(custom)
     }
 
     async fn handle(
@@ -457,13 +497,16 @@ impl Guard {
     }
 }
 
-async fn dispatch(State(handle): State<Handle>, request: Request) -> Response {
+/// A REST request the custom routes did not take. It keeps `gateway`, the one in service when
+/// it arrived, even if a reload replaces it meanwhile.
+pub(crate) async fn dispatch(gateway: Arc<Gateway>, request: Request) -> Response {
+    if let Some(page) = gateway.own_page(&request) {
+        return page;
+    }
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
-    // The request keeps the gateway it started with, even if a reload replaces it meanwhile.
-    let gateway = handle.load();
     let mut fields = LogFields::default();
     let mut response = match gateway.handle(peer, request, &mut fields).await {
         Ok(response) => response,
@@ -499,106 +542,16 @@ impl Handle {
         self.current.store(Arc::new(gateway));
     }
 
-    /// The router with `custom` routes tried first and the generated routes after, all behind
-    /// the same layers; gRPC and gRPC-Web go to the current gateway's ingress.
-    pub fn router_with(&self, custom: Router) -> Router {
-        let first = self.load();
-        let cors = first
-            .cors
-            .as_ref()
-            .map(|c| cors_layer(c, first.api_key_header.clone()));
-        // One concurrency limit for REST and gRPC together; each side answers the overload, and
-        // a panic, in its own protocol (JSON error or gRPC status).
-        let limit = GlobalConcurrencyLimitLayer::new(first.max_concurrent_requests);
-        let overload = |answer: fn() -> Response| {
-            ServiceBuilder::new()
-                .layer(HandleErrorLayer::new(
-                    move |_: tower::BoxError| async move { answer() },
-                ))
-                .load_shed()
-                .layer(limit.clone())
-        };
-        let custom = if first.openapi.is_some() {
-            let handle = self.clone();
-            custom
-                .route(
-                    "/openapi.json",
-                    axum::routing::get(move || {
-                        let gateway = handle.load();
-                        async move {
-                            match &gateway.openapi {
-                                Some(document) => {
-                                    ([(CONTENT_TYPE, "application/json")], document.to_string())
-                                        .into_response()
-                                }
-                                None => GatewayError::RouteNotFound.into_response(),
-                            }
-                        }
-                    })
-                    .fallback(get_only),
-                )
-                .route(
-                    "/docs",
-                    axum::routing::get(|| async {
-                        (
-                            [(CONTENT_TYPE, "text/html; charset=utf-8")],
-                            crate::openapi::DOCS_PAGE,
-                        )
-                    })
-                    .fallback(get_only),
-                )
-        } else {
-            custom
-        };
-        let rest = custom
-            .fallback_service(Router::new().fallback(dispatch).with_state(self.clone()))
-            .layer(CatchPanicLayer::custom(|_| {
-                GatewayError::Internal("handler panicked".into()).into_response()
-            }))
-            .layer(overload(|| GatewayError::Overloaded.into_response()));
-        let handle = self.clone();
-        let grpc = tower::service_fn(move |request: Request| {
-            let service = handle.load().grpc.clone();
-            service.oneshot(request)
-        });
-        let grpc = Router::new()
-            .fallback_service(grpc)
-            .layer(CatchPanicLayer::custom(|_| {
-                ingress::error_response(&GatewayError::Internal("handler panicked".into()))
-            }))
-            .layer(overload(|| {
-                ingress::error_response(&GatewayError::Overloaded)
-            }));
-        // By content type: application/grpc* to the ingress, everything else to REST.
-        let router = Router::new().fallback_service(ProtocolSplit::new(rest, grpc));
-        // Outermost last: every response, even one from a panic or the overload guard, carries
-        // the request id and CORS headers, and is traced.
-        let router = match cors {
-            Some(cors) => router.layer(cors),
-            None => router,
-        };
-        let access_log = first.config.telemetry.access_log == crate::config::AccessLog::Json;
-        router
-            // Outside everything that answers: sees every response. Inside the span, which it
-            // tells how the request ended.
-            .layer(AccessLogLayer::new(access_log))
-            // Sets the trace context the log and the backends read.
-            .layer(RequestSpanLayer)
-            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-            .layer(SetRequestIdLayer::new(
-                REQUEST_ID,
-                telemetry::trace::MakeRequestId,
-            ))
+    /// Everything the listener serves (see `crate::stack`), over the gateway in service.
+    pub fn service(&self) -> GatewayService {
+        stack::build(self, None)
     }
-}
 
-/// Another method on one of the gateway's own GET pages: the JSON 405 a generated route
-/// answers, where axum would send an empty one.
-async fn get_only() -> Response {
-    GatewayError::MethodNotAllowed {
-        allowed: vec!["GET".into(), "HEAD".into()],
+    /// [`Handle::service`] with `custom` routes tried before the generated ones, behind the
+    /// same layers.
+    pub fn service_with(&self, custom: Router) -> GatewayService {
+        stack::build(self, Some(custom))
     }
-    .into_response()
 }
 
 /// Serves `gateway` on `listener` until `shutdown` completes, then finishes in-flight requests.
@@ -608,7 +561,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let limits = gateway.connection_limits();
-    crate::listener::serve(listener, gateway.into_router(), limits, shutdown).await
+    crate::listener::serve(listener, gateway.into_service(), limits, shutdown).await
 }
 
 /// CORS for the configured origins. Preflights are answered here, before any credential is

@@ -51,7 +51,7 @@ impl Running {
         let gateway = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(gatehouse::listener::serve(
             listener,
-            handle.router_with(axum::Router::new()),
+            handle.service(),
             limits,
             async {
                 let _ = gateway_stopped.await;

@@ -37,7 +37,7 @@ async fn start(name: &str, text: &str) -> Running {
     let gateway = Gateway::new(&config).unwrap();
     let limits = gateway.connection_limits();
     let handle = Handle::new(gateway);
-    let router = handle.router_with(axum::Router::new());
+    let router = handle.service();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(gatehouse::listener::serve(

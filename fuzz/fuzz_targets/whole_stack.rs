@@ -1,4 +1,4 @@
-//! The whole gateway: any method, URI, headers and body through `Gateway::into_router` (every
+//! The whole gateway: any method, URI, headers and body through `Gateway::into_service` (every
 //! layer: request id, tracing, CORS, concurrency limit, panic guard, protocol split, header
 //! limits, auth, rate limits, transcoding) to the echo backend (`gatehouse_fuzz::echo`) on a
 //! loopback port in this process. The config (`CONFIG`) adds a JWT issuer and an API key,
@@ -36,7 +36,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use bytes::Bytes;
@@ -45,6 +44,7 @@ use gatehouse::error::http_status;
 use gatehouse::ingress::{Protocol, protocol};
 use gatehouse::routes::ROUTES;
 use gatehouse::server::Gateway;
+use gatehouse::stack::GatewayService;
 use gatehouse_fuzz::echo::Echo;
 use gatehouse_fuzz::{ECHO_SERVICE, keys};
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
@@ -157,7 +157,7 @@ const REASONS: [(&str, u16, i64); 26] = [
 
 struct Stack {
     runtime: tokio::runtime::Runtime,
-    router: Router,
+    service: GatewayService,
 }
 
 fn stack() -> &'static Stack {
@@ -179,8 +179,8 @@ fn stack() -> &'static Stack {
         // The keys are read here, so the file is not needed afterwards.
         let gateway = runtime.block_on(async { Gateway::new(&config) });
         let _ = std::fs::remove_dir_all(&dir);
-        let router = gateway.expect("the gateway builds").into_router();
-        Stack { runtime, router }
+        let service = gateway.expect("the gateway builds").into_service();
+        Stack { runtime, service }
     })
 }
 
@@ -407,7 +407,7 @@ fuzz_target!(|data: &[u8]| {
     let stack = stack();
     let answer = stack.runtime.block_on(async {
         tokio::time::timeout(PATIENCE, async {
-            let response = stack.router.clone().oneshot(request).await;
+            let response = stack.service.clone().oneshot(request).await;
             let Ok(response) = response;
             let (parts, body) = response.into_parts();
             (parts, Limited::new(body, MAX_RESPONSE).collect().await)

@@ -5,24 +5,25 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
+use axum::response::IntoResponse as _;
 use axum::response::Response;
 use bytes::Bytes;
-use futures_util::future::BoxFuture;
+use futures_util::FutureExt as _;
+use futures_util::future::{BoxFuture, Map};
 use http::header::CONTENT_TYPE;
 use http::{HeaderMap, Method};
 use tonic::Code;
 use tonic_web::{GrpcWebLayer, GrpcWebService};
-use tower::util::Oneshot;
-use tower::{Layer as _, Service, ServiceExt as _};
+use tower::load_shed::error::Overloaded;
+use tower::util::{Either, Oneshot};
+use tower::{BoxError, Layer as _, Service, ServiceExt as _};
 
-use super::status::status_response;
+use super::status::{error_response, status_response};
 use super::{GrpcIngress, RateLimiter};
+use crate::error::GatewayError;
 use crate::security::Authenticator;
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The protocol a request speaks, by its `content-type`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,35 +63,56 @@ const GRPC_WEB_TYPES: [&str; 4] = [
     "application/grpc-web-text+proto",
 ];
 
-/// Sends gRPC and gRPC-Web requests to `grpc`, everything else to `rest`.
+/// Sends gRPC and gRPC-Web requests to `grpc`, everything else to `rest`, and answers a
+/// side's error in the request's protocol: a JSON error or a gRPC status. The one error the
+/// sides have is `Overloaded`, from the load shedding in front of the concurrency limit.
 #[derive(Clone)]
-pub struct ProtocolSplit {
-    rest: Router,
-    grpc: Router,
+pub struct ProtocolSplit<R, G> {
+    rest: R,
+    grpc: G,
 }
 
-impl ProtocolSplit {
-    pub fn new(rest: Router, grpc: Router) -> ProtocolSplit {
+impl<R, G> ProtocolSplit<R, G> {
+    pub fn new(rest: R, grpc: G) -> ProtocolSplit<R, G> {
         ProtocolSplit { rest, grpc }
     }
 }
 
-impl Service<Request> for ProtocolSplit {
+/// How one side's error is answered.
+type ErrorAnswer = fn(Result<Response, BoxError>) -> Result<Response, Infallible>;
+
+impl<R, G> Service<Request> for ProtocolSplit<R, G>
+where
+    R: Service<Request, Response = Response, Error = BoxError> + Clone,
+    G: Service<Request, Response = Response, Error = BoxError> + Clone,
+{
     type Response = Response;
     type Error = Infallible;
-    type Future = Oneshot<Router, Request>;
+    type Future = Map<Oneshot<Either<R, G>, Request>, ErrorAnswer>;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        // Both sides are routers, which are always ready.
+        // Which side is asked is known only with the request: each is made ready for it.
         Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let side = match protocol(request.headers()) {
-            Protocol::Rest => &self.rest,
-            Protocol::Grpc | Protocol::GrpcWeb => &self.grpc,
+        let (side, answer): (_, ErrorAnswer) = match protocol(request.headers()) {
+            Protocol::Rest => (Either::Left(self.rest.clone()), |result| {
+                Ok(result.unwrap_or_else(|e| side_error(e).into_response()))
+            }),
+            Protocol::Grpc | Protocol::GrpcWeb => (Either::Right(self.grpc.clone()), |result| {
+                Ok(result.unwrap_or_else(|e| error_response(&side_error(e))))
+            }),
         };
-        side.clone().oneshot(request)
+        side.oneshot(request).map(answer)
+    }
+}
+
+fn side_error(error: BoxError) -> GatewayError {
+    if error.is::<Overloaded>() {
+        GatewayError::Overloaded
+    } else {
+        GatewayError::Internal(error.to_string())
     }
 }
 
