@@ -11,6 +11,7 @@
 
 pub mod admin;
 pub mod aggregate;
+pub mod batched;
 pub mod config;
 pub mod demo;
 pub mod error;

@@ -201,10 +201,10 @@ pub async fn serve_with_drain(
                         .watch(builders.http1.serve_connection(io, service))
                         .await
                 }
+                // Many streams share the connection: their responses are written together.
                 Protocol::Http2 => {
-                    watcher
-                        .watch(builders.http2.serve_connection(io, service))
-                        .await
+                    let connection = builders.http2.serve_connection(io, service);
+                    crate::batched::batched_writes(watcher.watch(connection)).await
                 }
             };
             if let Err(error) = served {

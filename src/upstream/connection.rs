@@ -225,45 +225,8 @@ where
         .handshake::<T, Bytes>(io)
         .await?;
     // Its errors reach the calls on it, as their streams' errors.
-    tokio::spawn(drive(connection));
+    tokio::spawn(crate::batched::batched_writes(connection));
     Ok(sender)
-}
-
-/// Runs `connection` until it ends, writing the frames of several calls at once. A call that
-/// queues a frame wakes the connection's task, and Tokio runs a task woken that way next, right
-/// after the call's own: polled at once, the connection would write each call's frames in a
-/// system call of its own. Woken, it first lets the other tasks ready now run (`yield_now`), so
-/// that the calls they make join the same write.
-async fn drive<F: Future + Unpin>(mut connection: F) {
-    loop {
-        if std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut connection).poll(cx)))
-            .await
-            .is_ready()
-        {
-            return;
-        }
-        // Until the connection, which now holds this task's waker, has something to do.
-        Woken::default().await;
-        tokio::task::yield_now().await;
-    }
-}
-
-/// Pending once, then ready: it resumes its task when something else wakes it.
-#[derive(Default)]
-struct Woken {
-    polled: bool,
-}
-
-impl Future for Woken {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
-        if std::mem::replace(&mut self.polled, true) {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    }
 }
 
 /// Headers that belong to one HTTP/1 connection and are malformed in HTTP/2 (RFC 9113
