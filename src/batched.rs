@@ -43,3 +43,28 @@ impl Future for Woken {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The future is polled again after every wake, however many it needs, and its output is
+    /// returned.
+    #[tokio::test]
+    async fn runs_the_future_to_its_end_across_wakes() {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<u32>(1);
+        let sum = tokio::spawn(batched_writes(async move {
+            let mut sum = 0;
+            while let Some(n) = rx.recv().await {
+                sum += n;
+            }
+            sum
+        }));
+        for n in 1..=10 {
+            tx.send(n).await.unwrap();
+            tokio::task::yield_now().await;
+        }
+        drop(tx);
+        assert_eq!(sum.await.unwrap(), 55);
+    }
+}
