@@ -84,8 +84,9 @@ struct Route<T> {
 /// A trie node: the templates that share the segments leading here.
 #[derive(Clone, Debug, Default)]
 struct Node {
-    /// Children by decoded literal.
-    literals: HashMap<String, Node>,
+    /// Children by decoded literal. The keys come from the templates; a request's segment is
+    /// only looked up, so a fast hash needs no protection from chosen keys.
+    literals: HashMap<String, Node, foldhash::fast::RandomState>,
     single: Option<Box<Node>>,
     /// Routes whose template ends at this node.
     ends: Vec<usize>,

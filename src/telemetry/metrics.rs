@@ -89,7 +89,8 @@ static GLOBAL: OnceLock<PrometheusHandle> = OnceLock::new();
 /// every request. The maps hold no more entries than there are series. Sound because the
 /// recorder never drops a series (no idle timeout in [`builder`]): a kept handle always points
 /// at the series the exposition shows.
-struct SeriesCache<K, V>(LazyLock<RwLock<HashMap<K, V>>>);
+/// The keys are label values from the config and fixed sets, so a fast hash will do.
+struct SeriesCache<K, V>(LazyLock<RwLock<HashMap<K, V, foldhash::fast::RandomState>>>);
 
 impl<K: Hash + Eq, V: Clone> SeriesCache<K, V> {
     const fn new() -> Self {
