@@ -19,7 +19,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
@@ -30,11 +30,11 @@ use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
+use tower::util::Oneshot;
 use tower::{Service, ServiceExt};
 
 use crate::error::GatewayError;
@@ -153,7 +153,11 @@ pub async fn serve_with_drain(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = connection_service(app.clone(), peer, draining.clone());
+        let service = ConnectionService {
+            app: app.clone(),
+            peer,
+            draining: draining.clone(),
+        };
         let builders = builders.clone();
         let acceptor = acceptor.clone();
         // Taken now, so that a stop waits for handshakes under way as for connections.
@@ -194,7 +198,6 @@ pub async fn serve_with_drain(
                 }
             };
             let io = TokioIo::new(io);
-            let service = TowerToHyperService::new(service);
             let served = match protocol {
                 Protocol::Http1 => {
                     watcher
@@ -250,32 +253,53 @@ pub async fn serve_with_drain(
 /// `app` as one connection serves it: each request gets the TCP peer as
 /// `ConnectInfo<SocketAddr>`, and once the listener drains, HTTP/1.x responses get
 /// `Connection: close` so that the client does not send another request on the connection.
-fn connection_service(
-    app: impl App,
+/// A hyper service itself, so that a request clones `app` once (tower's `oneshot` needs its
+/// own) rather than once more for hyper's adapter.
+#[derive(Clone)]
+struct ConnectionService<A> {
+    app: A,
     peer: SocketAddr,
     draining: Arc<AtomicBool>,
-) -> impl Service<
-    http::Request<Incoming>,
-    Response = Response,
-    Error = Infallible,
-    Future = impl Future<Output = Result<Response, Infallible>> + Send,
-> + Clone
-+ Send {
-    tower::service_fn(move |mut request: http::Request<Incoming>| {
-        request.extensions_mut().insert(ConnectInfo(peer));
-        let http1 = request.version() < http::Version::HTTP_2;
-        let draining = draining.clone();
-        let response = app.clone().oneshot(request);
-        async move {
-            let mut response = response.await?;
-            if http1 && draining.load(Relaxed) {
-                response
-                    .headers_mut()
-                    .insert(CONNECTION, HeaderValue::from_static("close"));
-            }
-            Ok(response)
+}
+
+impl<A: App> hyper::service::Service<http::Request<Incoming>> for ConnectionService<A> {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Answer<Oneshot<A, http::Request<Incoming>>>;
+
+    fn call(&self, mut request: http::Request<Incoming>) -> Self::Future {
+        request.extensions_mut().insert(ConnectInfo(self.peer));
+        let draining = (request.version() < http::Version::HTTP_2).then(|| self.draining.clone());
+        Answer {
+            response: self.app.clone().oneshot(request),
+            draining,
         }
-    })
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response of [`ConnectionService`].
+    struct Answer<F> {
+        #[pin]
+        response: F,
+        // For an HTTP/1.x request: whether the listener is draining.
+        draining: Option<Arc<AtomicBool>>,
+    }
+}
+
+impl<F: Future<Output = Result<Response, Infallible>>> Future for Answer<F> {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Ok(mut response) = ready!(this.response.poll(cx));
+        if this.draining.as_ref().is_some_and(|d| d.load(Relaxed)) {
+            response
+                .headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        Poll::Ready(Ok(response))
+    }
 }
 
 /// One half of a connection's stream, plain TCP or TLS.
