@@ -464,7 +464,12 @@ async fn attempt(
     let data = joined.map_or(first, bytes::BytesMut::freeze);
     // The guard made sure a status came, in one of the two.
     let trailers = trailers.unwrap_or_default();
-    if let Some(mut status) = Status::from_header_map(&trailers)
+    // `grpc-status: 0` needs no decoding (tonic's copies the trailers to build the status).
+    let ok = trailers
+        .get(GRPC_STATUS)
+        .is_some_and(|code| code.as_bytes() == b"0");
+    if !ok
+        && let Some(mut status) = Status::from_header_map(&trailers)
         && status.code() != Code::Ok
     {
         status.metadata_mut().as_mut().extend(reply.into_headers());
@@ -495,8 +500,10 @@ const NOT_CLIENT_METADATA: [http::HeaderName; 4] = [
     http::header::USER_AGENT,
     http::HeaderName::from_static("grpc-message"),
     http::HeaderName::from_static("grpc-message-type"),
-    http::HeaderName::from_static("grpc-status"),
+    GRPC_STATUS,
 ];
+
+const GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
 
 /// Reads a failed attempt's status. Statuses decoded from a backend's `grpc-status` have no
 /// source; the ones tonic made from a transport error keep it.
