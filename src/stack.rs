@@ -1,7 +1,7 @@
 //! The tower stack every request goes through, as one service with a name.
 //!
-//! From the outside in: the request id is set and echoed, the request span starts, the access
-//! log records, CORS answers preflights and decorates responses, then the content type splits
+//! From the outside in: the request id is set, the request span starts, the id is echoed, the
+//! access log records, CORS answers preflights and decorates responses, then the content type splits
 //! REST from gRPC. Both sides share one concurrency limit, shed load beyond it, and catch a
 //! handler's panic; the split answers both in the request's protocol (JSON error or gRPC
 //! status). REST goes to the custom routes, if any, and then to the dispatcher that matches
@@ -50,7 +50,7 @@ type AxumBody = fn(Response<UnsyncBoxBody<Bytes, BoxError>>) -> Response;
 type Guarded<S> = LoadShed<ConcurrencyLimit<MapResponse<CatchPanic<S, PanicAnswer>, AxumBody>>>;
 type Split = ProtocolSplit<Guarded<Either<Router, Dispatch>>, Guarded<Ingress>>;
 type Stack = SetRequestId<
-    PropagateRequestId<RequestSpan<AccessLog<Either<Cors<Split>, Split>>>>,
+    RequestSpan<PropagateRequestId<AccessLog<Either<Cors<Split>, Split>>>>,
     MakeRequestId,
 >;
 
@@ -101,9 +101,10 @@ pub(crate) fn build(handle: &Handle, custom: Option<Router>) -> GatewayService {
     let cors = first.cors_layer();
     let stack = ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestId))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        // Sets the trace context the log and the backends read.
+        // Sets the trace context the log and the backends read, and marks the request id so
+        // that HPACK does not index it, before it is copied to the response.
         .layer(RequestSpanLayer)
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         // Outside everything that answers: sees every response. Inside the span, which it
         // tells how the request ended.
         .layer(AccessLogLayer::new(first.access_log_on()))

@@ -716,3 +716,32 @@ async fn auth_failures_are_counted_by_reason() {
     }
     assert!(!text.contains(key) && !text.contains("guess"));
 }
+
+/// The request id differs on every request, so the stack marks it "never indexed" (HPACK's
+/// sensitive flag, which h2 honours when it encodes and does not report when it decodes): in an
+/// HTTP/2 client's header table it would push out the headers that repeat. The id the gateway
+/// makes and the one the client sends are both echoed that way.
+#[tokio::test]
+async fn the_echoed_request_id_is_marked_not_to_be_indexed() {
+    let config = gatehouse::config::Config::parse("ids.toml", "").unwrap();
+    let service = gatehouse::server::Gateway::new(&config)
+        .unwrap()
+        .into_service();
+    for sent in [None, Some("client-chosen-id")] {
+        let mut request = Request::get("/nowhere");
+        if let Some(id) = sent {
+            request = request.header("x-request-id", id);
+        }
+        let response = service
+            .clone()
+            .oneshot(request.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        let id = &response.headers()["x-request-id"];
+        if let Some(sent) = sent {
+            assert_eq!(id, sent);
+        }
+        assert!(id.is_sensitive(), "{id:?} may be indexed");
+    }
+}

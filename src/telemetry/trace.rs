@@ -42,6 +42,16 @@ pub fn ensure_traceparent(headers: &mut HeaderMap) {
     headers.insert(TRACEPARENT, new_traceparent());
 }
 
+/// Marks the request id "never indexed" for HPACK. It differs on every request, and the
+/// response echoes it: on an HTTP/2 client connection each one would enter the connection's
+/// header table and push out the values that repeat (`content-type`, `grpc-status: 0`), which
+/// then had to be sent in full again.
+fn skip_indexing_request_id(headers: &mut HeaderMap) {
+    if let Some(id) = headers.get_mut(REQUEST_ID) {
+        id.set_sensitive(true);
+    }
+}
+
 /// Starts the request's span and makes its `traceparent` the one backends get: the request
 /// span's own context when the span is exported (the caller's trace context becomes its
 /// parent), otherwise [`ensure_traceparent`]'s.
@@ -53,6 +63,7 @@ pub fn ensure_traceparent(headers: &mut HeaderMap) {
 /// by `METHOD /route` when the request ends).
 pub fn start_request<B>(request: &mut Request<B>) -> Span {
     let method = super::metrics::method_label(request.method());
+    skip_indexing_request_id(request.headers_mut());
     if !export::exporting() {
         let headers = request.headers_mut();
         ensure_traceparent(headers);
