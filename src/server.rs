@@ -36,7 +36,7 @@ use crate::transcode::metadata;
 use crate::transcode::timeout::parse_grpc_timeout;
 use crate::upstream::Backend;
 
-pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
 
 /// The gateway's state: the route table, the credential checks and the per-request limits,

@@ -1,8 +1,8 @@
 //! The tower stack every request goes through, as one service with a name.
 //!
 //! From the outside in: the request id is set, the request span starts, the id is echoed, the
-//! access log records, CORS answers preflights and decorates responses, then the content type splits
-//! REST from gRPC. Both sides share one concurrency limit, shed load beyond it, and catch a
+//! access log records, CORS answers preflights and decorates responses, then the content type
+//! splits REST from gRPC. Both sides share one concurrency limit, shed load beyond it, and catch a
 //! handler's panic; the split answers both in the request's protocol (JSON error or gRPC
 //! status). REST goes to the custom routes, if any, and then to the dispatcher that matches
 //! the generated routes; gRPC goes to the ingress of the gateway in service.
@@ -34,10 +34,10 @@ use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::error::GatewayError;
 use crate::ingress::{self, ProtocolSplit};
-use crate::server::{Handle, REQUEST_ID};
+use crate::server::Handle;
 use crate::telemetry::access_log::AccessLog;
 use crate::telemetry::request_span::RequestSpan;
-use crate::telemetry::trace::MakeRequestId;
+use crate::telemetry::trace::{MakeRequestId, REQUEST_ID};
 use crate::telemetry::{AccessLogLayer, RequestSpanLayer};
 
 /// What a side answers when its handler panicked.

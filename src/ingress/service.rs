@@ -108,6 +108,7 @@ where
     }
 }
 
+/// A side's error as the gateway's: `Overloaded` is the only one its layers make.
 fn side_error(error: BoxError) -> GatewayError {
     if error.is::<Overloaded>() {
         GatewayError::Overloaded
