@@ -15,6 +15,13 @@ struct Running {
     _echo: EchoServer,
 }
 
+impl Running {
+    async fn get(&self, path: &str) -> reqwest::Response {
+        let url = format!("{}{path}", self.base);
+        self.client.get(url).send().await.unwrap()
+    }
+}
+
 async fn boom() -> &'static str {
     panic!("a custom handler panics")
 }
@@ -55,33 +62,16 @@ async fn start() -> Running {
 #[tokio::test]
 async fn custom_routes_come_first_and_generated_routes_still_answer() {
     let gw = start().await;
-    let response = gw
-        .client
-        .get(format!("{}/custom/hello", gw.base))
-        .send()
-        .await
-        .unwrap();
+    let response = gw.get("/custom/hello").await;
     assert_eq!(response.status(), 200);
     // Behind the same layers: the request id is set on the response.
     assert!(response.headers().contains_key("x-request-id"));
     assert_eq!(response.text().await.unwrap(), "hello from a custom route");
 
-    let echoed = json_ok(
-        gw.client
-            .get(format!("{}/v1/echo/hi", gw.base))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let echoed = json_ok(gw.get("/v1/echo/hi").await).await;
     assert_eq!(echoed["stringField"], "hi", "{echoed}");
 
-    let missing = gw
-        .client
-        .get(format!("{}/custom/nope", gw.base))
-        .send()
-        .await
-        .unwrap();
+    let missing = gw.get("/custom/nope").await;
     expect_error(missing, 404, 5, "ROUTE_NOT_FOUND").await;
 }
 
@@ -89,22 +79,12 @@ async fn custom_routes_come_first_and_generated_routes_still_answer() {
 async fn a_panicking_custom_handler_is_a_json_500_and_the_gateway_keeps_serving() {
     let gw = start().await;
     for _ in 0..2 {
-        let response = gw
-            .client
-            .get(format!("{}/custom/boom", gw.base))
-            .send()
-            .await
-            .unwrap();
+        let response = gw.get("/custom/boom").await;
         assert!(response.headers().contains_key("x-request-id"));
         let body = expect_error(response, 500, 13, "INTERNAL").await;
         let text = body.to_string();
         assert!(!text.contains("a custom handler panics"), "{text}");
     }
-    let response = gw
-        .client
-        .get(format!("{}/custom/hello", gw.base))
-        .send()
-        .await
-        .unwrap();
+    let response = gw.get("/custom/hello").await;
     assert_eq!(response.status(), 200);
 }
