@@ -149,3 +149,53 @@ async fn bidi_streaming_route_is_not_served_over_rest() {
         "{body}"
     );
 }
+
+/// What an HTTP/2 client gets for `method path`: the status, the declared length and the
+/// number of body bytes that came.
+async fn over_http2(gw: &TestGateway, method: &str, path: &str) -> (u16, usize, usize) {
+    let tcp = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    let (client, connection) = h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(connection);
+    let mut client = client.ready().await.unwrap();
+    let request = http::Request::builder()
+        .method(method)
+        .uri(gw.url(path))
+        .body(())
+        .unwrap();
+    let (response, _) = client.send_request(request, true).unwrap();
+    let response = response.await.unwrap();
+    let status = response.status().as_u16();
+    let declared = response.headers()["content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut body = response.into_body();
+    let mut received = 0;
+    while let Some(chunk) = body.data().await {
+        let length = chunk.unwrap().len();
+        received += length;
+        // The document is larger than HTTP/2's initial window.
+        body.flow_control().release_capacity(length).unwrap();
+    }
+    (status, declared, received)
+}
+
+/// Found by the `whole_stack` fuzz target (fuzz/regressions/whole_stack/head_error_body): a
+/// HEAD answer is the GET answer's headers with no body, success or error. hyper leaves the
+/// body out on HTTP/1.1 by itself but not on HTTP/2, so this asks over HTTP/2.
+#[tokio::test]
+async fn head_answers_have_the_get_answers_length_and_no_body_over_http2() {
+    let gw = TestGateway::start().await;
+    for (path, status) in [("/openapi.json", 200), ("/v1/nowhere", 404)] {
+        let (got, length, received) = over_http2(&gw, "GET", path).await;
+        assert_eq!((got, received), (status, length), "GET {path}");
+        assert!(length > 0, "GET {path}");
+        let head = over_http2(&gw, "HEAD", path).await;
+        assert_eq!(head, (status, length, 0), "HEAD {path}");
+    }
+    // Generated routes answer HEAD with the JSON 405: its length, without it.
+    let (status, length, received) = over_http2(&gw, "HEAD", "/v1/echo/hi").await;
+    assert_eq!((status, received), (405, 0));
+    assert!(length > 0);
+}

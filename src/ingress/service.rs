@@ -12,8 +12,9 @@ use axum::response::Response;
 use bytes::Bytes;
 use futures_util::FutureExt as _;
 use futures_util::future::{BoxFuture, Map};
-use http::header::CONTENT_TYPE;
-use http::{HeaderMap, Method};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use http::{HeaderMap, HeaderValue, Method};
+use http_body::Body as _;
 use tonic::Code;
 use tonic_web::{GrpcWebLayer, GrpcWebService};
 use tower::load_shed::error::Overloaded;
@@ -97,8 +98,13 @@ where
 
     fn call(&mut self, request: Request) -> Self::Future {
         let (side, answer): (_, ErrorAnswer) = match protocol(request.headers()) {
+            Protocol::Rest if request.method() == Method::HEAD => {
+                (Either::Left(self.rest.clone()), |result| {
+                    Ok(without_body(rest_answer(result)))
+                })
+            }
             Protocol::Rest => (Either::Left(self.rest.clone()), |result| {
-                Ok(result.unwrap_or_else(|e| side_error(e).into_response()))
+                Ok(rest_answer(result))
             }),
             Protocol::Grpc | Protocol::GrpcWeb => (Either::Right(self.grpc.clone()), |result| {
                 Ok(result.unwrap_or_else(|e| error_response(&side_error(e))))
@@ -106,6 +112,24 @@ where
         };
         side.oneshot(request).map(answer)
     }
+}
+
+fn rest_answer(result: Result<Response, BoxError>) -> Response {
+    result.unwrap_or_else(|e| side_error(e).into_response())
+}
+
+/// The answer to a HEAD request: the GET answer's headers, with the length of the body it
+/// would have had, and no body. hyper leaves the body out of an HTTP/1.1 answer itself, but
+/// would send it on HTTP/2.
+fn without_body(mut response: Response) -> Response {
+    if !response.headers().contains_key(CONTENT_LENGTH)
+        && let Some(length) = response.body().size_hint().exact()
+    {
+        response
+            .headers_mut()
+            .insert(CONTENT_LENGTH, HeaderValue::from(length));
+    }
+    response.map(|_| Body::empty())
 }
 
 /// A side's error as the gateway's: `Overloaded` is the only one its layers make.
