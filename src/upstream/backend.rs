@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes};
+use futures_util::FutureExt;
 use http::uri::PathAndQuery;
 use http_body_util::BodyExt;
 use tokio::sync::watch;
@@ -313,35 +314,40 @@ impl Inner {
     /// Waits up to `remaining` for one attempt on `lease` and records how it went (metrics, the
     /// endpoint's health). The response, tagged with the endpoint that answered; `Err(None)`
     /// when the time ran out; otherwise the failed status and what it means.
-    async fn settle<T>(
-        &self,
-        lease: &Lease,
+    ///
+    /// Not an `async fn`: one would hold `call` twice, as its argument and inside the
+    /// timeout, and every call's future (moved as it is built and boxed) would carry both.
+    fn settle<'a, T>(
+        &'a self,
+        lease: &'a Lease,
         remaining: Duration,
-        call: impl Future<Output = Result<tonic::Response<T>, Status>>,
-    ) -> Result<tonic::Response<T>, Option<(Status, Failure)>> {
+        call: impl Future<Output = Result<tonic::Response<T>, Status>> + 'a,
+    ) -> impl Future<Output = Result<tonic::Response<T>, Option<(Status, Failure)>>> + 'a {
         let sent = Instant::now();
-        let labels = &lease.endpoint.labels;
-        match tokio::time::timeout(remaining, call).await {
-            Err(_) => {
-                metrics::record_upstream_call(labels, CallOutcome::Timeout, sent.elapsed());
-                self.pool.report(lease, Outcome::Abandoned);
-                Err(None)
+        tokio::time::timeout(remaining, call).map(move |outcome| {
+            let labels = &lease.endpoint.labels;
+            match outcome {
+                Err(_) => {
+                    metrics::record_upstream_call(labels, CallOutcome::Timeout, sent.elapsed());
+                    self.pool.report(lease, Outcome::Abandoned);
+                    Err(None)
+                }
+                Ok(Ok(mut response)) => {
+                    metrics::record_upstream_call(labels, CallOutcome::Ok, sent.elapsed());
+                    self.pool.report(lease, Outcome::Answered);
+                    response
+                        .extensions_mut()
+                        .insert(Upstream(labels.endpoint.clone()));
+                    Ok(response)
+                }
+                Ok(Err(status)) => {
+                    let failure = classify(&status);
+                    metrics::record_upstream_call(labels, failure.call_outcome(), sent.elapsed());
+                    self.pool.report(lease, failure.endpoint_outcome());
+                    Err(Some((status, failure)))
+                }
             }
-            Ok(Ok(mut response)) => {
-                metrics::record_upstream_call(labels, CallOutcome::Ok, sent.elapsed());
-                self.pool.report(lease, Outcome::Answered);
-                response
-                    .extensions_mut()
-                    .insert(Upstream(labels.endpoint.clone()));
-                Ok(response)
-            }
-            Ok(Err(status)) => {
-                let failure = classify(&status);
-                metrics::record_upstream_call(labels, failure.call_outcome(), sent.elapsed());
-                self.pool.report(lease, failure.endpoint_outcome());
-                Err(Some((status, failure)))
-            }
-        }
+        })
     }
 
     /// Counts the call against `max_pending` until the guard drops.

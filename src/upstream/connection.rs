@@ -123,12 +123,19 @@ impl Connection {
     }
 
     /// A sender ready to open a stream: on the live connection if it still takes streams,
-    /// else on a new one. Calls that waited for an attempt that failed fail with it, rather
-    /// than each trying again in turn.
+    /// else on a new one (see [`Connection::reconnect`]).
     async fn ready(&self) -> Result<SendRequest<Bytes>, BoxError> {
         if let Some(sender) = self.live_ready().await {
             return Ok(sender);
         }
+        // Boxed: connecting is rare, and its future, inline, would make every call's future
+        // (which is moved as it is built and boxed) several times larger.
+        Box::pin(self.reconnect()).await
+    }
+
+    /// A sender on a new connection. Calls that waited for an attempt that failed fail with
+    /// it, rather than each trying again in turn.
+    async fn reconnect(&self) -> Result<SendRequest<Bytes>, BoxError> {
         let failed = self.shared.failed.load(Relaxed);
         let mut made = self.shared.connecting.lock().await;
         // Another call may have connected while this one waited, or failed to.
