@@ -24,12 +24,14 @@ const SETTLE: Duration = Duration::from_millis(500);
 /// Requests sent to the raised-`max_pending` gateway before its burst.
 const WARM_REQUESTS: usize = 100;
 
-/// A row to run: its name, what to send, the processes on its path, and for the rate-limit
-/// rows where their counters are.
+/// A row to run: its name, what to send, the processes on its path (the backend's and the
+/// proxy's), and for the rate-limit rows where their counters are.
 pub struct Row {
     pub name: String,
     pub traffic: Traffic,
-    pub server_pids: Vec<u32>,
+    pub backend_pid: u32,
+    /// The proxy's processes, none for a row straight to the backend.
+    pub proxy_pids: Vec<u32>,
     pub probe: Option<Probe>,
 }
 
@@ -195,7 +197,8 @@ async fn measure(options: &Options, row: Row) -> Result<RowResult, String> {
         options.in_flight,
         options.warm_up,
         options.duration,
-        &row.server_pids,
+        row.backend_pid,
+        &row.proxy_pids,
     )
     .await?;
     let limits = match (&row.probe, before) {
@@ -251,10 +254,8 @@ fn nginx_target(started: &Result<(Process, SocketAddr), String>) -> Option<(Vec<
 fn plan_rows(targets: &Targets) -> Vec<Row> {
     let user_route = format!("/api/users/{USER_ID}");
     let plain_path = format!("/users/{USER_ID}");
-    let backend_only = vec![targets.backend];
+    let backend_pid = targets.backend;
     let (gateway_pid, gateway) = targets.gateway;
-    let via_gateway = vec![targets.backend, gateway_pid];
-    let via_nginx = |nginx_pids: &[u32]| [&[targets.backend], nginx_pids].concat();
     let grpc = |addr| Traffic::Grpc {
         addr,
         connections: targets.options.grpc_connections,
@@ -264,13 +265,15 @@ fn plan_rows(targets: &Targets) -> Vec<Row> {
         Row {
             name: "direct gRPC → backend (GetUser)".into(),
             traffic: grpc(targets.addrs.users()),
-            server_pids: backend_only.clone(),
+            backend_pid,
+            proxy_pids: Vec::new(),
             probe: None,
         },
         Row {
             name: format!("REST via gatehouse (GET {user_route})"),
             traffic: http_traffic(gateway, std::slice::from_ref(&user_route)),
-            server_pids: via_gateway.clone(),
+            backend_pid,
+            proxy_pids: vec![gateway_pid],
             probe: None,
         },
     ];
@@ -278,7 +281,8 @@ fn plan_rows(targets: &Targets) -> Vec<Row> {
         rows.push(Row {
             name: "REST via gatehouse, access log on (json → file)".into(),
             traffic: http_traffic(logging, std::slice::from_ref(&user_route)),
-            server_pids: vec![targets.backend, logging_pid],
+            backend_pid,
+            proxy_pids: vec![logging_pid],
             probe: None,
         });
     }
@@ -286,7 +290,8 @@ fn plan_rows(targets: &Targets) -> Vec<Row> {
         rows.push(Row {
             name: "REST via gatehouse, rate limit in memory".into(),
             traffic: http_traffic(limited.addr, std::slice::from_ref(&user_route)),
-            server_pids: vec![targets.backend, limited.pid()],
+            backend_pid,
+            proxy_pids: vec![limited.pid()],
             probe: Some(Probe {
                 admin: limited.admin,
                 redis: None,
@@ -298,7 +303,8 @@ fn plan_rows(targets: &Targets) -> Vec<Row> {
             name: "REST via gatehouse, rate limit on Redis".into(),
             traffic: http_traffic(limited.addr, std::slice::from_ref(&user_route)),
             // Redis decides every call: it is on the request's path.
-            server_pids: vec![targets.backend, limited.pid(), redis.process.pid()],
+            backend_pid,
+            proxy_pids: vec![limited.pid(), redis.process.pid()],
             probe: Some(Probe {
                 admin: limited.admin,
                 redis: Some(redis.cli.clone()),
@@ -308,14 +314,16 @@ fn plan_rows(targets: &Targets) -> Vec<Row> {
     rows.push(Row {
         name: "gRPC via gatehouse (native ingress, GetUser)".into(),
         traffic: grpc(gateway),
-        server_pids: via_gateway.clone(),
+        backend_pid,
+        proxy_pids: vec![gateway_pid],
         probe: None,
     });
     if let Some((nginx_pids, nginx)) = &targets.nginx_grpc {
         rows.push(Row {
             name: "nginx grpc_pass (gRPC proxy hop, no transcoding)".into(),
             traffic: grpc(*nginx),
-            server_pids: via_nginx(nginx_pids),
+            backend_pid,
+            proxy_pids: nginx_pids.clone(),
             probe: None,
         });
     }
@@ -323,7 +331,8 @@ fn plan_rows(targets: &Targets) -> Vec<Row> {
         rows.push(Row {
             name: "nginx grpc_pass, upstream defaults (new connection per call)".into(),
             traffic: grpc(*nginx),
-            server_pids: via_nginx(nginx_pids),
+            backend_pid,
+            proxy_pids: nginx_pids.clone(),
             probe: None,
         });
     }
@@ -331,19 +340,22 @@ fn plan_rows(targets: &Targets) -> Vec<Row> {
         Row {
             name: "dashboard aggregate via gatehouse (1 call)".into(),
             traffic: http_traffic(gateway, &[format!("/api/user-dashboard/{USER_ID}")]),
-            server_pids: via_gateway.clone(),
+            backend_pid,
+            proxy_pids: vec![gateway_pid],
             probe: None,
         },
         Row {
             name: "dashboard as 3 sequential REST calls via gatehouse".into(),
             traffic: http_traffic(gateway, &targets.setup.sequential_paths),
-            server_pids: via_gateway,
+            backend_pid,
+            proxy_pids: vec![gateway_pid],
             probe: None,
         },
         Row {
             name: "plain HTTP/1.1 JSON → backend (no proxy)".into(),
             traffic: http_traffic(targets.addrs.plain, std::slice::from_ref(&plain_path)),
-            server_pids: backend_only,
+            backend_pid,
+            proxy_pids: Vec::new(),
             probe: None,
         },
     ]);
@@ -351,7 +363,8 @@ fn plan_rows(targets: &Targets) -> Vec<Row> {
         rows.push(Row {
             name: "nginx plain HTTP/1.1 reverse proxy (no transcoding)".into(),
             traffic: http_traffic(*nginx, std::slice::from_ref(&plain_path)),
-            server_pids: via_nginx(nginx_pids),
+            backend_pid,
+            proxy_pids: nginx_pids.clone(),
             probe: None,
         });
     }
@@ -359,7 +372,8 @@ fn plan_rows(targets: &Targets) -> Vec<Row> {
         rows.push(Row {
             name: "nginx plain HTTP/1.1, upstream defaults (HTTP/1.0, new connection)".into(),
             traffic: http_traffic(*nginx, &[plain_path]),
-            server_pids: via_nginx(nginx_pids),
+            backend_pid,
+            proxy_pids: nginx_pids.clone(),
             probe: None,
         });
     }

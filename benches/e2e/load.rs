@@ -90,19 +90,22 @@ impl Tally {
 pub struct Measured {
     pub tally: Tally,
     pub window: Duration,
-    /// CPU ticks of the processes under test, and of this driver, in the window.
-    pub server_ticks: u64,
+    /// CPU ticks in the window: of the backend process, of the proxy's processes (none when
+    /// the row has no proxy), and of this driver.
+    pub backend_ticks: u64,
+    pub proxy_ticks: Option<u64>,
     pub driver_ticks: u64,
 }
 
 /// Sends `traffic` with `in_flight` requests at once for `warm_up` then `duration`,
-/// accounting the CPU of `server_pids` over the measured part.
+/// accounting the CPU of the backend's and the proxy's processes over the measured part.
 pub async fn run(
     traffic: &Traffic,
     in_flight: usize,
     warm_up: Duration,
     duration: Duration,
-    server_pids: &[u32],
+    backend_pid: u32,
+    proxy_pids: &[u32],
 ) -> Result<Measured, String> {
     let start = Instant::now();
     let window = Arc::new(Window {
@@ -147,14 +150,15 @@ pub async fn run(
         }
     }
 
-    let server_ticks =
-        || -> Result<u64, String> { server_pids.iter().map(|&pid| procfs::cpu_ticks(pid)).sum() };
+    let proxy_ticks =
+        || -> Result<u64, String> { proxy_pids.iter().map(|&pid| procfs::cpu_ticks(pid)).sum() };
+    let backend_ticks = || procfs::cpu_ticks(backend_pid);
     let own_ticks = || procfs::cpu_ticks(std::process::id());
     tokio::time::sleep_until(window.measure_from.into()).await;
-    let (server_before, driver_before) = (server_ticks()?, own_ticks()?);
+    let before = (backend_ticks()?, proxy_ticks()?, own_ticks()?);
     let measured_from = Instant::now();
     tokio::time::sleep_until(window.end.into()).await;
-    let (server_after, driver_after) = (server_ticks()?, own_ticks()?);
+    let after = (backend_ticks()?, proxy_ticks()?, own_ticks()?);
     let measured = measured_from.elapsed();
 
     let mut tally = Tally::new();
@@ -164,8 +168,9 @@ pub async fn run(
     Ok(Measured {
         tally,
         window: measured,
-        server_ticks: server_after.saturating_sub(server_before),
-        driver_ticks: driver_after.saturating_sub(driver_before),
+        backend_ticks: after.0.saturating_sub(before.0),
+        proxy_ticks: (!proxy_pids.is_empty()).then(|| after.1.saturating_sub(before.1)),
+        driver_ticks: after.2.saturating_sub(before.2),
     })
 }
 

@@ -62,7 +62,10 @@
 //! non-2xx answers, non-OK gRPC statuses and broken connections. `vs gRPC` divides req/s by the
 //! direct gRPC row's. `core0 µs/req` is the CPU time of the processes on the request's path
 //! (backend, plus the gateway or nginx, plus redis-server in the Redis row) from
-//! `/proc/<pid>/stat` utime + stime, over the window, per request; `core0 %` is that time over
+//! `/proc/<pid>/stat` utime + stime, over the window, per request; `proxy µs/req` is the part of
+//! it that is not the backend process (the gateway's or nginx's own cost, which the backend's
+//! does not blur: the gRPC backend costs more per call than the plain HTTP endpoint, and only
+//! the gateway calls it); `core0 %` is that time over
 //! the window (near 100 % means core 0 was the limit); `gen %` is the driver's own CPU (near
 //! 100 % means the generator was the limit).
 //!

@@ -51,17 +51,31 @@ pub fn table(results: &[driver::RowResult], placement: &Placement, notes: &[Stri
         .unwrap_or(10);
     let core = placement.server_cpu_label();
     println!(
-        "{:<width$}  {:>9}  {:>9}  {:>9}  {:>6}  {:>7}  {:>12}  {:>7}  {:>5}",
-        "target", "req/s", "p50", "p99", "errors", "vs gRPC", "core0 µs/req", "core0 %", "gen %"
+        "{:<width$}  {:>9}  {:>9}  {:>9}  {:>6}  {:>7}  {:>12}  {:>12}  {:>7}  {:>5}",
+        "target",
+        "req/s",
+        "p50",
+        "p99",
+        "errors",
+        "vs gRPC",
+        "core0 µs/req",
+        "proxy µs/req",
+        "core0 %",
+        "gen %"
     );
     for result in results {
         let m = &result.measured;
         let completed = m.tally.completed.max(1) as f64;
         let window = m.window.as_secs_f64();
-        let server_secs = m.server_ticks as f64 / ticks_per_second;
-        let driver_secs = m.driver_ticks as f64 / ticks_per_second;
+        let secs = |ticks: u64| ticks as f64 / ticks_per_second;
+        let server_secs = secs(m.backend_ticks + m.proxy_ticks.unwrap_or(0));
+        let driver_secs = secs(m.driver_ticks);
+        let proxy = match m.proxy_ticks {
+            Some(ticks) => format!("{:.1}", secs(ticks) * 1e6 / completed),
+            None => "-".to_string(),
+        };
         println!(
-            "{:<width$}  {:>9.0}  {:>9}  {:>9}  {:>6}  {:>6.2}x  {:>12.1}  {:>6.0}%  {:>4.0}%",
+            "{:<width$}  {:>9.0}  {:>9}  {:>9}  {:>6}  {:>6.2}x  {:>12.1}  {:>12}  {:>6.0}%  {:>4.0}%",
             result.name,
             rate(m),
             micros(m.tally.latency.value_at_quantile(0.50)),
@@ -73,6 +87,7 @@ pub fn table(results: &[driver::RowResult], placement: &Placement, notes: &[Stri
                 0.0
             },
             server_secs * 1e6 / completed,
+            proxy,
             server_secs * 100.0 / window,
             driver_secs * 100.0 / window,
         );
@@ -82,6 +97,10 @@ pub fn table(results: &[driver::RowResult], placement: &Placement, notes: &[Stri
         "  core0 = {core}: CPU of the backend process plus the proxy on the path (gateway, \
          or nginx master + worker; and redis-server in the Redis row), /proc/<pid>/stat \
          utime+stime over the measured window."
+    );
+    println!(
+        "  proxy µs/req = the part of core0 µs/req that is not the backend process: the \
+         gateway's or nginx's own cost (with redis-server's in the Redis row)."
     );
     println!(
         "  gen % = the load generator's own CPU (one thread); near 100 % it, not the \
