@@ -48,8 +48,9 @@ pub enum GatewayError {
     NoHealthyUpstream { retry_after: u64 },
     #[error("upstream overloaded: too many calls in flight")]
     UpstreamOverloaded,
+    /// The client is told only that the response was invalid; `cause` says how, for the log.
     #[error("upstream sent an invalid response")]
-    UpstreamBadResponse,
+    UpstreamBadResponse { cause: String },
     #[error("deadline exceeded")]
     DeadlineExceeded,
     #[error("{message}")]
@@ -157,7 +158,7 @@ impl GatewayError {
                 Code::Unavailable,
                 "UPSTREAM_OVERLOADED",
             ),
-            UpstreamBadResponse => (
+            UpstreamBadResponse { .. } => (
                 StatusCode::BAD_GATEWAY,
                 Code::Unavailable,
                 "UPSTREAM_BAD_RESPONSE",
@@ -285,11 +286,8 @@ impl GatewayError {
                     return GatewayError::UpstreamUnavailable;
                 }
             }
-            if err
-                .downcast_ref::<crate::upstream::UpstreamFault>()
-                .is_some()
-            {
-                return GatewayError::UpstreamBadResponse;
+            if let Some(fault) = err.downcast_ref::<crate::upstream::UpstreamFault>() {
+                return GatewayError::bad_response(fault);
             }
             if let Some(h2) = err.downcast_ref::<h2::Error>() {
                 return from_h2_error(h2);
@@ -299,7 +297,23 @@ impl GatewayError {
         match status.code() {
             Code::Unavailable => GatewayError::UpstreamUnavailable,
             Code::Cancelled | Code::DeadlineExceeded => GatewayError::DeadlineExceeded,
-            _ => GatewayError::UpstreamBadResponse,
+            _ => GatewayError::bad_response(format_args!("{}: {source}", status.message())),
+        }
+    }
+
+    /// [`GatewayError::UpstreamBadResponse`] for the reason `cause`.
+    pub fn bad_response(cause: impl std::fmt::Display) -> GatewayError {
+        GatewayError::UpstreamBadResponse {
+            cause: cause.to_string(),
+        }
+    }
+
+    /// What the log line of a failed request adds to the error the client sees: how an
+    /// upstream response was invalid.
+    pub fn logged_cause(&self) -> Option<&str> {
+        match self {
+            GatewayError::UpstreamBadResponse { cause } => Some(cause),
+            _ => None,
         }
     }
 
@@ -365,7 +379,7 @@ impl GatewayError {
 /// HTTP/2) is the backend unavailable.
 fn from_h2_error(error: &h2::Error) -> GatewayError {
     if error.is_reset() && error.reason() != Some(h2::Reason::REFUSED_STREAM) {
-        GatewayError::UpstreamBadResponse
+        GatewayError::bad_response(format_args!("the reply's stream was reset: {error}"))
     } else {
         GatewayError::UpstreamUnavailable
     }
@@ -442,7 +456,8 @@ impl IntoResponse for GatewayError {
         } else if status.is_server_error()
             && let Some(left_out) = crate::telemetry::log_budget::FAILED_REQUESTS.admit()
         {
-            tracing::warn!(error = %self, ?code, left_out, "request failed");
+            let cause = self.logged_cause();
+            tracing::warn!(error = %self, cause, ?code, left_out, "request failed");
         }
         let body = self.json_with(code, reason);
         let mut response = (status, body).into_response();

@@ -252,3 +252,76 @@ async fn a_well_formed_fake_reply_is_rendered() {
     let body = common::json_ok(gw.get("/v1/echo/x").send().await.unwrap()).await;
     assert_eq!(body, serde_json::json!({"stringField": "from fake"}));
 }
+
+/// The client learns only that the response was invalid; the log line of the failure says
+/// how, for REST, a gRPC call through the ingress and an aggregate's optional call alike.
+#[tokio::test]
+async fn the_log_says_how_a_response_was_invalid() {
+    let addr = spawn_h2(|| {
+        Response::builder()
+            .status(StatusCode::SERVICE_UNAVAILABLE)
+            .header("content-type", "text/html")
+            .body(full("<html>down for maintenance</html>"))
+            .unwrap()
+    })
+    .await;
+    let gatehouse = common::Gatehouse::start_logging(
+        "bad-response-cause",
+        &format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n\n\
+             [admin]\nlisten = \"127.0.0.1:0\"\n\n\
+             [telemetry]\naccess_log = \"off\"\n\n\
+             [[backends]]\nname = \"echo\"\nservices = [\"{}\"]\nendpoints = [\"http://{addr}\"]\n\n\
+             [[aggregates]]\nroute = \"GET /v1/twice/{{text}}\"\n\n\
+             [[aggregates.calls]]\nname = \"echo\"\nmethod = \"{}/Echo\"\n\
+             request = {{ string_field = \"{{text}}\" }}\n",
+            common::ECHO_SERVICE,
+            common::ECHO_SERVICE,
+        ),
+        "warn",
+    );
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let response = client
+        .get(format!("http://{}/v1/echo/x", gatehouse.rest))
+        .send()
+        .await
+        .unwrap();
+    let body = expect_error(response, 502, 14, "UPSTREAM_BAD_RESPONSE").await;
+    assert_eq!(body["message"], "upstream sent an invalid response");
+
+    // The optional call's failure is in the answer, which is still a 200.
+    let response = client
+        .get(format!("http://{}/v1/twice/x", gatehouse.rest))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["errors"][0]["call"], "echo", "{body}");
+    assert_eq!(body["errors"][0]["message"], "upstream sent an invalid response");
+
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", gatehouse.rest))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc =
+        gatehouse::proto::gatehouse::echo::v1::echo_service_client::EchoServiceClient::new(channel);
+    let status = grpc
+        .echo(gatehouse::proto::gatehouse::echo::v1::Kitchen::default())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unavailable);
+    assert_eq!(status.message(), "upstream sent an invalid response");
+
+    gatehouse.terminate();
+    let log = gatehouse.log();
+    let cause = "cause=\"upstream answered HTTP 503 Service Unavailable instead of gRPC\"";
+    for failed in ["request failed", "gRPC call failed", "aggregate call failed"] {
+        assert!(
+            log.lines().any(|l| l.contains(failed) && l.contains(cause)),
+            "no {failed:?} line with {cause}:\n{log}"
+        );
+    }
+    assert!(!log.contains("maintenance"), "{log}");
+}

@@ -189,7 +189,9 @@ impl Aggregate {
         let mut json = Vec::with_capacity(reply.get_ref().len() * 2 + 16);
         method.codec.render_response(reply.get_ref(), &mut json)?;
         let value = if planned.referenced {
-            Some(serde_json::from_slice(&json).map_err(|_| GatewayError::UpstreamBadResponse)?)
+            Some(serde_json::from_slice(&json).map_err(|e| {
+                GatewayError::bad_response(format_args!("the reply's JSON does not parse: {e}"))
+            })?)
         } else {
             None
         };
@@ -298,11 +300,14 @@ impl Aggregate {
                     out.extend_from_slice(json);
                     out.push(b',');
                 }
-                Some(Outcome::Failed(error)) => errors.push(json!({
-                    "call": name,
-                    "code": error.grpc_code() as i32,
-                    "message": error.public_message(),
-                })),
+                Some(Outcome::Failed(error)) => {
+                    log_failed_call(name, error);
+                    errors.push(json!({
+                        "call": name,
+                        "code": error.grpc_code() as i32,
+                        "message": error.public_message(),
+                    }));
+                }
                 Some(Outcome::Skipped { needs, code }) => errors.push(json!({
                     "call": name,
                     "code": *code as i32,
@@ -354,5 +359,16 @@ fn collect(value: &Value, steps: &[Step], out: &mut Vec<String>) {
         }
     } else {
         collect(field, rest, out);
+    }
+}
+/// Logs an optional call that failed on the server side, as a failed request is: the answer
+/// is a 200 that lists it, so nothing else would.
+fn log_failed_call(name: &str, error: &GatewayError) {
+    let code = error.grpc_code();
+    if crate::error::http_status(code).is_server_error()
+        && let Some(left_out) = crate::telemetry::log_budget::FAILED_REQUESTS.admit()
+    {
+        let cause = error.logged_cause();
+        tracing::warn!(call = name, %error, cause, ?code, left_out, "aggregate call failed");
     }
 }

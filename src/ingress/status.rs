@@ -30,7 +30,8 @@ pub fn error_trailers(error: &GatewayError) -> HeaderMap {
     } else if crate::error::http_status(code).is_server_error()
         && let Some(left_out) = crate::telemetry::log_budget::FAILED_REQUESTS.admit()
     {
-        tracing::warn!(%error, ?code, left_out, "gRPC call failed");
+        let cause = error.logged_cause();
+        tracing::warn!(%error, cause, ?code, left_out, "gRPC call failed");
     }
     let mut headers = status_headers(code, &error.public_message());
     if let GatewayError::RateLimited {

@@ -100,11 +100,12 @@ where
     }
 
     fn render_response(&self, message: &[u8], out: &mut Vec<u8>) -> Result<(), GatewayError> {
-        let response = Resp::decode(message).map_err(|_| GatewayError::UpstreamBadResponse)?;
+        let response = Resp::decode(message).map_err(|e| {
+            GatewayError::bad_response(format_args!("the reply does not decode: {e}"))
+        })?;
+        // For example an enum number this build's protos do not know (schema skew).
         (self.render)(&response, out).map_err(|e| {
-            // For example an enum number this build's protos do not know (schema skew).
-            tracing::warn!(error = %e, "backend response cannot be rendered as JSON");
-            GatewayError::UpstreamBadResponse
+            GatewayError::bad_response(format_args!("the reply cannot be rendered as JSON: {e}"))
         })
     }
 }
