@@ -298,7 +298,10 @@ async fn the_log_says_how_a_response_was_invalid() {
     assert_eq!(response.status(), 200);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["errors"][0]["call"], "echo", "{body}");
-    assert_eq!(body["errors"][0]["message"], "upstream sent an invalid response");
+    assert_eq!(
+        body["errors"][0]["message"],
+        "upstream sent an invalid response"
+    );
 
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", gatehouse.rest))
         .unwrap()
@@ -317,7 +320,11 @@ async fn the_log_says_how_a_response_was_invalid() {
     gatehouse.terminate();
     let log = gatehouse.log();
     let cause = "cause=\"upstream answered HTTP 503 Service Unavailable instead of gRPC\"";
-    for failed in ["request failed", "gRPC call failed", "aggregate call failed"] {
+    for failed in [
+        "request failed",
+        "gRPC call failed",
+        "aggregate call failed",
+    ] {
         assert!(
             log.lines().any(|l| l.contains(failed) && l.contains(cause)),
             "no {failed:?} line with {cause}:\n{log}"

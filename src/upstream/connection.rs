@@ -237,21 +237,32 @@ where
 }
 
 /// Headers that belong to one HTTP/1 connection and are malformed in HTTP/2 (RFC 9113
-/// §8.2.2); `te` may only say `trailers`.
+/// §8.2.2).
+const CONNECTION_HEADERS: [http::HeaderName; 5] = [
+    http::header::CONNECTION,
+    http::header::TRANSFER_ENCODING,
+    http::header::UPGRADE,
+    http::HeaderName::from_static("keep-alive"),
+    http::HeaderName::from_static("proxy-connection"),
+];
+
+/// Removes the [`CONNECTION_HEADERS`], and `te` unless it says `trailers` (the only value
+/// HTTP/2 allows). Calls rarely carry any: one look at each name is cheaper than a lookup
+/// (which hashes the name) per header that could be there.
 fn strip_connection_headers(headers: &mut HeaderMap) {
-    for name in [
-        http::header::CONNECTION,
-        http::header::TRANSFER_ENCODING,
-        http::header::UPGRADE,
-        http::HeaderName::from_static("keep-alive"),
-        http::HeaderName::from_static("proxy-connection"),
-    ] {
+    let te_ok = |headers: &HeaderMap| {
+        headers
+            .get(http::header::TE)
+            .is_none_or(|te| te.as_bytes() == b"trailers")
+    };
+    let found = headers.keys().any(|name| CONNECTION_HEADERS.contains(name));
+    if !found && te_ok(headers) {
+        return;
+    }
+    for name in CONNECTION_HEADERS {
         headers.remove(name);
     }
-    if headers
-        .get(http::header::TE)
-        .is_some_and(|te| te.as_bytes() != b"trailers")
-    {
+    if !te_ok(headers) {
         headers.remove(http::header::TE);
     }
 }
@@ -413,5 +424,38 @@ impl Body for H2Body {
 
     fn size_hint(&self) -> SizeHint {
         SizeHint::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn names(headers: &HeaderMap) -> Vec<&str> {
+        let mut names: Vec<&str> = headers.keys().map(|n| n.as_str()).collect();
+        names.sort_unstable();
+        names
+    }
+
+    #[test]
+    fn connection_headers_are_stripped_and_te_kept_only_as_trailers() {
+        let mut headers = HeaderMap::new();
+        headers.insert("te", HeaderValue::from_static("trailers"));
+        headers.insert("x-request-id", HeaderValue::from_static("1"));
+        strip_connection_headers(&mut headers);
+        assert_eq!(names(&headers), ["te", "x-request-id"]);
+
+        headers.insert("connection", HeaderValue::from_static("keep-alive"));
+        headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        headers.insert("proxy-connection", HeaderValue::from_static("keep-alive"));
+        headers.insert("transfer-encoding", HeaderValue::from_static("chunked"));
+        headers.insert("upgrade", HeaderValue::from_static("h2c"));
+        strip_connection_headers(&mut headers);
+        assert_eq!(names(&headers), ["te", "x-request-id"]);
+
+        headers.insert("te", HeaderValue::from_static("gzip"));
+        strip_connection_headers(&mut headers);
+        assert_eq!(names(&headers), ["x-request-id"]);
     }
 }
