@@ -28,18 +28,36 @@ pub(crate) const MAX_REQUEST_ID_LEN: usize = 128;
 
 /// Makes sure `headers` carry one valid `traceparent`: a valid one is kept with its
 /// `tracestate`; an invalid one, or several, are removed with every `tracestate` and a new
-/// trace is started, as when there is none.
-pub fn ensure_traceparent(headers: &mut HeaderMap) {
+/// trace is started, as when there is none. Returns the trace id of the one they carry.
+pub fn ensure_traceparent(headers: &mut HeaderMap) -> TraceId {
     let mut values = headers.get_all(TRACEPARENT).iter();
-    let valid = match (values.next(), values.next()) {
-        (Some(value), None) => is_valid_traceparent(value.as_bytes()),
-        _ => false,
-    };
-    if valid {
-        return;
+    if let (Some(value), None) = (values.next(), values.next())
+        && is_valid_traceparent(value.as_bytes())
+    {
+        return TraceId::of_valid(value.as_bytes());
     }
     headers.remove(TRACESTATE);
-    headers.insert(TRACEPARENT, new_traceparent());
+    let traceparent = new_traceparent();
+    let id = TraceId::of_valid(traceparent.as_bytes());
+    headers.insert(TRACEPARENT, traceparent);
+    id
+}
+
+/// A trace id: the 32 lowercase hex digits of a valid `traceparent`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TraceId([u8; 32]);
+
+impl TraceId {
+    /// The trace id of `traceparent`, which [`is_valid_traceparent`] accepted.
+    fn of_valid(traceparent: &[u8]) -> TraceId {
+        let mut id = [0; 32];
+        id.copy_from_slice(&traceparent[3..35]);
+        TraceId(id)
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("a valid traceparent's trace id is hex digits")
+    }
 }
 
 /// Marks the request id "never indexed" for HPACK. It differs on every request, and the
@@ -66,12 +84,12 @@ pub fn start_request<B>(request: &mut Request<B>) -> Span {
     skip_indexing_request_id(request.headers_mut());
     if !export::exporting() {
         let headers = request.headers_mut();
-        ensure_traceparent(headers);
+        let trace = ensure_traceparent(headers);
         return tracing::info_span!(
             target: export::REQUEST_TARGET,
             "request",
             request_id = request_id(headers).unwrap_or("-"),
-            trace_id = trace_id(headers).unwrap_or("-"),
+            trace_id = trace.as_str(),
             method,
             route = tracing::field::Empty,
         );
@@ -282,17 +300,23 @@ mod tests {
     #[test]
     fn a_valid_traceparent_and_its_tracestate_are_kept() {
         let mut map = headers(&[("traceparent", VALID), ("tracestate", "vendor=1")]);
-        ensure_traceparent(&mut map);
+        let id = ensure_traceparent(&mut map);
         assert_eq!(map.get(TRACEPARENT).unwrap(), VALID);
         assert_eq!(map.get(TRACESTATE).unwrap(), "vendor=1");
         assert_eq!(trace_id(&map), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
+        assert_eq!(id.as_str(), "4bf92f3577b34da6a3ce929d0e0e4736");
     }
 
     #[test]
     fn an_invalid_traceparent_starts_a_new_trace_without_tracestate() {
         let invalid = "00-00000000000000000000000000000000-00f067aa0ba902b7-01";
         let mut map = headers(&[("traceparent", invalid), ("tracestate", "vendor=1")]);
-        ensure_traceparent(&mut map);
+        let id = ensure_traceparent(&mut map);
+        assert_eq!(
+            trace_id(&map),
+            Some(id.as_str()),
+            "the new trace's id is returned"
+        );
         let value = map.get(TRACEPARENT).unwrap();
         assert_ne!(value, invalid);
         assert!(is_valid_traceparent(value.as_bytes()), "{value:?}");
