@@ -301,6 +301,35 @@ async fn requests_that_never_reached_a_backend_are_retried_even_for_post() {
     assert_eq!(live.served(), 30);
 }
 
+/// A backend that resets the call's stream (other than REFUSED_STREAM) may have begun it: an
+/// idempotent call is retried on another endpoint, any other fails with 502.
+#[tokio::test]
+async fn a_reset_stream_is_retried_for_idempotent_methods_only() {
+    let resetting = RefusingServer::resetting_with(h2::Reason::INTERNAL_ERROR).await;
+    let live = Instance::start(1).await;
+    let gw = gateway(
+        &format!("[\"{}\", \"{}\"]", resetting.endpoint(), live.endpoint()),
+        NO_EJECTION,
+    )
+    .await;
+
+    let answers = load(&gw, "GET", GET, 30, 1).await;
+    assert!(answers.iter().all(|a| a.status == 200), "{answers:?}");
+    assert!(
+        resetting.refused() > 0,
+        "the resetting endpoint was never tried"
+    );
+    assert_eq!(live.served(), 30);
+
+    let (reset_before, served_before) = (resetting.refused(), live.served());
+    let answers = load(&gw, "POST", POST, 30, 1).await;
+    let reset = resetting.refused() - reset_before;
+    // Every POST went to one endpoint once; the ones that met the reset failed.
+    assert!(reset > 0, "the resetting endpoint was never tried");
+    assert_eq!(reset + live.served() - served_before, 30);
+    assert_eq!(answers.iter().filter(|a| a.status == 502).count(), reset);
+}
+
 #[tokio::test]
 async fn the_retry_budget_caps_retries() {
     let fleet = Fleet::start(2).await;

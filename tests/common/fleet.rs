@@ -359,8 +359,9 @@ impl EchoService for InstanceEcho {
     }
 }
 
-/// An HTTP/2 server that answers every stream with RST_STREAM(REFUSED_STREAM): the request was
-/// not processed, so a client may retry it anywhere.
+/// An HTTP/2 server that answers every stream with RST_STREAM: by default REFUSED_STREAM (the
+/// request was not processed, so a client may retry it anywhere), or another reason, as a
+/// backend that breaks off a call it took.
 pub struct RefusingServer {
     pub addr: SocketAddr,
     refused: Arc<AtomicUsize>,
@@ -369,6 +370,11 @@ pub struct RefusingServer {
 
 impl RefusingServer {
     pub async fn start() -> RefusingServer {
+        RefusingServer::resetting_with(h2::Reason::REFUSED_STREAM).await
+    }
+
+    /// A server that resets every stream with `reason`.
+    pub async fn resetting_with(reason: h2::Reason) -> RefusingServer {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind the refusing server");
@@ -380,7 +386,7 @@ impl RefusingServer {
             let refused = counter.clone();
             async move {
                 // The connection ends with an error when the client goes away: nothing to do.
-                let _ = refuse_streams(stream, &refused).await;
+                let _ = reset_streams(stream, &refused, reason).await;
             }
         });
         RefusingServer {
@@ -395,7 +401,7 @@ impl RefusingServer {
         format!("http://{}", self.addr)
     }
 
-    /// Streams refused so far.
+    /// Streams reset so far.
     pub fn refused(&self) -> usize {
         self.refused.load(Ordering::SeqCst)
     }
@@ -407,14 +413,18 @@ impl Drop for RefusingServer {
     }
 }
 
-async fn refuse_streams(stream: TcpStream, refused: &AtomicUsize) -> Result<(), h2::Error> {
+async fn reset_streams(
+    stream: TcpStream,
+    refused: &AtomicUsize,
+    reason: h2::Reason,
+) -> Result<(), h2::Error> {
     let mut connection = h2::server::handshake(stream).await?;
     // `accept` also drives the connection, which sends the resets.
     while let Some(accepted) = connection.accept().await {
         let (_request, mut respond) = accepted?;
         // Counted first, so the count is up by the time the client sees the reset.
         refused.fetch_add(1, Ordering::SeqCst);
-        respond.send_reset(h2::Reason::REFUSED_STREAM);
+        respond.send_reset(reason);
     }
     Ok(())
 }
