@@ -361,6 +361,7 @@ fn collect(value: &Value, steps: &[Step], out: &mut Vec<String>) {
         collect(field, rest, out);
     }
 }
+
 /// Logs an optional call that failed on the server side, as a failed request is: the answer
 /// is a 200 that lists it, so nothing else would.
 fn log_failed_call(name: &str, error: &GatewayError) {
