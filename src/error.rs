@@ -308,12 +308,28 @@ impl GatewayError {
         }
     }
 
-    /// What the log line of a failed request adds to the error the client sees: how an
-    /// upstream response was invalid.
-    pub fn logged_cause(&self) -> Option<&str> {
+    /// What the log line of a failure adds to the error the client sees: how an upstream
+    /// response was invalid.
+    fn logged_cause(&self) -> Option<&str> {
         match self {
             GatewayError::UpstreamBadResponse { cause } => Some(cause),
             _ => None,
+        }
+    }
+
+    /// Logs a failure the gateway answers with: an internal error always, at ERROR with its
+    /// cause; one on the gateway's or a backend's side (5xx) at WARN as `message`, with the
+    /// aggregate `call` it came from if any, at most 10 a second (`log_budget`). Client errors
+    /// are left to the access log.
+    pub(crate) fn log(&self, message: &'static str, call: Option<&str>) {
+        let Disposition { status, code, .. } = self.disposition();
+        if let GatewayError::Internal(cause) = self {
+            tracing::error!(%cause, "internal error");
+        } else if status.is_server_error()
+            && let Some(left_out) = crate::telemetry::log_budget::FAILED_REQUESTS.admit()
+        {
+            let cause = self.logged_cause();
+            tracing::warn!(call, error = %self, cause, ?code, left_out, "{message}");
         }
     }
 
@@ -451,14 +467,7 @@ impl IntoResponse for GatewayError {
             code,
             reason,
         } = self.disposition();
-        if let GatewayError::Internal(cause) = &self {
-            tracing::error!(%cause, "internal error");
-        } else if status.is_server_error()
-            && let Some(left_out) = crate::telemetry::log_budget::FAILED_REQUESTS.admit()
-        {
-            let cause = self.logged_cause();
-            tracing::warn!(error = %self, cause, ?code, left_out, "request failed");
-        }
+        self.log("request failed", None);
         let body = self.json_with(code, reason);
         let mut response = (status, body).into_response();
         let headers = response.headers_mut();

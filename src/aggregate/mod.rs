@@ -301,7 +301,9 @@ impl Aggregate {
                     out.push(b',');
                 }
                 Some(Outcome::Failed(error)) => {
-                    log_failed_call(name, error);
+                    // Logged as a failed request is: the answer is a 200 that lists it, so
+                    // nothing else would log it.
+                    error.log("aggregate call failed", Some(name));
                     errors.push(json!({
                         "call": name,
                         "code": error.grpc_code() as i32,
@@ -359,17 +361,5 @@ fn collect(value: &Value, steps: &[Step], out: &mut Vec<String>) {
         }
     } else {
         collect(field, rest, out);
-    }
-}
-
-/// Logs an optional call that failed on the server side, as a failed request is: the answer
-/// is a 200 that lists it, so nothing else would.
-fn log_failed_call(name: &str, error: &GatewayError) {
-    let code = error.grpc_code();
-    if crate::error::http_status(code).is_server_error()
-        && let Some(left_out) = crate::telemetry::log_budget::FAILED_REQUESTS.admit()
-    {
-        let cause = error.logged_cause();
-        tracing::warn!(call = name, %error, cause, ?code, left_out, "aggregate call failed");
     }
 }

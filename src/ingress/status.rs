@@ -25,14 +25,7 @@ pub fn grpc_message(message: &str) -> HeaderValue {
 /// `Retry-After` when rate limited). As headers of a trailers-only response, or as trailers.
 pub fn error_trailers(error: &GatewayError) -> HeaderMap {
     let code = error.grpc_code();
-    if let GatewayError::Internal(cause) = error {
-        tracing::error!(%cause, "internal error");
-    } else if crate::error::http_status(code).is_server_error()
-        && let Some(left_out) = crate::telemetry::log_budget::FAILED_REQUESTS.admit()
-    {
-        let cause = error.logged_cause();
-        tracing::warn!(%error, cause, ?code, left_out, "gRPC call failed");
-    }
+    error.log("gRPC call failed", None);
     let mut headers = status_headers(code, &error.public_message());
     if let GatewayError::RateLimited {
         headers: limits, ..
