@@ -16,8 +16,9 @@ use gatehouse::demo::{self, DemoStore};
 use gatehouse::routes::ROUTES;
 use gatehouse::security::Authenticator;
 use gatehouse::server::{Gateway, Handle};
-use gatehouse::telemetry::export::Exporter;
+use gatehouse::telemetry::export::{self, Exporter};
 use gatehouse::telemetry::plain_fields::PlainFields;
+use gatehouse::telemetry::request_context::LogFormat;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::oneshot;
 use tracing_subscriber::registry::LookupSpan;
@@ -152,16 +153,25 @@ fn main() -> ExitCode {
 }
 
 /// Log lines on stderr, at the level `RUST_LOG` sets (default info), in colour only on a
-/// terminal (files and journald get plain text, which is also cheaper to write). The filter is
-/// the log's own, so that it does not decide which spans other layers see.
+/// terminal (files and journald get plain text, which is also cheaper to write). Lines written
+/// while a request is handled name it (`LogFormat`); its exported span, which names the same,
+/// is left out. The filter is the log's own, so that it does not decide which spans other
+/// layers see.
 fn logging() -> impl tracing::Subscriber + for<'a> LookupSpan<'a> + Send + Sync {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info"))
+        .add_directive(
+            format!("{}=off", export::REQUEST_TARGET)
+                .parse()
+                .expect("a target and a level form a directive"),
+        );
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::registry().with(
         tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
             .with_ansi(colour)
             .fmt_fields(PlainFields)
+            .event_format(LogFormat::default())
             .with_filter(filter),
     )
 }

@@ -254,7 +254,7 @@ impl Gateway {
                 telemetry_metrics::shared(entry.aggregate.plan.template.to_string()),
             ),
         };
-        tracing::Span::current().record("route", &*route);
+        crate::telemetry::request_context::record_route(&route);
         fields.route = Some(route.clone());
         let identity = self.authenticator.authenticate(&parts.headers).await?;
         fields.subject = identity.as_ref().map(|i| i.subject.clone());

@@ -155,6 +155,7 @@ async fn request_spans_reach_the_collector_and_parent_the_backend_calls() {
     // A backend failure.
     let failed = client
         .get(url("/v1/echo/failed?fail.code=14&fail.message=down"))
+        .header("x-request-id", "failed-1")
         .send()
         .await
         .unwrap();
@@ -233,6 +234,19 @@ async fn request_spans_reach_the_collector_and_parent_the_backend_calls() {
         span.status.as_ref().map(|s| s.code),
         Some(StatusCode::Error as i32)
     );
+    // Its log line names the request once, with the exported span's trace.
+    let log = gatehouse.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("request failed"))
+        .unwrap_or_else(|| panic!("no line for the failure:\n{log}"));
+    let named = format!(
+        " WARN request{{request_id=\"failed-1\" trace_id=\"{}\" method=\"GET\" \
+         route=\"/v1/echo/{{string_field}}\"}}: gatehouse::error: ",
+        hex(&span.trace_id)
+    );
+    assert!(line.contains(&named), "{line}");
+    assert_eq!(line.matches("request{").count(), 1, "{line}");
 }
 
 #[tokio::test]

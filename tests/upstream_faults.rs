@@ -254,7 +254,8 @@ async fn a_well_formed_fake_reply_is_rendered() {
 }
 
 /// The client learns only that the response was invalid; the log line of the failure says
-/// how, for REST, a gRPC call through the ingress and an aggregate's optional call alike.
+/// how, for REST, a gRPC call through the ingress and an aggregate's optional call alike, and
+/// names the request it was.
 #[tokio::test]
 async fn the_log_says_how_a_response_was_invalid() {
     let addr = spawn_h2(|| {
@@ -283,6 +284,7 @@ async fn the_log_says_how_a_response_was_invalid() {
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let response = client
         .get(format!("http://{}/v1/echo/x", gatehouse.rest))
+        .header("x-request-id", "rest-1")
         .send()
         .await
         .unwrap();
@@ -292,6 +294,7 @@ async fn the_log_says_how_a_response_was_invalid() {
     // The optional call's failure is in the answer, which is still a 200.
     let response = client
         .get(format!("http://{}/v1/twice/x", gatehouse.rest))
+        .header("x-request-id", "aggregate-1")
         .send()
         .await
         .unwrap();
@@ -310,24 +313,43 @@ async fn the_log_says_how_a_response_was_invalid() {
         .unwrap();
     let mut grpc =
         gatehouse::proto::gatehouse::echo::v1::echo_service_client::EchoServiceClient::new(channel);
-    let status = grpc
-        .echo(gatehouse::proto::gatehouse::echo::v1::Kitchen::default())
-        .await
-        .unwrap_err();
+    let mut call = tonic::Request::new(gatehouse::proto::gatehouse::echo::v1::Kitchen::default());
+    call.metadata_mut()
+        .insert("x-request-id", "grpc-1".parse().unwrap());
+    let status = grpc.echo(call).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::Unavailable);
     assert_eq!(status.message(), "upstream sent an invalid response");
 
     gatehouse.terminate();
     let log = gatehouse.log();
     let cause = "cause=\"upstream answered HTTP 503 Service Unavailable instead of gRPC\"";
-    for failed in [
-        "request failed",
-        "gRPC call failed",
-        "aggregate call failed",
+    let echo = format!("/{}/Echo", common::ECHO_SERVICE);
+    for (failed, id, method, route) in [
+        ("request failed", "rest-1", "GET", "/v1/echo/{string_field}"),
+        ("gRPC call failed", "grpc-1", "POST", echo.as_str()),
+        (
+            "aggregate call failed",
+            "aggregate-1",
+            "GET",
+            "/v1/twice/{text}",
+        ),
     ] {
+        let request = format!(
+            " WARN request{{request_id=\"{id}\" trace_id=\"{{}}\" method=\"{method}\" \
+             route=\"{route}\"}}: gatehouse::error: {failed} "
+        );
+        let (before, after) = request.split_once("{}").unwrap();
         assert!(
-            log.lines().any(|l| l.contains(failed) && l.contains(cause)),
-            "no {failed:?} line with {cause}:\n{log}"
+            log.lines().any(|l| {
+                // The trace id is the one the gateway started: 32 hex digits.
+                let named = l.split_once(before).and_then(|(_, rest)| {
+                    let (trace, rest) = rest.split_at_checked(32)?;
+                    let hex = trace.bytes().all(|b| b.is_ascii_hexdigit());
+                    (hex && rest.starts_with(after)).then_some(())
+                });
+                named.is_some() && l.contains(cause)
+            }),
+            "no {failed:?} line for {id} with {cause}:\n{log}"
         );
     }
     assert!(!log.contains("maintenance"), "{log}");

@@ -52,9 +52,10 @@ impl GrpcIngress {
         B::Error: Into<BoxError>,
     {
         let started = Instant::now();
-        tracing::Span::current().record("route", method.spec.grpc_path);
+        let route = SharedString::const_str(method.spec.grpc_path);
+        crate::telemetry::request_context::record_route(&route);
         let mut fields = LogFields {
-            route: Some(SharedString::const_str(method.spec.grpc_path)),
+            route: Some(route),
             subject: None,
         };
         let (parts, body) = request.into_parts();

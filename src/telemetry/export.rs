@@ -155,14 +155,14 @@ fn remote_context(
 }
 
 /// Writes `span`'s own context into `headers` as `traceparent` and `tracestate`, so that
-/// backends see the request span as their parent. False when the span has no context (it is
-/// disabled), and `headers` are left alone.
-pub(super) fn propagate(span: &Span, headers: &mut HeaderMap) -> bool {
+/// backends see the request span as their parent. When the span has no context (it is
+/// disabled), `headers` are left alone.
+pub(super) fn propagate(span: &Span, headers: &mut HeaderMap) {
     let context = span.context();
     let own = context.span();
     let own = own.span_context();
     if !own.is_valid() {
-        return false;
+        return;
     }
     let traceparent = format!(
         "00-{}-{}-{:02x}",
@@ -171,7 +171,7 @@ pub(super) fn propagate(span: &Span, headers: &mut HeaderMap) -> bool {
         own.trace_flags().to_u8()
     );
     let Ok(traceparent) = HeaderValue::try_from(traceparent) else {
-        return false;
+        return;
     };
     headers.insert(TRACEPARENT, traceparent);
     let state = own.trace_state().header();
@@ -183,7 +183,6 @@ pub(super) fn propagate(span: &Span, headers: &mut HeaderMap) -> bool {
             headers.remove(TRACESTATE);
         }
     }
-    true
 }
 
 /// How a request ended, as the span records it.

@@ -13,6 +13,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Request};
 use tracing::Span;
 
 use super::export;
+use super::request_context::RequestContext;
 
 pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 pub const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
@@ -70,31 +71,24 @@ fn skip_indexing_request_id(headers: &mut HeaderMap) {
     }
 }
 
-/// Starts the request's span and makes its `traceparent` the one backends get: the request
-/// span's own context when the span is exported (the caller's trace context becomes its
-/// parent), otherwise [`ensure_traceparent`]'s.
+/// Starts the request: makes its `traceparent` the one backends get, and returns what its log
+/// lines say of it and its span, which is made only when it is exported (otherwise
+/// `Span::none()`). Backends get the exported span's own context (the caller's trace context
+/// becomes its parent); otherwise [`ensure_traceparent`]'s.
 ///
-/// The span carries `request_id`, `trace_id`, `method`, and `route`, which the handler records
-/// once it has matched one (`Span::current().record("route", template)`). It is at INFO, so
-/// warnings logged while serving the request carry its ids. An exported span also carries what
-/// OpenTelemetry reads (`otel.kind`, and `otel.name`, which `export::record_outcome` replaces
-/// by `METHOD /route` when the request ends).
-pub fn start_request<B>(request: &mut Request<B>) -> Span {
+/// An exported span carries `request_id`, `trace_id`, `method`, `route` (recorded by
+/// `request_context::record_route`) and what OpenTelemetry reads (`otel.kind`, and
+/// `otel.name`, which `export::record_outcome` replaces by `METHOD /route` when the request
+/// ends).
+pub fn start_request<B>(request: &mut Request<B>) -> (RequestContext, Span) {
     let method = super::metrics::method_label(request.method());
     skip_indexing_request_id(request.headers_mut());
-    if !export::exporting() {
-        let headers = request.headers_mut();
-        let trace = ensure_traceparent(headers);
-        return tracing::info_span!(
-            target: export::REQUEST_TARGET,
-            "request",
-            request_id = request_id(headers).unwrap_or("-"),
-            trace_id = trace.as_str(),
-            method,
-            route = tracing::field::Empty,
-        );
-    }
     let headers = request.headers_mut();
+    if !export::exporting() {
+        let trace = ensure_traceparent(headers);
+        let context = RequestContext::new(headers.get(REQUEST_ID), trace, method);
+        return (context, Span::none());
+    }
     let span = tracing::info_span!(
         target: export::REQUEST_TARGET,
         "request",
@@ -107,13 +101,12 @@ pub fn start_request<B>(request: &mut Request<B>) -> Span {
         http.request.method = method,
     );
     export::adopt_parent(&span, headers);
-    if !export::propagate(&span, headers) {
-        ensure_traceparent(headers);
-    }
-    if let Some(id) = trace_id(headers) {
-        span.record("trace_id", id);
-    }
-    span
+    // The span's own context when it has one, else the caller's or a new trace.
+    export::propagate(&span, headers);
+    let trace = ensure_traceparent(headers);
+    span.record("trace_id", trace.as_str());
+    let context = RequestContext::new(headers.get(REQUEST_ID), trace, method);
+    (context, span)
 }
 
 /// Whether `value` is a `traceparent` this gateway passes on: version `00` exactly as the
