@@ -17,7 +17,6 @@ use gatehouse::routes::ROUTES;
 use gatehouse::security::Authenticator;
 use gatehouse::server::{Gateway, Handle};
 use gatehouse::telemetry::export::{self, Exporter};
-use gatehouse::telemetry::plain_fields::PlainFields;
 use gatehouse::telemetry::request_context::LogFormat;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::oneshot;
@@ -170,7 +169,6 @@ fn logging() -> impl tracing::Subscriber + for<'a> LookupSpan<'a> + Send + Sync 
         tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
             .with_ansi(colour)
-            .fmt_fields(PlainFields)
             .event_format(LogFormat::default())
             .with_filter(filter),
     )

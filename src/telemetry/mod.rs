@@ -18,7 +18,6 @@ pub mod access_log;
 pub mod export;
 pub mod log_budget;
 pub mod metrics;
-pub mod plain_fields;
 pub mod request_context;
 pub mod request_span;
 pub mod trace;
