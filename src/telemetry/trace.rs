@@ -9,6 +9,7 @@
 //! `transcode::metadata::DEFAULT_FORWARDED_HEADERS`, gRPC with the rest of the client's
 //! metadata.
 
+use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Request};
 use tracing::Span;
 
@@ -183,8 +184,12 @@ impl tower_http::request_id::MakeRequestId for MakeRequestId {
     fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<tower_http::request_id::RequestId> {
         let uuid = uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes()).into_uuid();
         let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
-        let text = uuid.hyphenated().encode_lower(&mut text);
-        HeaderValue::from_str(text).ok().map(Into::into)
+        uuid.hyphenated().encode_lower(&mut text);
+        // Owned by the `Bytes`: the copies made for the backend, the response and the log are
+        // counted references, where a copied-in value is moved to a shared one on first copy.
+        HeaderValue::from_maybe_shared(Bytes::from_owner(text))
+            .ok()
+            .map(Into::into)
     }
 }
 
