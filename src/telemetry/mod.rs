@@ -1,12 +1,13 @@
 //! What the gateway tells operators about its traffic: Prometheus metrics (`metrics`), one
-//! JSON access-log line per request (`access_log`), W3C trace context (`trace`) and, when
-//! configured, OpenTelemetry export of request spans (`export`).
+//! JSON access-log line per request (`access_log`), W3C trace context (`trace`), the request's
+//! ids in log lines (`request_context`) and, when configured, OpenTelemetry export of request
+//! spans (`export`).
 //!
 //! ```text
 //! request ─▶ SetRequestId ─▶ RequestSpanLayer ─────────▶ AccessLogLayer ─▶ … handler
-//!                            (span started; traceparent  │ times the request,  │ puts LogFields
-//!                             kept or started, or the    │ counts it in flight │ (route, subject)
-//!                             exported span's own)       ▼                     │ and Upstream in
+//!                            (ids set for log lines;     │ times the request,  │ puts LogFields
+//!                             traceparent kept, started, │ counts it in flight │ (route, subject)
+//!                             or the exported span's)    ▼                     │ and Upstream in
 //!     requests_total, duration, one JSON line, span outcome ◀── response extensions ◀┘ the response
 //! ```
 //!
