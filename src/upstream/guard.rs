@@ -22,7 +22,8 @@ use base64::Engine;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, Request, Response, StatusCode};
+use http::header::CONTENT_TYPE;
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use tower::Service;
 
@@ -91,7 +92,7 @@ impl<S> ResponseGuard<S> {
     }
 }
 
-// Looked up as `HeaderName`s: a `&str` key is parsed into one on every lookup.
+// The names the guard reads, besides `content-type`.
 const DETAILS: HeaderName = HeaderName::from_static("grpc-status-details-bin");
 const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
 const GRPC_ENCODING: HeaderName = HeaderName::from_static("grpc-encoding");
@@ -100,14 +101,48 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
+/// What the guard reads in a reply's headers or trailers: the first value of each name, as
+/// `HeaderMap::get` gives it. Read in one pass over their few names, where a lookup per name
+/// would hash each one.
+#[derive(Default)]
+struct Head<'a> {
+    content_type: Option<&'a HeaderValue>,
+    encoding: Option<&'a HeaderValue>,
+    details: Option<&'a HeaderValue>,
+    status: bool,
+}
+
+impl Head<'_> {
+    fn read(headers: &HeaderMap) -> Head<'_> {
+        let mut head = Head::default();
+        for (name, value) in headers {
+            let slot = if name == CONTENT_TYPE {
+                &mut head.content_type
+            } else if name == GRPC_ENCODING {
+                &mut head.encoding
+            } else if name == DETAILS {
+                &mut head.details
+            } else {
+                head.status |= name == GRPC_STATUS;
+                continue;
+            };
+            slot.get_or_insert(value);
+        }
+        head
+    }
+}
+
 /// Drops `grpc-status-details-bin` when it is not base64; says whether `grpc-status` is there.
 fn sanitize(headers: &mut HeaderMap) -> bool {
-    if let Some(details) = headers.get(&DETAILS)
-        && BASE64.decode(details.as_bytes()).is_err()
-    {
+    let head = Head::read(headers);
+    let status = head.status;
+    let bad_details = head
+        .details
+        .is_some_and(|details| BASE64.decode(details.as_bytes()).is_err());
+    if bad_details {
         headers.remove(&DETAILS);
     }
-    headers.contains_key(&GRPC_STATUS)
+    status
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ResponseGuard<S>
@@ -134,19 +169,16 @@ where
             if response.status() != StatusCode::OK {
                 return Err(UpstreamFault::HttpStatus(response.status()).into());
             }
-            let grpc = response
-                .headers()
-                .get(http::header::CONTENT_TYPE)
+            let head = Head::read(response.headers());
+            let grpc = head
+                .content_type
                 .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
             if !grpc {
                 return Err(UpstreamFault::ContentType.into());
             }
+            let compressed = head.encoding.is_some_and(|v| v != "identity");
             let status_seen = sanitize(response.headers_mut());
             // A trailers-only reply has no message to decode, whatever it says of encodings.
-            let compressed = response
-                .headers()
-                .get(&GRPC_ENCODING)
-                .is_some_and(|v| v != "identity");
             if framing.is_some() && compressed && !status_seen {
                 return Err(UpstreamFault::Compressed.into());
             }
@@ -325,6 +357,39 @@ mod tests {
             framing.check(frame)?;
         }
         Ok(framing.inside_message())
+    }
+
+    #[test]
+    fn the_head_is_read_as_lookups_would_read_it() {
+        let mut headers = HeaderMap::new();
+        headers.append(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/grpc+proto"),
+        );
+        headers.append(CONTENT_TYPE, HeaderValue::from_static("text/html"));
+        headers.append("grpc-encoding", HeaderValue::from_static("gzip"));
+        headers.append("grpc-message", HeaderValue::from_static("ok"));
+        let head = Head::read(&headers);
+        assert_eq!(head.content_type, headers.get(CONTENT_TYPE));
+        assert_eq!(head.encoding.unwrap(), "gzip");
+        assert!(head.details.is_none());
+        assert!(!head.status, "no grpc-status");
+
+        headers.append("grpc-status", HeaderValue::from_static("5"));
+        assert!(Head::read(&headers).status);
+    }
+
+    #[test]
+    fn details_that_are_not_base64_are_dropped_and_others_kept() {
+        for (details, kept) in [("CAUSCm5vdCBmb3VuZA", true), ("not base64!", false)] {
+            let mut trailers = HeaderMap::new();
+            trailers.insert("grpc-status", HeaderValue::from_static("5"));
+            trailers.insert(DETAILS, HeaderValue::from_static(details));
+            assert!(sanitize(&mut trailers), "grpc-status is there");
+            assert_eq!(trailers.contains_key(DETAILS), kept, "{details}");
+        }
+        let mut headers = HeaderMap::new();
+        assert!(!sanitize(&mut headers));
     }
 
     #[test]
