@@ -60,7 +60,9 @@ pub(crate) fn grpc_timeout(remaining: Duration) -> HeaderValue {
     // Written by hand: `format!` costs about a thousand instructions on every call.
     let mut text = [0u8; 9];
     let mut start = 8;
-    let mut rest = amount;
+    // At most eight digits: in `u64`, whose division by ten is a multiplication, where `u128`
+    // calls a division routine for each digit.
+    let mut rest = amount as u64;
     loop {
         start -= 1;
         text[start] = b'0' + (rest % 10) as u8;
