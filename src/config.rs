@@ -815,7 +815,9 @@ impl Config {
                     format!("{header:?} is not a valid header name"),
                 ));
             }
-            if crate::security::IDENTITY_METADATA.contains(&header.to_ascii_lowercase().as_str()) {
+            if crate::grpc::metadata::IDENTITY_METADATA
+                .contains(&header.to_ascii_lowercase().as_str())
+            {
                 return Err(fail(
                     format!("server.forward_headers[{i}]"),
                     format!("{header:?} carries the verified caller; the gateway sets it"),

@@ -142,7 +142,11 @@ impl GatewayError {
                 Code::Unimplemented,
                 "STREAMING_NOT_SUPPORTED",
             ),
-            Backend(status) => (http_status(status.code()), status.code(), "BACKEND_STATUS"),
+            Backend(status) => (
+                crate::grpc::http_status(status.code()),
+                status.code(),
+                "BACKEND_STATUS",
+            ),
             UpstreamUnavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Code::Unavailable,
@@ -401,29 +405,6 @@ fn from_h2_error(error: &h2::Error) -> GatewayError {
     }
 }
 
-/// The gRPC → HTTP status mapping (google.rpc.Code comments; as grpc-gateway and Envoy map).
-pub fn http_status(code: Code) -> StatusCode {
-    match code {
-        Code::Ok => StatusCode::OK,
-        Code::Cancelled => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
-        Code::Unknown => StatusCode::INTERNAL_SERVER_ERROR,
-        Code::InvalidArgument => StatusCode::BAD_REQUEST,
-        Code::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
-        Code::NotFound => StatusCode::NOT_FOUND,
-        Code::AlreadyExists => StatusCode::CONFLICT,
-        Code::PermissionDenied => StatusCode::FORBIDDEN,
-        Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
-        Code::FailedPrecondition => StatusCode::BAD_REQUEST,
-        Code::Aborted => StatusCode::CONFLICT,
-        Code::OutOfRange => StatusCode::BAD_REQUEST,
-        Code::Unimplemented => StatusCode::NOT_IMPLEMENTED,
-        Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        Code::DataLoss => StatusCode::INTERNAL_SERVER_ERROR,
-        Code::Unauthenticated => StatusCode::UNAUTHORIZED,
-    }
-}
-
 /// The details of a backend status (`grpc-status-details-bin`: an encoded google.rpc.Status),
 /// rendered as proto3 JSON; types not compiled into gatehouse keep their bytes in base64.
 fn backend_details(encoded: &[u8]) -> Vec<Value> {
@@ -482,7 +463,7 @@ impl IntoResponse for GatewayError {
                 }
             }
             GatewayError::Backend(status) => {
-                crate::transcode::metadata::response_headers(status.metadata(), headers);
+                crate::grpc::metadata::response_headers(status.metadata(), headers);
             }
             // The gateway's own 503s say when trying again makes sense.
             GatewayError::UpstreamUnavailable | GatewayError::UpstreamOverloaded => {

@@ -15,6 +15,7 @@ pub mod batched;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod grpc;
 pub mod http_rule;
 pub mod ingress;
 pub mod listener;

@@ -21,6 +21,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use crate::aggregate::{Admission, Inputs};
 use crate::config::{Config, CorsConfig, RateLimitKey};
 use crate::error::GatewayError;
+use crate::grpc::timeout::parse_grpc_timeout;
 use crate::http_rule::{Binding, PathMatch};
 use crate::ingress::{GrpcIngress, GrpcService};
 use crate::listener::ConnectionLimits;
@@ -33,7 +34,6 @@ use crate::telemetry::metrics::{self as telemetry_metrics, SharedString};
 use crate::telemetry::{LogFields, Upstream};
 use crate::transcode::codec::RequestParts;
 use crate::transcode::metadata;
-use crate::transcode::timeout::parse_grpc_timeout;
 use crate::upstream::Backend;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -363,7 +363,7 @@ impl Gateway {
         let mut response = Response::new(Body::from(out));
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        metadata::response_headers(&reply_metadata, headers);
+        crate::grpc::metadata::response_headers(&reply_metadata, headers);
         if let Some(upstream) = reply_extensions.get::<Upstream>() {
             response.extensions_mut().insert(upstream.clone());
         }

@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use common::tokens::{JwksFile, token};
 use common::{Fleet, TestGateway};
+use gatehouse::grpc::timeout::parse_grpc_timeout;
 use gatehouse::proto::gatehouse::echo::v1::echo_service_client::EchoServiceClient;
 use gatehouse::proto::gatehouse::echo::v1::{Failure, Kitchen};
 use gatehouse::proto::users::v1::GetUserRequest;
 use gatehouse::proto::users::v1::user_service_client::UserServiceClient;
-use gatehouse::transcode::timeout::parse_grpc_timeout;
 use http::uri::PathAndQuery;
 use prost::Message as _;
 use tonic::codegen::tokio_stream::wrappers::ReceiverStream;

@@ -530,7 +530,7 @@ async fn a_retry_gets_what_is_left_of_the_deadline() {
 }
 
 fn parse_grpc_timeout(value: &str) -> Duration {
-    gatehouse::transcode::timeout::parse_grpc_timeout(value).expect("a grpc-timeout value")
+    gatehouse::grpc::timeout::parse_grpc_timeout(value).expect("a grpc-timeout value")
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use gatehouse::transcode::timeout::parse_grpc_timeout;
+use gatehouse::grpc::timeout::parse_grpc_timeout;
 use libfuzzer_sys::fuzz_target;
 
 /// The value the spec gives `value`, in nanoseconds; `None` when it is not `1*8DIGIT unit`.

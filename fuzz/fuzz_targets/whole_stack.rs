@@ -40,7 +40,7 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use bytes::Bytes;
 use gatehouse::config::Config;
-use gatehouse::error::http_status;
+use gatehouse::grpc::http_status;
 use gatehouse::ingress::{Protocol, protocol};
 use gatehouse::routes::ROUTES;
 use gatehouse::server::Gateway;

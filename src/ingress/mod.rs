@@ -50,7 +50,7 @@ use crate::security::{Authenticator, Identity, RoutePolicy};
 use crate::upstream::Backend;
 
 pub use methods::{GrpcMethod, MethodTable, UnknownMethod};
-pub use service::{GrpcService, IngressService, Protocol, ProtocolSplit, protocol};
+pub use service::{GrpcService, IngressService, ProtocolSplit};
 pub use status::{error_response, error_trailers, grpc_message, status_response};
 
 /// Takes one call from a policy's rate limit: the `RateLimit-*` headers for the answer, or

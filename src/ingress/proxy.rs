@@ -17,11 +17,13 @@ use super::body::{CallBody, RequestBody};
 use super::status::error_response;
 use super::{GrpcIngress, GrpcMethod};
 use crate::error::GatewayError;
-use crate::security::{self, Authenticator, IDENTITY_METADATA, Identity};
+use crate::grpc::metadata::{IDENTITY_METADATA, skip_indexing_per_call_values};
+use crate::grpc::timeout::encode_grpc_timeout;
+use crate::grpc::timeout::parse_grpc_timeout;
+use crate::security::{self, Authenticator, Identity};
 use crate::telemetry::LogFields;
 use crate::telemetry::metrics::{self as telemetry_metrics, SharedString};
-use crate::transcode::metadata::{self, grpc_timeout};
-use crate::transcode::timeout::parse_grpc_timeout;
+use crate::transcode::metadata;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -193,11 +195,11 @@ impl GrpcIngress {
         }
         // gRPC requires it; HTTP/2 allows no other value.
         out.insert(header::TE, HeaderValue::from_static("trailers"));
-        out.insert(GRPC_TIMEOUT, grpc_timeout(remaining));
+        out.insert(GRPC_TIMEOUT, encode_grpc_timeout(remaining));
         // The caller and the forwarding chain exactly as REST calls send them.
         let peer = admitted.peer.map(|p| p.ip());
         metadata::add_edge_metadata(&mut out, client, uri, peer, admitted.identity.as_ref());
-        metadata::skip_indexing_per_call_values(&mut out);
+        skip_indexing_per_call_values(&mut out);
         out
     }
 }

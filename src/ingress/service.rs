@@ -13,7 +13,7 @@ use bytes::Bytes;
 use futures_util::FutureExt as _;
 use futures_util::future::{BoxFuture, Map};
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
-use http::{HeaderMap, HeaderValue, Method};
+use http::{HeaderValue, Method};
 use http_body::Body as _;
 use tonic::Code;
 use tonic_web::{GrpcWebLayer, GrpcWebService};
@@ -24,37 +24,8 @@ use tower::{BoxError, Layer as _, Service, ServiceExt as _};
 use super::status::{error_response, status_response};
 use super::{GrpcIngress, RateLimiter};
 use crate::error::GatewayError;
+use crate::grpc::{Protocol, protocol};
 use crate::security::Authenticator;
-
-/// The protocol a request speaks, by its `content-type`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Protocol {
-    Rest,
-    /// `application/grpc`, `application/grpc+proto`, ...
-    Grpc,
-    /// `application/grpc-web(-text)(+proto)`, ...
-    GrpcWeb,
-}
-
-/// What `headers` say the request is (case-insensitive; no content type is REST).
-pub fn protocol(headers: &HeaderMap) -> Protocol {
-    let Some(content_type) = headers.get(CONTENT_TYPE) else {
-        return Protocol::Rest;
-    };
-    let starts_with = |prefix: &[u8]| {
-        content_type
-            .as_bytes()
-            .get(..prefix.len())
-            .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
-    };
-    if starts_with(b"application/grpc-web") {
-        Protocol::GrpcWeb
-    } else if starts_with(b"application/grpc") {
-        Protocol::Grpc
-    } else {
-        Protocol::Rest
-    }
-}
 
 /// The content types tonic-web translates (it compares them exactly).
 const GRPC_WEB_TYPES: [&str; 4] = [
@@ -268,34 +239,5 @@ where
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let this = self.clone();
         Box::pin(async move { Ok(this.handle(request).await) })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn content_type_decides_the_protocol() {
-        let cases = [
-            (None, Protocol::Rest),
-            (Some("application/json"), Protocol::Rest),
-            (Some("text/plain"), Protocol::Rest),
-            (Some("application/grpc"), Protocol::Grpc),
-            (Some("application/grpc+proto"), Protocol::Grpc),
-            (Some("Application/GRPC"), Protocol::Grpc),
-            (Some("application/grpc-web"), Protocol::GrpcWeb),
-            (Some("application/grpc-web+proto"), Protocol::GrpcWeb),
-            (Some("application/grpc-web-text"), Protocol::GrpcWeb),
-            (Some("application/grpc-web-text+proto"), Protocol::GrpcWeb),
-            (Some("application/grpc-web+json"), Protocol::GrpcWeb),
-        ];
-        for (content_type, expected) in cases {
-            let mut headers = HeaderMap::new();
-            if let Some(value) = content_type {
-                headers.insert(CONTENT_TYPE, value.parse().unwrap());
-            }
-            assert_eq!(protocol(&headers), expected, "{content_type:?}");
-        }
     }
 }

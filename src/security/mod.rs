@@ -36,10 +36,6 @@ use crate::telemetry::metrics::{AuthFailure, record_auth_failure};
 use jwt::JwtVerifier;
 use ratelimit::RateLimit;
 
-/// Metadata names that carry the verified caller to backends. A client can never set them:
-/// copies sent as headers or `Grpc-Metadata-*` are dropped before the gateway sets its own.
-pub const IDENTITY_METADATA: [&str; 2] = ["x-user-id", "x-user-roles"];
-
 /// A verified caller.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Identity {

@@ -49,7 +49,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, Prometheu
 pub use metrics::SharedString;
 
 use crate::config::RateLimitKey;
-use crate::ingress::Protocol;
+use crate::grpc::Protocol;
 
 pub const REQUESTS_TOTAL: &str = "gatehouse_requests_total";
 pub const REQUEST_DURATION_SECONDS: &str = "gatehouse_request_duration_seconds";

@@ -5,103 +5,22 @@
 //! Response: backend headers and trailers come back as `Grpc-Metadata-<Name>` headers.
 
 use std::net::IpAddr;
-use std::time::Duration;
 
 use http::Uri;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use tonic::metadata::MetadataMap;
 
+use crate::grpc::metadata::{IDENTITY_METADATA, METADATA_PREFIX, reserved};
 use crate::security::Identity;
 
 /// Headers forwarded as metadata under their own name.
 pub const DEFAULT_FORWARDED_HEADERS: &[&str] =
     &["authorization", "x-request-id", "traceparent", "tracestate"];
 
-const METADATA_PREFIX: &str = "grpc-metadata-";
-
-/// Metadata whose value differs on every call. HPACK would add each to the connection's
-/// dynamic table, evicting the values that do repeat (`content-type`, `te`, `user-agent`, the
-/// caller's identity) for nothing; sent as literals "never indexed" instead.
-const PER_CALL_VALUES: [HeaderName; 3] = [
-    HeaderName::from_static("x-request-id"),
-    HeaderName::from_static("traceparent"),
-    HeaderName::from_static("grpc-timeout"),
-];
-
-/// Marks the values in `headers` that differ on every call so HPACK does not index them (see
-/// [`PER_CALL_VALUES`]). Call it last, once `grpc-timeout` is set.
-pub fn skip_indexing_per_call_values(headers: &mut HeaderMap) {
-    for name in &PER_CALL_VALUES {
-        if let Some(value) = headers.get_mut(name) {
-            value.set_sensitive(true);
-        }
-    }
-}
-
-/// `remaining` as a `grpc-timeout` value: the finest unit that fits in eight digits, rounded
-/// down so the backend never waits longer than the gateway.
-pub(crate) fn grpc_timeout(remaining: Duration) -> HeaderValue {
-    const MAX: u128 = 99_999_999;
-    const UNITS: [(u128, u8); 6] = [
-        (1, b'n'),
-        (1_000, b'u'),
-        (1_000_000, b'm'),
-        (1_000_000_000, b'S'),
-        (60_000_000_000, b'M'),
-        (3_600_000_000_000, b'H'),
-    ];
-    let nanos = remaining.as_nanos();
-    let (amount, unit) = UNITS
-        .iter()
-        .map(|&(per, unit)| (nanos / per, unit))
-        .find(|&(amount, _)| amount <= MAX)
-        .unwrap_or((MAX, b'H'));
-    // Written by hand: `format!` costs about a thousand instructions on every call.
-    let mut text = [0u8; 9];
-    let mut start = 8;
-    // At most eight digits: in `u64`, whose division by ten is a multiplication, where `u128`
-    // calls a division routine for each digit.
-    let mut rest = amount as u64;
-    loop {
-        start -= 1;
-        text[start] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    text[8] = unit;
-    HeaderValue::from_bytes(&text[start..]).expect("digits and a unit letter form a header value")
-}
-
 /// What is percent-encoded in identity metadata: anything a header value cannot carry, `%`
 /// itself, and the `,` that separates roles.
 const IDENTITY_ESCAPES: &AsciiSet = &CONTROLS.add(b'%').add(b',');
-
-/// Metadata names a client may not set through `Grpc-Metadata-*`: gRPC's own, HTTP/2
-/// connection headers, and the ones the gateway vouches for (the credential it checked, the
-/// forwarding chain, the verified identity).
-fn reserved(name: &str) -> bool {
-    name.starts_with("grpc-")
-        || crate::security::IDENTITY_METADATA.contains(&name)
-        || matches!(
-            name,
-            "authorization"
-                | "x-forwarded-for"
-                | "x-forwarded-host"
-                | "content-type"
-                | "te"
-                | "host"
-                | "connection"
-                | "content-length"
-                | "transfer-encoding"
-                | "upgrade"
-                | "keep-alive"
-                | "proxy-connection"
-                | "user-agent"
-        )
-}
 
 /// The request metadata for the backend call. The verified caller, if any, is sent as
 /// `x-user-id` and `x-user-roles` (comma-separated); a client's own copies never pass.
@@ -122,9 +41,7 @@ pub fn request_metadata(
             if let Ok(target) = HeaderName::from_bytes(stripped.as_bytes()) {
                 out.append(target, value.clone());
             }
-        } else if forwarded.contains(name)
-            && !crate::security::IDENTITY_METADATA.contains(&name_str)
-        {
+        } else if forwarded.contains(name) && !IDENTITY_METADATA.contains(&name_str) {
             out.append(name.clone(), value.clone());
         }
     }
@@ -216,53 +133,9 @@ fn peer_value(peer: IpAddr) -> Option<HeaderValue> {
     HeaderValue::from_bytes(&text[..len]).ok()
 }
 
-/// Copies backend metadata (headers and trailers) into `Grpc-Metadata-<Name>` response headers,
-/// leaving out the gRPC protocol's own entries.
-pub fn response_headers(metadata: &MetadataMap, out: &mut HeaderMap) {
-    for (name, value) in metadata.as_ref() {
-        let name = name.as_str();
-        if reserved(name) || name == "date" || name == "server" {
-            continue;
-        }
-        let prefixed = format!("{METADATA_PREFIX}{name}");
-        if let Ok(target) = HeaderName::from_bytes(prefixed.as_bytes()) {
-            out.append(target, value.clone());
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transcode::timeout::parse_grpc_timeout;
-
-    #[test]
-    fn grpc_timeout_uses_the_finest_unit_that_fits() {
-        let cases = [
-            (Duration::ZERO, "0n"),
-            (Duration::from_nanos(99_999_999), "99999999n"),
-            (Duration::from_millis(100), "100000u"),
-            (Duration::from_secs(15), "15000000u"),
-            (Duration::from_secs(99_999), "99999000m"),
-            (Duration::from_secs(100_000), "100000S"),
-            (Duration::from_secs(100_000_000 * 60), "1666666H"),
-            (Duration::MAX, "99999999H"),
-        ];
-        for (remaining, expected) in cases {
-            assert_eq!(grpc_timeout(remaining), expected, "{remaining:?}");
-        }
-    }
-
-    #[test]
-    fn grpc_timeout_round_trips_without_growing() {
-        for millis in [1, 7, 999, 1_000, 60_000, 3_600_000, 123_456_789] {
-            let remaining = Duration::from_millis(millis) + Duration::from_nanos(17);
-            let text = grpc_timeout(remaining);
-            let parsed = parse_grpc_timeout(text.to_str().unwrap()).unwrap();
-            assert!(parsed <= remaining, "{remaining:?} → {text:?}");
-            assert!(remaining - parsed < remaining / 1000 + Duration::from_micros(1));
-        }
-    }
 
     #[test]
     fn without_a_host_header_the_authority_is_the_forwarded_host() {

@@ -11,7 +11,6 @@ pub mod metadata;
 pub mod parse;
 pub mod query;
 pub mod stream;
-pub mod timeout;
 
 pub use codec::{MethodCodec, UnaryCodec};
 pub use fields::{FieldError, FieldSet};

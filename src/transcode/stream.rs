@@ -26,7 +26,6 @@ use tokio::time::{Instant, Sleep};
 use tonic::Streaming;
 
 use super::MethodCodec;
-use super::metadata;
 use crate::error::GatewayError;
 
 /// Most bytes of messages that are already waiting put into one body chunk; a message that
@@ -242,7 +241,7 @@ pub async fn respond(
             HeaderValue::from_static("no"),
         );
     }
-    metadata::response_headers(&reply_metadata, headers);
+    crate::grpc::metadata::response_headers(&reply_metadata, headers);
     Ok(response)
 }
 

@@ -29,9 +29,10 @@ use super::pool::{Lease, NoEndpoint, Outcome, Pool, PoolEndpoint};
 use super::{Decoding, RawCodec, ResponseGuard, UpstreamFault, health};
 use crate::config::BackendConfig;
 use crate::error::GatewayError;
+use crate::grpc::metadata::skip_indexing_per_call_values;
+use crate::grpc::timeout::encode_grpc_timeout;
 use crate::telemetry::Upstream;
 use crate::telemetry::metrics::{self, CallOutcome};
-use crate::transcode::metadata::{grpc_timeout, skip_indexing_per_call_values};
 
 const GRPC_TIMEOUT: http::HeaderName = http::HeaderName::from_static("grpc-timeout");
 
@@ -380,7 +381,7 @@ fn call_request(metadata: MetadataMap, message: Bytes, timeout: Duration) -> ton
     let mut request = tonic::Request::from_parts(metadata, tonic::Extensions::default(), message);
     // Set here rather than by `set_timeout`, which looks the name up from a `&str`.
     let headers = request.metadata_mut().as_mut();
-    headers.insert(GRPC_TIMEOUT, grpc_timeout(timeout));
+    headers.insert(GRPC_TIMEOUT, encode_grpc_timeout(timeout));
     skip_indexing_per_call_values(headers);
     request
 }
@@ -433,7 +434,7 @@ async fn attempt(
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static("application/grpc"),
     );
-    headers.insert(GRPC_TIMEOUT, grpc_timeout(timeout));
+    headers.insert(GRPC_TIMEOUT, encode_grpc_timeout(timeout));
     skip_indexing_per_call_values(&mut headers);
     let mut framed = bytes::BytesMut::with_capacity(5 + message.len());
     framed.put_u8(0);

@@ -11,7 +11,7 @@ use http::header::CONTENT_TYPE;
 use http_body::{Body as _, Frame, SizeHint};
 
 use super::record::{Answer, Record, grpc_status};
-use crate::ingress::Protocol;
+use crate::grpc::Protocol;
 
 /// The longest gRPC-Web trailer frame looked into; a status line is a few dozen bytes.
 const MAX_WEB_TRAILER_FRAME: usize = 4096;

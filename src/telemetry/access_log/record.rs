@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::body::{RecordedBody, TrailerWatch};
 use super::sink::LineSink;
 use super::{LogFields, Upstream};
-use crate::ingress::{self, Protocol};
+use crate::grpc::{self, Protocol};
 use crate::telemetry::metrics::{self, InFlight};
 use crate::telemetry::{export, trace};
 
@@ -55,7 +55,7 @@ pub(super) struct Answer {
 impl Record {
     pub(super) fn start<B>(request: &Request<B>, sink: Option<&Arc<LineSink>>) -> Record {
         let headers = request.headers();
-        let protocol = ingress::protocol(headers);
+        let protocol = grpc::protocol(headers);
         let log = sink.map(|sink| LogStart {
             sink: sink.clone(),
             time: SystemTime::now(),
