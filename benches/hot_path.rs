@@ -8,7 +8,7 @@
 //!   binding's generated `MethodCodec::build_request`;
 //! - response render: encoded response → proto3 JSON body, by `MethodCodec::render_response`,
 //!   for GetUser and for ListOrders with 20 orders;
-//! - error mapping: a backend's `tonic::Status` → `GatewayError::from_status` → the JSON error
+//! - error mapping: a backend's `tonic::Status` → `upstream::status_error` → the JSON error
 //!   response (`into_response`), for several codes;
 //! - the whole transcode path: match + build + render, everything but the backend call.
 //!
@@ -25,7 +25,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use bytes::Bytes;
 use criterion::{BatchSize, Criterion};
-use gatehouse::error::GatewayError;
 use gatehouse::http_rule::{Binding, PathMatch, PathTemplate, RouteMatcher};
 use gatehouse::proto::google::rpc;
 use gatehouse::proto::orders::v1::{LineItem, ListOrdersResponse, Order, OrderStatus};
@@ -486,7 +485,7 @@ fn with_details(code: Code, message: &str, type_name: &str, detail: Vec<u8>) -> 
 
 /// The JSON error response for a backend status, as the REST handler answers it.
 fn map_error(status: Status) -> axum::response::Response {
-    axum::response::IntoResponse::into_response(GatewayError::from_status(status))
+    axum::response::IntoResponse::into_response(gatehouse::upstream::status_error(status))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -136,8 +136,12 @@ async fn build(
             ..Default::default()
         }),
     );
-    let user = user.map_err(GatewayError::from_status)?.into_inner();
-    let orders = orders.map_err(GatewayError::from_status)?.into_inner();
+    let user = user
+        .map_err(gatehouse::upstream::status_error)?
+        .into_inner();
+    let orders = orders
+        .map_err(gatehouse::upstream::status_error)?
+        .into_inner();
 
     // ...then the products named in those orders, in one batch call.
     let mut ids: Vec<String> = orders
@@ -152,7 +156,7 @@ async fn build(
         .products
         .batch_get_products(BatchGetProductsRequest { ids })
         .await
-        .map_err(GatewayError::from_status)?
+        .map_err(gatehouse::upstream::status_error)?
         .into_inner();
 
     let body = DashboardBody {

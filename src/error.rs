@@ -15,8 +15,6 @@ use prost::Message;
 use serde_json::{Value, json};
 use tonic::Code;
 
-use crate::transcode::FieldError;
-
 /// Everything that can go wrong with one request.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -78,7 +76,10 @@ pub enum GatewayError {
     #[error("the request headers were not received in time")]
     HeaderTimeout,
     #[error("the token issuer's keys cannot be fetched now; retry later")]
-    AuthUnavailable,
+    AuthUnavailable {
+        /// Seconds until the keys are fetched again.
+        retry_after: u64,
+    },
     #[error("the request body was not received in time")]
     BodyTimeout,
     #[error("internal error")]
@@ -212,7 +213,7 @@ impl GatewayError {
                 Code::Unavailable,
                 "OVERLOADED",
             ),
-            AuthUnavailable => (
+            AuthUnavailable { .. } => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Code::Unavailable,
                 "AUTH_UNAVAILABLE",
@@ -232,76 +233,6 @@ impl GatewayError {
             status,
             code,
             reason,
-        }
-    }
-
-    /// The error for a path variable, query parameter or body field that could not be set.
-    pub fn from_field_error(field: &str, error: FieldError) -> GatewayError {
-        let field = field.to_string();
-        match error {
-            FieldError::Unknown => GatewayError::UnknownField { field },
-            FieldError::NotALeaf => GatewayError::InvalidField {
-                field,
-                reason: "names a message; name one of its fields".into(),
-            },
-            FieldError::NotAMessage => GatewayError::UnknownField { field },
-            FieldError::Unsupported(what) => GatewayError::InvalidField {
-                field,
-                reason: format!("{what} cannot be set from a path or query value"),
-            },
-            FieldError::OneofConflict(oneof) => GatewayError::InvalidField {
-                field,
-                reason: format!("another field of oneof {oneof:?} is already set"),
-            },
-            FieldError::Invalid(reason) => GatewayError::InvalidField { field, reason },
-        }
-    }
-
-    /// Classifies a status returned by the tonic client. Statuses decoded from a backend's
-    /// `grpc-status` have no source; the ones tonic made from a transport error do.
-    pub fn from_status(status: tonic::Status) -> GatewayError {
-        use std::error::Error;
-        let Some(source) = status.source() else {
-            return GatewayError::Backend(status);
-        };
-        let mut cause: Option<&(dyn Error + 'static)> = Some(source);
-        while let Some(err) = cause {
-            if err.is::<crate::upstream::ConnectFailed>() {
-                return GatewayError::UpstreamUnavailable;
-            }
-            // The connection failed (whatever code tonic chose): refused, reset, cut off.
-            if let Some(io) = err.downcast_ref::<std::io::Error>() {
-                use std::io::ErrorKind::*;
-                if matches!(
-                    io.kind(),
-                    ConnectionRefused
-                        | ConnectionReset
-                        | ConnectionAborted
-                        | BrokenPipe
-                        | NotConnected
-                        | TimedOut
-                ) {
-                    return GatewayError::UpstreamUnavailable;
-                }
-                // TLS failed on a connection that seemed made (with TLS 1.3 a backend that
-                // refuses the client certificate says so after the handshake). h2 keeps only
-                // the kind and text of an IO error, so the rustls error cannot be matched.
-                if io.kind() == InvalidData {
-                    return GatewayError::UpstreamUnavailable;
-                }
-            }
-            if let Some(fault) = err.downcast_ref::<crate::upstream::UpstreamFault>() {
-                return GatewayError::bad_response(fault);
-            }
-            if let Some(h2) = err.downcast_ref::<h2::Error>() {
-                return from_h2_error(h2);
-            }
-            cause = err.source();
-        }
-        match status.code() {
-            Code::Unavailable => GatewayError::UpstreamUnavailable,
-            Code::Cancelled | Code::DeadlineExceeded => GatewayError::DeadlineExceeded,
-            _ => GatewayError::bad_response(format_args!("{}: {source}", status.message())),
         }
     }
 
@@ -330,7 +261,7 @@ impl GatewayError {
         if let GatewayError::Internal(cause) = self {
             tracing::error!(%cause, "internal error");
         } else if status.is_server_error()
-            && let Some(left_out) = crate::telemetry::log_budget::FAILED_REQUESTS.admit()
+            && let Some(left_out) = crate::log_budget::FAILED_REQUESTS.admit()
         {
             let cause = self.logged_cause();
             tracing::warn!(call, error = %self, cause, ?code, left_out, "{message}");
@@ -391,20 +322,6 @@ impl GatewayError {
     }
 }
 
-/// A call's HTTP/2 stream or connection failed. tonic codes these per the gRPC spec, and its
-/// CANCELLED for a stream the backend cancelled would read as the client's deadline here.
-/// A reset stream (by the backend, or by h2 for a malformed frame of the backend's) is a
-/// broken reply: a bad response, except REFUSED_STREAM, which says the call was never
-/// processed. A connection that failed (GOAWAY from either side, its IO, bytes that are not
-/// HTTP/2) is the backend unavailable.
-fn from_h2_error(error: &h2::Error) -> GatewayError {
-    if error.is_reset() && error.reason() != Some(h2::Reason::REFUSED_STREAM) {
-        GatewayError::bad_response(format_args!("the reply's stream was reset: {error}"))
-    } else {
-        GatewayError::UpstreamUnavailable
-    }
-}
-
 /// The details of a backend status (`grpc-status-details-bin`: an encoded google.rpc.Status),
 /// rendered as proto3 JSON; types not compiled into gatehouse keep their bytes in base64.
 fn backend_details(encoded: &[u8]) -> Vec<Value> {
@@ -422,7 +339,7 @@ fn backend_details(encoded: &[u8]) -> Vec<Value> {
             if type_name == "google.rpc.DebugInfo" {
                 return None;
             }
-            let mut object = match crate::routes::render_any(type_name, &any.value) {
+            let mut object = match crate::proto::render_any(type_name, &any.value) {
                 Some(Value::Object(fields)) => fields,
                 _ => {
                     let mut fields = serde_json::Map::new();
@@ -475,9 +392,8 @@ impl IntoResponse for GatewayError {
             GatewayError::Overloaded | GatewayError::RateLimitUnavailable => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(1));
             }
-            GatewayError::AuthUnavailable => {
-                let wait = crate::security::jwt::UNKNOWN_KID_REFETCH_INTERVAL.as_secs();
-                headers.insert(header::RETRY_AFTER, HeaderValue::from(wait));
+            GatewayError::AuthUnavailable { retry_after } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
             }
             GatewayError::RateLimited {
                 headers: limits, ..
@@ -519,24 +435,6 @@ mod tests {
     use super::*;
 
     // The gRPC → HTTP table is checked end to end in tests/errors.rs.
-
-    #[test]
-    fn h2_failures_are_not_read_by_the_code_tonic_gives_them() {
-        // tonic codes this CANCELLED; resets (which only h2 can make) are in
-        // tests/backend_faults.rs.
-        let error = h2::Error::from(h2::Reason::CANCEL);
-        let status = tonic::Status::from_error(Box::new(error));
-        assert_eq!(status.code(), Code::Cancelled);
-        assert!(matches!(
-            GatewayError::from_status(status),
-            GatewayError::UpstreamUnavailable
-        ));
-        // The statuses tonic makes without a transport error keep their meaning.
-        assert!(matches!(
-            GatewayError::from_status(tonic::Status::cancelled("gone")),
-            GatewayError::Backend(_)
-        ));
-    }
 
     #[test]
     fn internal_backend_messages_are_masked() {

@@ -19,6 +19,7 @@ pub mod grpc;
 pub mod http_rule;
 pub mod ingress;
 pub mod listener;
+pub mod log_budget;
 pub mod openapi;
 pub mod reload;
 pub mod routes;

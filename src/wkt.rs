@@ -205,6 +205,16 @@ impl<'de> Deserialize<'de> for FieldMask {
     }
 }
 
+/// The proto3 JSON of `value` decoded as `T`, with the `@type` member first; used for the
+/// details of error statuses. `None` when the bytes do not decode.
+pub fn any_to_json<T>(value: &[u8]) -> Option<serde_json::Value>
+where
+    T: prost::Message + Default + serde::Serialize,
+{
+    let message = T::decode(value).ok()?;
+    serde_json::to_value(&message).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

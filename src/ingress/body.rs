@@ -60,7 +60,7 @@ impl Body for CallBody {
         let frame = match ready!(Pin::new(&mut self.inner).poll_frame(cx)) {
             Some(Ok(frame)) => frame,
             Some(Err(status)) => {
-                let error = GatewayError::from_status(status);
+                let error = crate::upstream::status_error(status);
                 return Poll::Ready(Some(Ok(self.fail(&error))));
             }
             None => {

@@ -141,7 +141,7 @@ impl GrpcIngress {
         let call = method.channel.clone().oneshot(request);
         let response = match tokio::time::timeout_at(deadline, call).await {
             Err(_) => return Err(GatewayError::DeadlineExceeded),
-            Ok(Err(error)) => return Err(GatewayError::from_status(Status::from_error(error))),
+            Ok(Err(error)) => return Err(crate::upstream::status_error(Status::from_error(error))),
             Ok(Ok(response)) => response,
         };
         let (mut head, body) = response.into_parts();

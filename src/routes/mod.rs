@@ -13,7 +13,7 @@ mod generated {
     include!(concat!(env!("OUT_DIR"), "/gatehouse_routes.rs"));
 }
 
-pub use generated::{METHODS, ROUTES, SERVICES, render_any};
+pub use generated::{METHODS, ROUTES, SERVICES};
 
 /// The descriptors of every compiled proto (with their comments), decoded once.
 pub fn descriptors() -> &'static prost_reflect::DescriptorPool {

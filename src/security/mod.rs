@@ -145,7 +145,9 @@ impl Authenticator {
                     // The issuer's keys could not be fetched: not the caller's fault.
                     jwt::JwtError::KeysUnavailable => {
                         record_auth_failure(AuthFailure::KeysUnavailable);
-                        GatewayError::AuthUnavailable
+                        GatewayError::AuthUnavailable {
+                            retry_after: jwt::UNKNOWN_KID_REFETCH_INTERVAL.as_secs(),
+                        }
                     }
                     e => refuse(
                         AuthFailure::InvalidToken,

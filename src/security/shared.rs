@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 
 use super::ratelimit::{Allowed, Limited};
 use crate::config::{RateLimitsConfig, StoreErrorPolicy};
-use crate::telemetry::log_budget::LogBudget;
+use crate::log_budget::LogBudget;
 
 /// GCRA over microseconds. KEYS[1]: the bucket. ARGV: the emission interval and the burst.
 /// Returns {1, remaining, µs until full} or {0, µs until allowed, µs until full}.

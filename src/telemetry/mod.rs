@@ -17,7 +17,6 @@
 
 pub mod access_log;
 pub mod export;
-pub mod log_budget;
 pub mod metrics;
 pub mod request_context;
 pub mod request_span;

@@ -82,7 +82,7 @@ where
         for binding in parts.bindings {
             message
                 .set_field(binding.field_path, &binding.value)
-                .map_err(|e| GatewayError::from_field_error(&binding.field_path.join("."), e))?;
+                .map_err(|e| super::field_error(&binding.field_path.join("."), e))?;
         }
         Ok(message.encode_to_vec().into())
     }
@@ -93,7 +93,7 @@ where
             for value in *values {
                 message
                     .set_field(path, value)
-                    .map_err(|e| GatewayError::from_field_error(&path.join("."), e))?;
+                    .map_err(|e| super::field_error(&path.join("."), e))?;
             }
         }
         Ok(message.encode_to_vec().into())
@@ -134,7 +134,7 @@ fn bind_query<M: FieldSet>(
         }
         match message.set_field(&path, &value) {
             Err(super::FieldError::Unknown) if ignore_unknown => {}
-            Err(e) => return Err(GatewayError::from_field_error(&name, e)),
+            Err(e) => return Err(super::field_error(&name, e)),
             Ok(()) => {}
         }
     }

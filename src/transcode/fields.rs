@@ -1,5 +1,7 @@
 //! Typed field setters: the trait build.rs implements for every message.
 
+use crate::error::GatewayError;
+
 /// Sets one field of a message, named by a path of proto or JSON field names, from the text
 /// form of its value (a path variable or a query parameter). Repeated fields append.
 pub trait FieldSet {
@@ -24,4 +26,26 @@ pub enum FieldError {
     OneofConflict(&'static str),
     /// The value does not parse as the field's type.
     Invalid(String),
+}
+
+/// The error for a path variable, query parameter or body field that could not be set.
+pub fn field_error(field: &str, error: FieldError) -> GatewayError {
+    let field = field.to_string();
+    match error {
+        FieldError::Unknown => GatewayError::UnknownField { field },
+        FieldError::NotALeaf => GatewayError::InvalidField {
+            field,
+            reason: "names a message; name one of its fields".into(),
+        },
+        FieldError::NotAMessage => GatewayError::UnknownField { field },
+        FieldError::Unsupported(what) => GatewayError::InvalidField {
+            field,
+            reason: format!("{what} cannot be set from a path or query value"),
+        },
+        FieldError::OneofConflict(oneof) => GatewayError::InvalidField {
+            field,
+            reason: format!("another field of oneof {oneof:?} is already set"),
+        },
+        FieldError::Invalid(reason) => GatewayError::InvalidField { field, reason },
+    }
 }

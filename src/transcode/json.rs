@@ -138,7 +138,7 @@ pub fn bind_scalar_body<M: FieldSet>(
         };
         message
             .set_field(&[field], &text)
-            .map_err(|e| GatewayError::from_field_error(field, e))?;
+            .map_err(|e| super::field_error(field, e))?;
     }
     Ok(())
 }

@@ -13,19 +13,9 @@ pub mod query;
 pub mod stream;
 
 pub use codec::{MethodCodec, UnaryCodec};
-pub use fields::{FieldError, FieldSet};
+pub use fields::{FieldError, FieldSet, field_error};
 
 use crate::error::GatewayError;
 
 /// Why a request could not be turned into a gRPC message (always the client's fault: 400).
 pub type TranscodeError = GatewayError;
-
-/// The proto3 JSON of `value` decoded as `T`, with the `@type` member first; used for the
-/// details of error statuses. `None` when the bytes do not decode.
-pub fn any_to_json<T>(value: &[u8]) -> Option<serde_json::Value>
-where
-    T: prost::Message + Default + serde::Serialize,
-{
-    let message = T::decode(value).ok()?;
-    serde_json::to_value(&message).ok()
-}

@@ -216,7 +216,7 @@ pub async fn respond(
     let (reply_metadata, mut messages, _) = reply.into_parts();
     let first = match tokio::time::timeout_at(ends, messages.message()).await {
         Err(_) => return Err(GatewayError::DeadlineExceeded),
-        Ok(Err(status)) => return Err(GatewayError::from_status(status)),
+        Ok(Err(status)) => return Err(crate::upstream::status_error(status)),
         Ok(Ok(first)) => first,
     };
     let mut out = Vec::new();
@@ -288,7 +288,7 @@ impl Stream for Frames {
                     }
                 }
                 Poll::Ready(Some(Err(status))) => {
-                    this.end(Some(GatewayError::from_status(status)), &mut out);
+                    this.end(Some(crate::upstream::status_error(status)), &mut out);
                 }
                 Poll::Ready(None) => this.end(None, &mut out),
             }

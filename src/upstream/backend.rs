@@ -25,6 +25,7 @@ use tower::retry::budget::{Budget, TpsBudget};
 use super::codec::SingleMessageBody;
 use super::connection::Connection;
 use super::discovery::{self, Resolver, Source};
+use super::failure::{Failure, classify};
 use super::pool::{Lease, NoEndpoint, Outcome, Pool, PoolEndpoint};
 use super::{Decoding, RawCodec, ResponseGuard, UpstreamFault, health};
 use crate::config::BackendConfig;
@@ -69,46 +70,6 @@ impl std::fmt::Debug for Backend {
         f.debug_struct("Backend")
             .field("name", &self.name())
             .finish_non_exhaustive()
-    }
-}
-
-/// Why an attempt failed, for the retry decision and the endpoint's record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Failure {
-    /// No connection could be made: nothing was sent.
-    Connect,
-    /// The backend refused the stream (REFUSED_STREAM) before processing it.
-    Refused,
-    /// The connection broke with the call on it: it may or may not have run.
-    Transport,
-    /// The backend answered UNAVAILABLE.
-    Unavailable,
-    /// The reply was not gRPC (an HTTP error page, no `grpc-status`).
-    NotGrpc,
-    /// The backend answered another status.
-    Other,
-}
-
-impl Failure {
-    /// What the failure says about the endpoint, for its health record.
-    pub(super) fn endpoint_outcome(self) -> Outcome {
-        match self {
-            Failure::Connect => Outcome::ConnectFailed,
-            Failure::Refused => Outcome::Refused,
-            Failure::Transport | Failure::Unavailable | Failure::NotGrpc => Outcome::Failed,
-            Failure::Other => Outcome::Answered,
-        }
-    }
-
-    /// The attempt's outcome for metrics.
-    pub(super) fn call_outcome(self) -> CallOutcome {
-        match self {
-            Failure::Connect => CallOutcome::ConnectFailed,
-            Failure::Refused => CallOutcome::Refused,
-            Failure::Transport | Failure::Unavailable => CallOutcome::Unavailable,
-            Failure::NotGrpc => CallOutcome::BadResponse,
-            Failure::Other => CallOutcome::BackendError,
-        }
     }
 }
 
@@ -202,14 +163,10 @@ impl Backend {
                 Err(Some(failed)) => failed,
             };
             let labels = &lease.endpoint.labels;
-            let safe = match failure {
-                Failure::Connect | Failure::Refused => true,
-                Failure::Transport | Failure::Unavailable => idempotent,
-                Failure::NotGrpc | Failure::Other => false,
-            };
+            let safe = failure.never_sent() || (failure.maybe_ran() && idempotent);
             let retries = tried.len();
             if !safe || retries >= inner.max_retries || !inner.budget.withdraw() {
-                return Err(GatewayError::from_status(status));
+                return Err(failure.into_error(status));
             }
             metrics::record_retry(&labels.backend, failure.call_outcome());
             tracing::debug!(
@@ -220,8 +177,8 @@ impl Backend {
             );
             tried.push(lease.endpoint.clone());
             drop(lease);
-            last_error = Some(GatewayError::from_status(status));
-            if matches!(failure, Failure::Transport | Failure::Unavailable) {
+            last_error = Some(failure.into_error(status));
+            if failure.maybe_ran() {
                 let wait = RETRY_BACKOFF_BASE
                     .saturating_mul(1 << retries.min(8))
                     .mul_f64(0.5 + fastrand::f64());
@@ -294,9 +251,9 @@ impl Backend {
                 Err(Some(failed)) => failed,
             };
             let labels = &lease.endpoint.labels;
-            let never_sent = matches!(failure, Failure::Connect | Failure::Refused);
+            let never_sent = failure.never_sent();
             if !never_sent || tried.len() >= inner.max_retries || !inner.budget.withdraw() {
-                return Err(GatewayError::from_status(status));
+                return Err(failure.into_error(status));
             }
             metrics::record_retry(&labels.backend, failure.call_outcome());
             tracing::debug!(
@@ -306,7 +263,7 @@ impl Backend {
                 "opening the stream on another endpoint"
             );
             tried.push(lease.endpoint.clone());
-            last_error = Some(GatewayError::from_status(status));
+            last_error = Some(failure.into_error(status));
         }
     }
 }
@@ -517,39 +474,6 @@ const NOT_CLIENT_METADATA: [http::HeaderName; 4] = [
 ];
 
 const GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
-
-/// Reads a failed attempt's status. Statuses decoded from a backend's `grpc-status` have no
-/// source; the ones tonic made from a transport error keep it.
-pub(super) fn classify(status: &Status) -> Failure {
-    use std::error::Error;
-    let Some(source) = status.source() else {
-        return match status.code() {
-            Code::Unavailable => Failure::Unavailable,
-            _ => Failure::Other,
-        };
-    };
-    let mut cause: Option<&(dyn Error + 'static)> = Some(source);
-    while let Some(error) = cause {
-        if error.is::<super::ConnectFailed>() {
-            return Failure::Connect;
-        }
-        if let Some(io) = error.downcast_ref::<std::io::Error>()
-            && io.kind() == std::io::ErrorKind::ConnectionRefused
-        {
-            return Failure::Connect;
-        }
-        if let Some(h2) = error.downcast_ref::<h2::Error>()
-            && h2.reason() == Some(h2::Reason::REFUSED_STREAM)
-        {
-            return Failure::Refused;
-        }
-        if error.is::<UpstreamFault>() {
-            return Failure::NotGrpc;
-        }
-        cause = error.source();
-    }
-    Failure::Transport
-}
 
 /// A stream's place under `max_pending`, given back when the stream's body goes.
 struct StreamAdmitted(Arc<Inner>);

@@ -24,7 +24,7 @@ use tonic::Status;
 use tower::{Service, ServiceExt as _};
 
 use super::ResponseGuard;
-use super::backend::classify;
+use super::failure::classify;
 use super::pool::{Lease, Outcome, Pool};
 use crate::telemetry::Upstream;
 use crate::telemetry::metrics::{self, CallOutcome};

@@ -10,6 +10,7 @@ mod channel;
 mod codec;
 mod connection;
 mod discovery;
+mod failure;
 mod guard;
 mod health;
 mod pool;
@@ -19,6 +20,7 @@ pub use channel::PoolChannel;
 pub use codec::RawCodec;
 pub use connection::ConnectFailed;
 pub use discovery::{Resolver, Source, system_resolver};
+pub use failure::{Failure, classify, status_error};
 pub use guard::{Decoding, ResponseGuard, UpstreamFault};
 pub use pool::{
     NoEndpoint, Outcome, Pool, PoolEndpoint, RECONNECT_BACKOFF_BASE, RECONNECT_BACKOFF_MAX, Target,
