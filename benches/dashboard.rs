@@ -7,7 +7,8 @@
 use std::time::{Duration, Instant};
 
 use gatehouse::demo::{self, DemoStore};
-use gatehouse::server::{Gateway, serve};
+use gatehouse::gateway::Gateway;
+use gatehouse::listener::serve_gateway as serve;
 use serde_json::Value;
 
 const WARM_UP: usize = 200;

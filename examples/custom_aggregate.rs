@@ -19,13 +19,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use gatehouse::demo::{self, DemoStore};
 use gatehouse::error::GatewayError;
+use gatehouse::gateway::{Gateway, Guard};
 use gatehouse::proto::orders::v1::order_service_client::OrderServiceClient;
 use gatehouse::proto::orders::v1::{ListOrdersRequest, Order};
 use gatehouse::proto::products::v1::product_service_client::ProductServiceClient;
 use gatehouse::proto::products::v1::{BatchGetProductsRequest, Product};
 use gatehouse::proto::users::v1::user_service_client::UserServiceClient;
 use gatehouse::proto::users::v1::{GetUserRequest, User};
-use gatehouse::server::{Gateway, Guard};
 use gatehouse::upstream::PoolChannel;
 use http::HeaderMap;
 use http::header::CONTENT_TYPE;
@@ -74,7 +74,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/api/custom-dashboard/{user_id}", get(dashboard))
         .with_state(state);
     let limits = gateway.connection_limits();
-    let router = gateway.into_service_with(custom);
+    let router = gatehouse::stack::service_with(gateway, custom);
 
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     let addr = listener.local_addr()?;

@@ -11,9 +11,10 @@
 //! prints both answers, and exits.
 
 use gatehouse::demo::{self, DemoService, DemoStore};
+use gatehouse::gateway::Gateway;
+use gatehouse::listener::serve_gateway as serve;
 use gatehouse::proto::users::v1::GetUserRequest;
 use gatehouse::proto::users::v1::user_service_client::UserServiceClient;
-use gatehouse::server::{Gateway, serve};
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 

@@ -13,7 +13,6 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::http_rule::PathTemplate;
-use crate::routes;
 
 /// Where the gateway listens unless told otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -79,6 +78,9 @@ pub struct Config {
     /// The folder of the config file: relative paths in it are relative to this.
     #[serde(skip)]
     pub base_dir: std::path::PathBuf,
+    /// The file it was read from, as errors name it.
+    #[serde(skip)]
+    pub file: String,
 }
 
 /// `[server]`.
@@ -694,15 +696,6 @@ impl RouteConfig {
         }
     }
 
-    /// Whether this entry selects the binding `spec`.
-    pub fn selects(&self, spec: &routes::RouteSpec) -> bool {
-        self.selects_binding(
-            spec.http_method,
-            spec.template,
-            Some((spec.service, spec.method)),
-        )
-    }
-
     /// Whether this entry selects the HTTP binding `http_method template`, which calls
     /// `method` (`None` for an aggregate route).
     pub fn selects_binding(
@@ -779,7 +772,10 @@ impl Config {
             reason: e.to_string().trim_end().to_string(),
         })?;
         config.validate(file)?;
-        Ok(config)
+        Ok(Config {
+            file: file.to_string(),
+            ..config
+        })
     }
 
     /// Checks everything serde cannot: names, URIs, limits.
@@ -866,15 +862,6 @@ impl Config {
                 ));
             }
             for (j, service) in backend.services.iter().enumerate() {
-                if routes::service(service).is_none() {
-                    return Err(fail(
-                        format!("backends[{i}].services[{j}]"),
-                        format!(
-                            "{service:?} is not a service compiled from proto/ (known: {})",
-                            known_services()
-                        ),
-                    ));
-                }
                 if let Some(other) = owners.insert(service, &backend.name) {
                     return Err(fail(
                         format!("backends[{i}].services[{j}]"),
@@ -932,12 +919,6 @@ impl Config {
         }
 
         for (i, route) in self.routes.iter().enumerate() {
-            let selects_any = routes::ROUTES.iter().any(|r| route.selects(r))
-                || self.aggregates.iter().any(|a| {
-                    a.route.split_once(' ').is_some_and(|(verb, template)| {
-                        route.selects_binding(&verb.to_ascii_uppercase(), template.trim(), None)
-                    })
-                });
             match (&route.method, &route.route) {
                 (Some(_), Some(_)) | (None, None) => {
                     return Err(fail(
@@ -945,24 +926,6 @@ impl Config {
                         "set exactly one of method (\"pkg.Service/Method\") and route \
                          (\"GET /v1/things/{id}\")"
                             .into(),
-                    ));
-                }
-                (Some(method), None) if !selects_any => {
-                    return Err(fail(
-                        format!("routes[{i}].method"),
-                        format!(
-                            "{method:?} selects no compiled method (write \"pkg.Service/Method\" \
-                             or \"pkg.Service/*\")"
-                        ),
-                    ));
-                }
-                (None, Some(binding)) if !selects_any => {
-                    return Err(fail(
-                        format!("routes[{i}].route"),
-                        format!(
-                            "{binding:?} is no compiled HTTP binding (write \"VERB /template\" \
-                             as `gatehouse routes` lists it)"
-                        ),
                     ));
                 }
                 _ => {}
@@ -1005,19 +968,6 @@ impl Config {
                 limit
                     .validate()
                     .map_err(|reason| fail(format!("routes[{i}].rate_limit"), reason))?;
-            }
-        }
-        for (i, aggregate) in self.aggregates.iter().enumerate() {
-            crate::aggregate::Plan::compile(aggregate)
-                .map_err(|(key, reason)| fail(format!("aggregates[{i}]{key}"), reason))?;
-            for (j, call) in aggregate.calls.iter().enumerate() {
-                let service = call.method.split_once('/').map_or("", |(s, _)| s);
-                if self.backend_for(service).is_none() {
-                    return Err(fail(
-                        format!("aggregates[{i}].calls[{j}].method"),
-                        format!("no [[backends]] entry serves {service:?}"),
-                    ));
-                }
             }
         }
         Ok(())
@@ -1285,15 +1235,6 @@ impl BackendConfig {
     }
 }
 
-fn known_services() -> String {
-    routes::SERVICES
-        .iter()
-        .map(|s| s.name)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// `http://host:port` with nothing after the authority.
 fn check_endpoint(endpoint: &str) -> Result<(), String> {
     let uri: http::Uri = endpoint
         .parse()

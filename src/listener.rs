@@ -33,28 +33,18 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
-use tokio_rustls::rustls::ServerConfig;
 use tower::util::Oneshot;
 use tower::{Service, ServiceExt};
 
 use crate::error::GatewayError;
+pub use crate::gateway::ConnectionLimits;
 
-/// What hyper itself enforces on each connection, and the TLS it is served with. The
-/// configured header limits are checked again per request (with the JSON error shape); hyper's
-/// caps sit above them and only stop requests so large that reading them at all would be the
-/// attack.
-#[derive(Clone, Debug)]
-pub struct ConnectionLimits {
-    /// Also bounds the TLS handshake.
-    pub header_read_timeout: Duration,
-    pub max_headers: usize,
-    pub max_header_bytes: usize,
-    /// Serve HTTPS with this config (see `crate::tls::server_config`); plain HTTP/1.1 and h2c
-    /// when `None`.
-    pub tls: Option<Arc<ServerConfig>>,
+/// The hyper builders a connection is served with.
+trait ConnectionLimitsExt {
+    fn builders(&self) -> Builders;
 }
 
-impl ConnectionLimits {
+impl ConnectionLimitsExt for ConnectionLimits {
     fn builders(&self) -> Builders {
         let mut http1 = http1::Builder::new();
         http1
@@ -533,6 +523,16 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Replay<I> {
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
+}
+
+/// Serves `gateway` on `listener` until `shutdown` completes, then finishes in-flight requests.
+pub async fn serve_gateway(
+    listener: tokio::net::TcpListener,
+    gateway: crate::gateway::Gateway,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let limits = gateway.connection_limits();
+    serve(listener, crate::stack::service(gateway), limits, shutdown).await
 }
 
 #[cfg(test)]

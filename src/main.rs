@@ -13,11 +13,10 @@ use clap::{Parser, Subcommand};
 use gatehouse::admin::{self, Readiness};
 use gatehouse::config::{Config, DEFAULT_ADMIN_LISTEN, DEFAULT_LISTEN};
 use gatehouse::demo::{self, DemoStore};
-use gatehouse::routes::ROUTES;
-use gatehouse::security::Authenticator;
-use gatehouse::server::{Gateway, Handle};
+use gatehouse::gateway::{self, Handle};
 use gatehouse::telemetry::export::{self, Exporter};
 use gatehouse::telemetry::request_context::LogFormat;
+use gatehouse::transcode::compiled;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::oneshot;
 use tracing_subscriber::registry::LookupSpan;
@@ -104,9 +103,9 @@ fn main() -> ExitCode {
                         return ExitCode::FAILURE;
                     }
                 },
-                None => gatehouse::openapi::all_services_config(),
+                None => gatehouse::openapi::all_services_config(compiled::schema()),
             };
-            let document = gatehouse::openapi::document(&config);
+            let document = gatehouse::openapi::document(&config, compiled::schema());
             let text = serde_json::to_string_pretty(&document).unwrap_or_default();
             // A closed pipe (`| head`) is not an error worth a panic.
             let _ = writeln!(std::io::stdout(), "{text}");
@@ -114,9 +113,10 @@ fn main() -> ExitCode {
         }
         Command::Check { config: path } => run(async move {
             let config = Config::load(&path).map_err(|e| e.to_string())?;
-            // The files and variables the config names must be there too.
-            Authenticator::new(&config).map_err(|e| format!("{}: {e}", path.display()))?;
+            // Exactly what `serve` builds: the files and variables the config names must be
+            // there too.
             gatehouse::tls::check(&config).map_err(|e| format!("{}: {e}", path.display()))?;
+            gateway::compile(&config, compiled::schema()).map_err(|e| e.to_string())?;
             let served: usize = config.backends.iter().map(|b| b.services.len()).sum();
             println!(
                 "{}: ok ({} backends, {served} services)",
@@ -205,7 +205,7 @@ async fn serve(
     // Listened for before anything is bound, so that no stop request is missed.
     let mut signals = StopSignals::new()?;
     let metrics = gatehouse::telemetry::metrics::install();
-    let gateway = Gateway::new(&config)?;
+    let gateway = gateway::compile(&config, compiled::schema()).map_err(|e| e.to_string())?;
     let limits = gateway.connection_limits();
     let routes = gateway.route_count();
     let handle = Handle::new(gateway);
@@ -250,7 +250,7 @@ async fn serve(
     let (start_drain, drain_started) = oneshot::channel::<()>();
     let rest = gatehouse::listener::serve_with_drain(
         rest_listener,
-        handle.service(),
+        gatehouse::stack::for_handle(&handle),
         limits,
         async {
             let _ = drain_started.await;
@@ -410,12 +410,13 @@ async fn demo(listen: SocketAddr, admin_listen: SocketAddr) -> Result<(), String
 }
 
 fn print_routes() {
-    let width = ROUTES.iter().map(|r| r.template.len()).max().unwrap_or(0);
+    let routes = compiled::schema().bindings();
+    let width = routes.iter().map(|r| r.template.len()).max().unwrap_or(0);
     println!(
         "{:<7} {:<width$}  {:<50} {:<8} {:<10} KIND",
         "METHOD", "TEMPLATE", "GRPC METHOD", "BODY", "RESPONSE"
     );
-    for route in ROUTES {
+    for route in routes {
         let kind = if route.implicit {
             format!("{} (default binding)", route.kind)
         } else {

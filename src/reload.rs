@@ -11,7 +11,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
-use crate::server::{Gateway, Handle};
+use crate::gateway::{self, Handle};
 
 /// How often the config file is looked at for changes.
 pub const WATCH_INTERVAL: Duration = Duration::from_secs(1);
@@ -23,7 +23,8 @@ const SETTLE: Duration = Duration::from_millis(250);
 pub fn reload(handle: &Handle, path: &Path) -> Result<Vec<&'static str>, String> {
     let config = Config::load(path).map_err(|e| e.to_string())?;
     crate::tls::check(&config).map_err(|e| format!("{}: {e}", path.display()))?;
-    let gateway = Gateway::new(&config).map_err(|e| format!("{}: {e}", path.display()))?;
+    let gateway = gateway::compile(&config, crate::transcode::compiled::schema())
+        .map_err(|e| e.to_string())?;
     let restart = restart_needed(handle.load().config(), &config);
     handle.replace(gateway);
     Ok(restart)

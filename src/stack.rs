@@ -33,8 +33,8 @@ use tower_http::request_id::{PropagateRequestId, SetRequestId};
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::error::GatewayError;
+use crate::gateway::{Gateway, Handle};
 use crate::ingress::{self, ProtocolSplit};
-use crate::server::Handle;
 use crate::telemetry::access_log::AccessLog;
 use crate::telemetry::request_span::RequestSpan;
 use crate::telemetry::trace::{MakeRequestId, REQUEST_ID};
@@ -55,7 +55,7 @@ type Stack = SetRequestId<
 >;
 
 /// Everything the gateway serves on its listener, as one tower service: see the module docs.
-/// Made by `Gateway::into_service` or `Handle::service`; served by `crate::listener::serve`.
+/// Made by [`service`] or [`for_handle`]; served by `crate::listener::serve`.
 #[derive(Clone)]
 pub struct GatewayService {
     stack: Stack,
@@ -79,10 +79,35 @@ where
     }
 }
 
+/// Everything `gateway` serves: the whole stack over a [`Handle`] of its own.
+pub fn service(gateway: Gateway) -> GatewayService {
+    build(&Handle::new(gateway), None)
+}
+
+/// [`service`] with `custom` routes tried first and the generated routes after, all behind
+/// the same layers (request id, tracing, CORS, the concurrency limit, panic guard). gRPC and
+/// gRPC-Web requests (`content-type: application/grpc*`) go to the gRPC ingress
+/// (`crate::ingress`) instead, behind the same layers; they never reach `custom`.
+pub fn service_with(gateway: Gateway, custom: Router) -> GatewayService {
+    build(&Handle::new(gateway), Some(custom))
+}
+
+/// Everything the listener serves, over the gateway in service in `handle` (a reload swaps
+/// it; see `crate::reload`).
+pub fn for_handle(handle: &Handle) -> GatewayService {
+    build(handle, None)
+}
+
+/// [`for_handle`] with `custom` routes tried before the generated ones, behind the same
+/// layers.
+pub fn for_handle_with(handle: &Handle, custom: Router) -> GatewayService {
+    build(handle, Some(custom))
+}
+
 /// The stack over `handle`, with `custom` routes tried before the generated ones. The
 /// listener's settings (CORS, the concurrency limit, the access log switch) are those of the
 /// gateway in service now.
-pub(crate) fn build(handle: &Handle, custom: Option<Router>) -> GatewayService {
+fn build(handle: &Handle, custom: Option<Router>) -> GatewayService {
     let first = handle.load();
     // One concurrency limit for REST and gRPC together.
     let limit = GlobalConcurrencyLimitLayer::new(first.max_concurrent_requests());
@@ -155,7 +180,7 @@ impl Service<Request> for Dispatch {
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        crate::server::dispatch(self.handle.load(), request)
+        crate::rest::dispatch(self.handle.load(), request)
             .map(Ok)
             .boxed()
     }

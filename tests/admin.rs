@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use common::{Fleet, Instance};
 use gatehouse::admin::{self, Readiness};
 use gatehouse::config::Config;
-use gatehouse::server::{Gateway, Handle};
+use gatehouse::gateway::{Gateway, Handle};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
@@ -51,7 +51,7 @@ impl Running {
         let gateway = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(gatehouse::listener::serve(
             listener,
-            handle.service(),
+            gatehouse::stack::for_handle(&handle),
             limits,
             async {
                 let _ = gateway_stopped.await;

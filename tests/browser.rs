@@ -290,10 +290,10 @@ async fn the_docs_page_lists_the_operations_and_calls_one() {
     std::fs::write(&jwks, issuer.jwks_json()).unwrap();
     let mut config = gatehouse::demo::demo_config(&backends, &jwks);
     config.telemetry.access_log = gatehouse::config::AccessLog::Off;
-    let gateway = gatehouse::server::Gateway::new(&config).unwrap();
+    let gateway = gatehouse::gateway::Gateway::new(&config).unwrap();
     let listener = bind_loopback().await;
     let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(gatehouse::server::serve(
+    tokio::spawn(gatehouse::listener::serve_gateway(
         listener,
         gateway,
         std::future::pending(),

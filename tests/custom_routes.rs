@@ -7,7 +7,7 @@ mod common;
 use axum::routing::get;
 use common::{ECHO_SERVICE, Echo, EchoServer, expect_error, json_ok};
 use gatehouse::config::Config;
-use gatehouse::server::Gateway;
+use gatehouse::gateway::Gateway;
 
 struct Running {
     base: String,
@@ -42,7 +42,7 @@ async fn start() -> Running {
             get(|| async { "hello from a custom route" }),
         )
         .route("/custom/boom", get(boom));
-    let service = gateway.into_service_with(custom);
+    let service = gatehouse::stack::service_with(gateway, custom);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(gatehouse::listener::serve(

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use gatehouse::demo::{self, DemoStore, RunningBackend};
-use gatehouse::server::{Gateway, serve};
+use gatehouse::gateway::Gateway;
+use gatehouse::listener::serve_gateway as serve;
 
 fn tool(name: &str) -> PathBuf {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

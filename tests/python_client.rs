@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use gatehouse::demo::{self, DemoStore};
-use gatehouse::server::{Gateway, serve};
+use gatehouse::gateway::Gateway;
+use gatehouse::listener::serve_gateway as serve;
 use serde_json::Value;
 
 fn python() -> PathBuf {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::Fleet;
 use gatehouse::config::Config;
-use gatehouse::server::{Gateway, Handle};
+use gatehouse::gateway::{Gateway, Handle};
 
 /// The config: the echo service at `endpoint`, Echo limited to `burst` calls (per second, so the
 /// test never runs out).
@@ -37,7 +37,7 @@ async fn start(name: &str, text: &str) -> Running {
     let gateway = Gateway::new(&config).unwrap();
     let limits = gateway.connection_limits();
     let handle = Handle::new(gateway);
-    let router = handle.service();
+    let router = gatehouse::stack::for_handle(&handle);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(gatehouse::listener::serve(

@@ -724,9 +724,7 @@ async fn auth_failures_are_counted_by_reason() {
 #[tokio::test]
 async fn the_echoed_request_id_is_marked_not_to_be_indexed() {
     let config = gatehouse::config::Config::parse("ids.toml", "").unwrap();
-    let service = gatehouse::server::Gateway::new(&config)
-        .unwrap()
-        .into_service();
+    let service = gatehouse::stack::service(gatehouse::gateway::Gateway::new(&config).unwrap());
     for sent in [None, Some("client-chosen-id")] {
         let mut request = Request::get("/nowhere");
         if let Some(id) = sent {

@@ -13,9 +13,10 @@ use std::time::Duration;
 
 use common::{ECHO_SERVICE, Echo, EchoServer, TempDir, expect_error, json_ok};
 use gatehouse::config::Config;
+use gatehouse::gateway::Gateway;
+use gatehouse::listener::serve_gateway as serve;
 use gatehouse::proto::gatehouse::echo::v1::Kitchen;
 use gatehouse::proto::gatehouse::echo::v1::echo_service_client::EchoServiceClient;
-use gatehouse::server::{Gateway, serve};
 use gatehouse::upstream::{Backend, Resolver};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
@@ -92,7 +93,7 @@ impl Pki {
         let file = self.path("gatehouse.toml");
         std::fs::write(&file, toml).expect("write the config");
         let config = Config::load(&file).map_err(|e| e.to_string())?;
-        Gateway::new(&config)
+        Gateway::new(&config).map_err(|e| e.to_string())
     }
 
     /// Builds the gateway and serves it on a loopback port.

@@ -10,7 +10,7 @@ use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor};
 
 use crate::config::AggregateConfig;
 use crate::http_rule::PathTemplate;
-use crate::routes::{self, MethodKind, MethodSpec};
+use crate::schema::{MethodKind, MethodSpec, Schema};
 
 /// Names a reference or a call may not take: `errors` is the answer's list of failed calls,
 /// `query` introduces query parameters.
@@ -75,7 +75,7 @@ fn failure(key: impl Into<String>, reason: impl Into<String>) -> Failure {
 
 impl Plan {
     /// Compiles and checks one `[[aggregates]]` entry.
-    pub fn compile(config: &AggregateConfig) -> Result<Plan, Failure> {
+    pub fn compile(config: &AggregateConfig, schema: &Schema) -> Result<Plan, Failure> {
         let (verb, template_text) = config.route.split_once(' ').ok_or_else(|| {
             failure(
                 ".route",
@@ -88,7 +88,7 @@ impl Plan {
         let http_method = verb.to_ascii_uppercase();
         let template = PathTemplate::parse(template_text.trim())
             .map_err(|e| failure(".route", format!("{:?}: {e}", template_text.trim())))?;
-        if let Some(clash) = routes::ROUTES.iter().find(|r| {
+        if let Some(clash) = schema.bindings().iter().find(|r| {
             r.http_method == http_method
                 && PathTemplate::parse(r.template).is_ok_and(|t| t.equivalent(&template))
         }) {
@@ -136,7 +136,7 @@ impl Plan {
 
         let mut calls = Vec::with_capacity(config.calls.len());
         for (j, call) in config.calls.iter().enumerate() {
-            let method = routes::method(&call.method).ok_or_else(|| {
+            let method = schema.method(&call.method).ok_or_else(|| {
                 failure(
                     format!(".calls[{j}].method"),
                     format!(
@@ -154,7 +154,7 @@ impl Plan {
                     ),
                 ));
             }
-            let input = message(method.input);
+            let input = message(schema, method.input);
             let mut fields = Vec::new();
             let mut literal_fields: Vec<(Vec<String>, Vec<String>)> = Vec::new();
             for (key, value) in flatten(&call.request) {
@@ -165,7 +165,7 @@ impl Plan {
                     Some(text) => {
                         let mut source = parse_reference(text, &variables, &names, j)
                             .map_err(|reason| failure(&at, reason))?;
-                        check_conversion(&mut source, &target, &config.calls[..], &names)
+                        check_conversion(schema, &mut source, &target, &config.calls[..], &names)
                             .map_err(|reason| failure(&at, reason))?;
                         source
                     }
@@ -231,8 +231,9 @@ impl Plan {
     }
 }
 
-fn message(full_name: &str) -> MessageDescriptor {
-    routes::descriptors()
+fn message(schema: &Schema, full_name: &str) -> MessageDescriptor {
+    schema
+        .descriptors()
         .get_message_by_name(full_name)
         .expect("every compiled method's messages are in the descriptor set")
 }
@@ -366,6 +367,7 @@ fn parse_reference(
 /// Checks that a reference can fill `target`, and turns its steps' names into the JSON names
 /// the response is read by.
 fn check_conversion(
+    schema: &Schema,
     source: &mut Source,
     target: &FieldDescriptor,
     configs: &[crate::config::AggregateCallConfig],
@@ -381,9 +383,10 @@ fn check_conversion(
         // Path and query values are text, parsed when the call is made.
         return Ok(());
     };
-    let method = routes::method(&configs[*call].method)
+    let method = schema
+        .method(&configs[*call].method)
         .ok_or_else(|| format!("call {:?} names no compiled method", names[*call]))?;
-    let mut message = message(method.output);
+    let mut message = message(schema, method.output);
     let mut leaf = None;
     let mut many = false;
     let count = steps.len();

@@ -299,7 +299,7 @@ fn is_idempotent(method: &MethodDescriptor) -> bool {
 pub fn write_table(out: &mut String, pool: &DescriptorPool, rules: &[Rule]) -> Result<(), String> {
     let mut codecs: Vec<(String, Option<String>, Option<String>)> = Vec::new();
     let mut table = String::from(
-        "/// Every HTTP binding compiled from proto/, in proto order.\npub static ROUTES: &[crate::routes::RouteSpec] = &[\n",
+        "/// Every HTTP binding compiled from proto/, in proto order.\npub static ROUTES: &[crate::schema::RouteSpec] = &[\n",
     );
     for rule in rules {
         let key = (
@@ -339,9 +339,9 @@ pub fn write_table(out: &mut String, pool: &DescriptorPool, rules: &[Rule]) -> R
         };
         let _ = writeln!(
             table,
-            "    crate::routes::RouteSpec {{ http_method: {:?}, template: {:?}, service: {:?}, method: {:?}, \
+            "    crate::schema::RouteSpec {{ http_method: {:?}, template: {:?}, service: {:?}, method: {:?}, \
              grpc_path: \"/{}/{}\", body: {:?}, response_body: {:?}, body_field_names: &[{}], \
-             proto_file: {:?}, kind: crate::routes::MethodKind::{kind}, idempotent: {idempotent}, implicit: {}, \
+             proto_file: {:?}, kind: crate::schema::MethodKind::{kind}, idempotent: {idempotent}, implicit: {}, \
              codec: &CODEC_{index} }},",
             rule.http_method,
             rule.template_text,
@@ -362,7 +362,7 @@ pub fn write_table(out: &mut String, pool: &DescriptorPool, rules: &[Rule]) -> R
     // Every method, with a codec that builds its whole request from fields and renders its
     // whole response (aggregates call methods this way, whatever their HTTP bindings).
     let mut methods = String::from(
-        "/// Every method compiled from proto/, in proto order.\npub static METHODS: &[crate::routes::MethodSpec] = &[\n",
+        "/// Every method compiled from proto/, in proto order.\npub static METHODS: &[crate::schema::MethodSpec] = &[\n",
     );
     for service in pool.services() {
         for method in service.methods() {
@@ -377,8 +377,8 @@ pub fn write_table(out: &mut String, pool: &DescriptorPool, rules: &[Rule]) -> R
             };
             let _ = writeln!(
                 methods,
-                "    crate::routes::MethodSpec {{ service: {:?}, method: {:?}, grpc_path: \"/{}/{}\", \
-                 input: {:?}, output: {:?}, kind: crate::routes::MethodKind::{}, idempotent: {}, \
+                "    crate::schema::MethodSpec {{ service: {:?}, method: {:?}, grpc_path: \"/{}/{}\", \
+                 input: {:?}, output: {:?}, kind: crate::schema::MethodKind::{}, idempotent: {}, \
                  codec: &CODEC_{index} }},",
                 service.full_name(),
                 method.name(),
@@ -394,7 +394,7 @@ pub fn write_table(out: &mut String, pool: &DescriptorPool, rules: &[Rule]) -> R
     methods.push_str("];\n\n");
     out.push_str(&methods);
 
-    out.push_str("/// Every service compiled from proto/, with its methods.\npub static SERVICES: &[crate::routes::ServiceSpec] = &[\n");
+    out.push_str("/// Every service compiled from proto/, with its methods.\npub static SERVICES: &[crate::schema::ServiceSpec] = &[\n");
     for service in pool.services() {
         let methods: Vec<String> = service
             .methods()
@@ -402,7 +402,7 @@ pub fn write_table(out: &mut String, pool: &DescriptorPool, rules: &[Rule]) -> R
             .collect();
         let _ = writeln!(
             out,
-            "    crate::routes::ServiceSpec {{ name: {:?}, proto_file: {:?}, methods: &[{}] }},",
+            "    crate::schema::ServiceSpec {{ name: {:?}, proto_file: {:?}, methods: &[{}] }},",
             service.full_name(),
             service.parent_file().name(),
             methods.join(", ")

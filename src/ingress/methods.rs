@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::routes::{METHODS, MethodSpec};
+use crate::schema::{MethodSpec, Schema};
 use crate::security::RoutePolicy;
 use crate::security::ratelimit::RateLimit;
 use crate::upstream::{Backend, PoolChannel};
@@ -52,12 +52,13 @@ impl MethodTable {
     /// rate limit of `[[routes]]` entry `i`; `backend(name)` the pool of that entry.
     pub fn build(
         config: &Config,
+        schema: &Schema,
         limits: &[Option<Arc<RateLimit>>],
         backend: impl Fn(&str) -> Option<Backend>,
     ) -> MethodTable {
         let mut methods = HashMap::new();
         let mut services = HashSet::new();
-        for spec in METHODS {
+        for &spec in schema.methods() {
             let Some(backend_config) = config.backend_for(spec.service) else {
                 continue;
             };

@@ -44,6 +44,7 @@ use std::time::Duration;
 use http::HeaderName;
 
 use crate::config::Config;
+use crate::schema::Schema;
 use crate::security::client_ip::ClientIp;
 use crate::security::ratelimit::RateLimit;
 use crate::security::{Authenticator, Identity, RoutePolicy};
@@ -96,12 +97,13 @@ impl GrpcIngress {
     /// compiled descriptor set cannot be served by reflection, which build.rs rules out.
     pub fn new(
         config: &Config,
+        schema: &Schema,
         limits: &[Option<Arc<RateLimit>>],
         backend: impl Fn(&str) -> Option<Backend>,
     ) -> Result<GrpcIngress, String> {
         let server = &config.server;
         let reflection = if server.reflection {
-            Some(reflection_routes()?)
+            Some(reflection_routes(schema)?)
         } else {
             None
         };
@@ -114,7 +116,7 @@ impl GrpcIngress {
             )
         };
         Ok(GrpcIngress {
-            methods: MethodTable::build(config, limits, backend),
+            methods: MethodTable::build(config, schema, limits, backend),
             proxy: server.grpc,
             reflection,
             client_ip: ClientIp::new(&server.trusted_proxies),
@@ -162,12 +164,12 @@ impl GrpcIngress {
     }
 }
 
-/// Reflection v1 and v1alpha over every compiled proto, with the descriptors as build.rs wrote
+/// Reflection v1 and v1alpha over every file of the schema, with the descriptors as build.rs wrote
 /// them (custom options such as `google.api.http` included).
-fn reflection_routes() -> Result<tonic::service::Routes, String> {
+fn reflection_routes(schema: &Schema) -> Result<tonic::service::Routes, String> {
     let builder = || {
         tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(crate::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(schema.encoded_descriptors())
     };
     let v1 = builder()
         .build_v1()

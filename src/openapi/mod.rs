@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 use crate::aggregate::{FIELDS_PARAMETER, Plan, Source};
 use crate::config::Config;
 use crate::http_rule::{PathTemplate, Segment};
-use crate::routes::{self, MethodKind, RouteSpec};
+use crate::schema::{MethodKind, RouteSpec, Schema};
 use crate::security::RoutePolicy;
 pub use schema::Schemas;
 
@@ -61,15 +61,15 @@ const ERROR_STATUSES: [(&str, &str); 16] = [
 ];
 
 /// The document for `config`.
-pub fn document(config: &Config) -> Value {
-    let pool = routes::descriptors();
+pub fn document(config: &Config, schema: &Schema) -> Value {
+    let pool = schema.descriptors();
     let mut schemas = Schemas::default();
     let mut paths: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
     let mut operation_ids: BTreeMap<String, usize> = BTreeMap::new();
     let mut tags = Vec::new();
     let no_limits = Vec::new();
 
-    for spec in routes::ROUTES {
+    for &spec in schema.bindings() {
         if spec.implicit && !config.server.implicit_routes {
             continue;
         }
@@ -126,7 +126,13 @@ pub fn document(config: &Config) -> Value {
             });
         }
         operation["responses"] = responses(spec, &method.output(), &mut schemas);
-        let policy = RoutePolicy::for_binding(config, &no_limits, spec);
+        let policy = RoutePolicy::resolve(config, &no_limits, |r| {
+            r.selects_binding(
+                spec.http_method,
+                spec.template,
+                Some((spec.service, spec.method)),
+            )
+        });
         if let Some(security) = security(config, &policy) {
             operation["security"] = security;
         }
@@ -138,10 +144,11 @@ pub fn document(config: &Config) -> Value {
     }
 
     for aggregate in &config.aggregates {
-        let Ok(plan) = Plan::compile(aggregate) else {
+        let Ok(plan) = Plan::compile(aggregate, schema) else {
             continue;
         };
-        let (path, operation) = aggregate_operation(config, &plan, &mut schemas, &no_limits);
+        let (path, operation) =
+            aggregate_operation(config, schema, &plan, &mut schemas, &no_limits);
         let verb = plan.http_method.to_ascii_lowercase();
         if is_openapi_method(&verb) {
             paths.entry(path).or_default().insert(verb, operation);
@@ -530,6 +537,7 @@ fn security(config: &Config, policy: &RoutePolicy) -> Option<Value> {
 /// An aggregate route: its parameters, and an answer with one property per call plus `errors`.
 fn aggregate_operation(
     config: &Config,
+    schema: &Schema,
     plan: &Plan,
     schemas: &mut Schemas,
     no_limits: &[Option<std::sync::Arc<crate::security::ratelimit::RateLimit>>],
@@ -584,7 +592,7 @@ fn aggregate_operation(
     }
     let mut properties = Map::new();
     for call in &plan.calls {
-        if let Some(output) = routes::descriptors().get_message_by_name(call.method.output) {
+        if let Some(output) = schema.descriptors().get_message_by_name(call.method.output) {
             let mut schema = schemas.message(&output);
             if let Value::Object(object) = &mut schema
                 && call.required
@@ -645,10 +653,10 @@ fn aggregate_operation(
     (path, operation)
 }
 
-/// Used by `gatehouse openapi` without a config: every compiled service, public.
-pub fn all_services_config() -> Config {
+/// Used by `gatehouse openapi` without a config: every service of `schema`, public.
+pub fn all_services_config(schema: &Schema) -> Config {
     let mut config = Config::default();
-    for service in routes::SERVICES {
+    for service in schema.services() {
         config.backends.push(crate::config::BackendConfig::new(
             service.name,
             service.name,

@@ -179,7 +179,10 @@ pub fn well_known(message: &MessageDescriptor) -> Option<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::routes::descriptors;
+
+    fn descriptors() -> &'static prost_reflect::DescriptorPool {
+        crate::transcode::compiled::schema().descriptors()
+    }
 
     fn kitchen() -> MessageDescriptor {
         descriptors()

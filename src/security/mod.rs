@@ -7,6 +7,7 @@
 //! body limits (413, 408, 400) as the body is read.
 
 pub mod client_ip;
+pub mod cors;
 pub mod jwt;
 pub mod ratelimit;
 pub mod shared;
@@ -31,10 +32,10 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{AuthPolicy, Config, RateLimitKey, RouteConfig};
 use crate::error::GatewayError;
-use crate::routes::RouteSpec;
 use crate::telemetry::metrics::{AuthFailure, record_auth_failure};
 use jwt::JwtVerifier;
 use ratelimit::RateLimit;
+use shared::Decision;
 
 /// A verified caller.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -218,15 +219,6 @@ pub struct RoutePolicy {
 }
 
 impl RoutePolicy {
-    /// The policy of the binding `spec`.
-    pub fn for_binding(
-        config: &Config,
-        limits: &[Option<Arc<RateLimit>>],
-        spec: &RouteSpec,
-    ) -> RoutePolicy {
-        RoutePolicy::resolve(config, limits, |r| r.selects(spec))
-    }
-
     /// The policy of `service/method` itself, as an aggregate's call of it must pass: the
     /// `[[routes]]` entries that name methods, not HTTP bindings.
     pub fn for_method(
@@ -293,6 +285,44 @@ impl RoutePolicy {
         }
         Ok(())
     }
+}
+
+/// Takes one call from `policy`'s rate limit, if it has one (`None` otherwise, at no cost):
+/// the `RateLimit-*` headers for the response, or 429. Shared by REST and the gRPC ingress.
+pub fn take_rate_limit(
+    policy: &RoutePolicy,
+    identity: Option<&Identity>,
+    client: Option<std::net::IpAddr>,
+) -> Option<RateLimitFuture> {
+    let (limit, by) = policy.rate_limit.as_ref()?;
+    // Namespaced, so a subject named like an address cannot share an address's bucket; a
+    // call without the identity the limit counts by falls back to its address.
+    let ip = || format!("ip:{}", client.map_or_else(String::new, |c| c.to_string()));
+    let key = match (by, identity) {
+        (RateLimitKey::Subject, Some(identity)) => format!("sub:{}", identity.subject),
+        (
+            RateLimitKey::ApiKey,
+            Some(Identity {
+                api_key: Some(name),
+                ..
+            }),
+        ) => {
+            format!("key:{name}")
+        }
+        _ => ip(),
+    };
+    let limit = limit.clone();
+    Some(Box::pin(async move {
+        match limit.decide(&key).await {
+            Decision::Allowed(allowed) => Ok(allowed.headers().into_iter().collect()),
+            Decision::AllowedUnchecked => Ok(Vec::new()),
+            Decision::Limited(limited) => Err(GatewayError::RateLimited {
+                retry_after: limited.retry_after_secs(),
+                headers: limited.headers().into_iter().collect(),
+            }),
+            Decision::Unavailable => Err(GatewayError::RateLimitUnavailable),
+        }
+    }))
 }
 
 /// Whether JSON `body` nests arrays and objects deeper than `limit`. A linear scan that knows

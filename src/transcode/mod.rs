@@ -5,6 +5,7 @@
 //! binding); this module holds the generic parts they call.
 
 pub mod codec;
+pub mod compiled;
 mod fields;
 pub mod json;
 pub mod metadata;
@@ -12,7 +13,7 @@ pub mod parse;
 pub mod query;
 pub mod stream;
 
-pub use codec::{MethodCodec, UnaryCodec};
+pub use codec::UnaryCodec;
 pub use fields::{FieldError, FieldSet, field_error};
 
 use crate::error::GatewayError;

@@ -25,8 +25,8 @@ use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, HeaderMap, HeaderName, H
 use tokio::time::{Instant, Sleep};
 use tonic::Streaming;
 
-use super::MethodCodec;
 use crate::error::GatewayError;
+use crate::schema::MethodCodec;
 
 /// Most bytes of messages that are already waiting put into one body chunk; a message that
 /// is not waiting is never waited for.

@@ -22,7 +22,8 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 
 use gatehouse::config::Config;
-use gatehouse::server::{Gateway, serve};
+use gatehouse::gateway::Gateway;
+use gatehouse::listener::serve_gateway as serve;
 use tokio::sync::oneshot;
 
 pub use echo::{Echo, EchoServer, GatedEcho, STACK_TRACE, VIOLATION_DESCRIPTION, VIOLATION_FIELD};

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::transcode::MethodCodec;
+use super::MethodCodec;
 
 /// How a method streams.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,5 +1,5 @@
-//! The runtime route table: the compiled bindings of the services a config serves, each tied
-//! to its backend and deadline, in one matcher built at start-up.
+//! The REST route table: the bindings of the services a config serves and its aggregate
+//! routes, each with its settings resolved, in one matcher built by the compile step.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +14,7 @@ use crate::security::ratelimit::RateLimit;
 use crate::security::shared::SharedStore;
 use crate::upstream::Backend;
 
-use super::{ROUTES, RouteSpec};
+use crate::schema::{RouteSpec, Schema};
 
 /// Everything a request on one binding needs, decided once.
 pub struct RouteEntry {
@@ -51,10 +51,13 @@ pub struct RouteTable {
 }
 
 impl RouteTable {
-    /// Builds the table for `config`; `backend(name)` gives the backend of that name.
-    /// Fails only if a compiled template does not parse, which build.rs already rules out.
+    /// Builds the table for `config` over `schema`, with the compiled `plans` of its
+    /// aggregates; `backend(name)` gives the backend of that name. Fails if a template does
+    /// not parse, which the schema's source already rules out.
     pub fn build(
         config: &Config,
+        schema: &Schema,
+        plans: Vec<Plan>,
         backend: impl Fn(&str) -> Option<Backend>,
     ) -> Result<RouteTable, String> {
         let mut matcher = RouteMatcher::new();
@@ -76,7 +79,7 @@ impl RouteTable {
                 }))
             })
             .collect();
-        for spec in ROUTES {
+        for &spec in schema.bindings() {
             if spec.implicit && !config.server.implicit_routes {
                 continue;
             }
@@ -89,7 +92,7 @@ impl RouteTable {
             let template = PathTemplate::parse(spec.template)
                 .map_err(|e| format!("{} {}: {e}", spec.http_method, spec.template))?;
             // The last `[[routes]]` entry that selects the method and sets the key wins.
-            let selecting = || config.routes.iter().rev().filter(|r| r.selects(spec));
+            let selecting = || config.routes.iter().rev().filter(|r| selects(r, spec));
             let timeout = selecting()
                 .find_map(|r| r.timeout)
                 .or(backend_config.timeout)
@@ -103,13 +106,11 @@ impl RouteTable {
                 path: PathAndQuery::from_static(spec.grpc_path),
                 timeout,
                 idempotent,
-                policy: RoutePolicy::for_binding(config, &limits, spec),
+                policy: RoutePolicy::resolve(config, &limits, |r| selects(r, spec)),
             };
             matcher.insert(spec.http_method, template, RouteTarget::Method(entry));
         }
-        for (i, aggregate) in config.aggregates.iter().enumerate() {
-            let plan = Plan::compile(aggregate)
-                .map_err(|(key, reason)| format!("aggregates[{i}]{key}: {reason}"))?;
+        for (i, plan) in plans.into_iter().enumerate() {
             let mut targets = Vec::with_capacity(plan.calls.len());
             for call in &plan.calls {
                 let method = call.method;
@@ -167,4 +168,13 @@ impl RouteTable {
     pub fn is_empty(&self) -> bool {
         self.matcher.is_empty()
     }
+}
+
+/// Whether `[[routes]]` entry `route` selects the binding `spec`.
+fn selects(route: &crate::config::RouteConfig, spec: &RouteSpec) -> bool {
+    route.selects_binding(
+        spec.http_method,
+        spec.template,
+        Some((spec.service, spec.method)),
+    )
 }

@@ -1,0 +1,87 @@
+//! The checks of a config that need the schema: every service it names exists, every
+//! `[[routes]]` entry selects something served, every aggregate plan compiles and has a backend
+//! for each call. The rest of a config is checked by `Config::validate`, which needs only the
+//! config.
+
+use crate::aggregate::Plan;
+use crate::config::{Config, ConfigError};
+use crate::schema::Schema;
+
+/// Fails with the first key of `config` that `schema` cannot serve; the compiled plan of each
+/// `[[aggregates]]` entry otherwise.
+pub(super) fn against_schema(config: &Config, schema: &Schema) -> Result<Vec<Plan>, ConfigError> {
+    let fail = |key: String, reason: String| ConfigError {
+        file: config.file.clone(),
+        key,
+        reason,
+    };
+    for (i, backend) in config.backends.iter().enumerate() {
+        for (j, service) in backend.services.iter().enumerate() {
+            if schema.service(service).is_none() {
+                return Err(fail(
+                    format!("backends[{i}].services[{j}]"),
+                    format!(
+                        "{service:?} is not a known service (known: {})",
+                        known_services(schema)
+                    ),
+                ));
+            }
+        }
+    }
+    for (i, route) in config.routes.iter().enumerate() {
+        let selects_any =
+            schema.bindings().iter().any(|r| {
+                route.selects_binding(r.http_method, r.template, Some((r.service, r.method)))
+            }) || config.aggregates.iter().any(|a| {
+                a.route.split_once(' ').is_some_and(|(verb, template)| {
+                    route.selects_binding(&verb.to_ascii_uppercase(), template.trim(), None)
+                })
+            });
+        if selects_any {
+            continue;
+        }
+        if let Some(method) = &route.method {
+            return Err(fail(
+                format!("routes[{i}].method"),
+                format!(
+                    "{method:?} selects no known method (write \"pkg.Service/Method\" or \
+                     \"pkg.Service/*\")"
+                ),
+            ));
+        }
+        if let Some(binding) = &route.route {
+            return Err(fail(
+                format!("routes[{i}].route"),
+                format!(
+                    "{binding:?} is no known HTTP binding (write \"VERB /template\" as \
+                     `gatehouse routes` lists it)"
+                ),
+            ));
+        }
+    }
+    let mut plans = Vec::with_capacity(config.aggregates.len());
+    for (i, aggregate) in config.aggregates.iter().enumerate() {
+        let plan = Plan::compile(aggregate, schema)
+            .map_err(|(key, reason)| fail(format!("aggregates[{i}]{key}"), reason))?;
+        for (j, call) in aggregate.calls.iter().enumerate() {
+            let service = call.method.split_once('/').map_or("", |(s, _)| s);
+            if config.backend_for(service).is_none() {
+                return Err(fail(
+                    format!("aggregates[{i}].calls[{j}].method"),
+                    format!("no [[backends]] entry serves {service:?}"),
+                ));
+            }
+        }
+        plans.push(plan);
+    }
+    Ok(plans)
+}
+
+fn known_services(schema: &Schema) -> String {
+    schema
+        .services()
+        .iter()
+        .map(|s| s.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}

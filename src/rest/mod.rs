@@ -1,0 +1,321 @@
+//! The REST front end: every REST request the custom routes did not take is matched against
+//! the gateway's route table here, admitted (credential, roles, rate limit), transcoded,
+//! sent to its backend (or run as an aggregate) and answered as JSON.
+//!
+//! axum's router cannot express google.api.http templates, so the dispatcher matches every
+//! request against the `RouteTable` itself; `crate::stack` puts it behind the layers.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use http::{HeaderMap, Method, request::Parts};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+
+use crate::aggregate::{Admission, Inputs};
+use crate::error::GatewayError;
+use crate::gateway::{AggregateEntry, Gateway, RouteEntry, RouteTarget};
+use crate::grpc::GRPC_TIMEOUT;
+use crate::grpc::timeout::parse_grpc_timeout;
+use crate::http_rule::{Binding, PathMatch};
+use crate::schema::{MethodKind, RequestParts};
+use crate::security::{self, Identity, RoutePolicy, take_rate_limit};
+use crate::telemetry::metrics::{self as telemetry_metrics, SharedString};
+use crate::telemetry::{LogFields, Upstream};
+use crate::transcode::metadata;
+
+/// A REST request the custom routes did not take. It keeps `gateway`, the one in service when
+/// it arrived, even if a reload replaces it meanwhile.
+pub async fn dispatch(gateway: Arc<Gateway>, request: Request) -> Response {
+    if let Some(page) = gateway.own_page(&request) {
+        return page;
+    }
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let mut fields = LogFields::default();
+    let mut response = match gateway.handle(peer, request, &mut fields).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    };
+    response.extensions_mut().insert(fields);
+    response
+}
+
+impl Gateway {
+    /// The gateway's own pages, when `[server] openapi` serves them: the OpenAPI document and
+    /// the page that shows it. Other methods than GET and HEAD get the JSON 405 a generated
+    /// route answers.
+    fn own_page(&self, request: &Request) -> Option<Response> {
+        let document = self.openapi.as_ref()?;
+        let page = match request.uri().path() {
+            "/openapi.json" => (
+                [(CONTENT_TYPE, "application/json")],
+                Body::from(document.clone()),
+            )
+                .into_response(),
+            "/docs" => (
+                [(CONTENT_TYPE, "text/html; charset=utf-8")],
+                crate::openapi::DOCS_PAGE,
+            )
+                .into_response(),
+            _ => return None,
+        };
+        if request.method() != Method::GET && request.method() != Method::HEAD {
+            let allowed = vec!["GET".into(), "HEAD".into()];
+            return Some(GatewayError::MethodNotAllowed { allowed }.into_response());
+        }
+        Some(page)
+    }
+
+    async fn handle(
+        &self,
+        peer: Option<SocketAddr>,
+        request: Request,
+        fields: &mut LogFields,
+    ) -> Result<Response, GatewayError> {
+        let (parts, body) = request.into_parts();
+        security::check_header_limits(&parts.headers, self.max_headers, self.max_header_bytes)?;
+        let found = match self.routes.find(parts.method.as_str(), parts.uri.path()) {
+            PathMatch::Found(found) => found,
+            PathMatch::MethodNotAllowed { allowed } => {
+                return Err(GatewayError::MethodNotAllowed {
+                    allowed: allowed.into_iter().map(str::to_string).collect(),
+                });
+            }
+            PathMatch::NotFound => return Err(GatewayError::RouteNotFound),
+            PathMatch::BadPath(e) => return Err(GatewayError::BadPath(e.to_string())),
+        };
+        let target = found.value;
+        let (policy, route) = match target {
+            RouteTarget::Method(entry) => {
+                (&entry.policy, SharedString::const_str(entry.spec.template))
+            }
+            RouteTarget::Aggregate(entry) => (
+                &entry.policy,
+                telemetry_metrics::shared(entry.aggregate.plan.template.to_string()),
+            ),
+        };
+        crate::telemetry::request_context::record_route(&route);
+        fields.route = Some(route.clone());
+        let identity = self.authenticator.authenticate(&parts.headers).await?;
+        fields.subject = identity.as_ref().map(|i| i.subject.clone());
+        policy.authorize(identity.as_ref())?;
+        let client = peer.map(|p| self.client_ip.client(p.ip(), &parts.headers));
+        let limit_headers = match take_rate_limit(policy, identity.as_ref(), client) {
+            None => Vec::new(),
+            Some(taking) => taking.await.inspect_err(|error| {
+                if let (GatewayError::RateLimited { .. }, Some((_, key))) =
+                    (error, &policy.rate_limit)
+                {
+                    telemetry_metrics::record_rate_limited(&route, *key);
+                }
+            })?,
+        };
+        let identity = identity.as_ref();
+        let answer = match target {
+            RouteTarget::Method(entry) => {
+                self.call(entry, &found.bindings, &parts, body, peer, identity)
+                    .await
+            }
+            RouteTarget::Aggregate(entry) => {
+                self.aggregate(entry, &found.bindings, &parts, peer, identity, client)
+                    .await
+            }
+        };
+        // Every answer on a limited route says where the caller stands, errors included.
+        let mut response = answer.unwrap_or_else(IntoResponse::into_response);
+        let headers = response.headers_mut();
+        for (name, value) in limit_headers {
+            headers.insert(name, value);
+        }
+        Ok(response)
+    }
+
+    /// Transcodes the admitted request, calls the backend and transcodes its answer.
+    async fn call(
+        &self,
+        entry: &RouteEntry,
+        bindings: &[Binding<'_>],
+        parts: &Parts,
+        body: Body,
+        peer: Option<SocketAddr>,
+        identity: Option<&Identity>,
+    ) -> Result<Response, GatewayError> {
+        let spec = entry.spec;
+        match spec.kind {
+            MethodKind::Unary | MethodKind::ServerStreaming => {}
+            MethodKind::ClientStreaming => {
+                return Err(GatewayError::StreamingNotSupported("client-streaming"));
+            }
+            MethodKind::BidiStreaming => {
+                return Err(GatewayError::StreamingNotSupported("bidi-streaming"));
+            }
+        }
+        let deadline = self.deadline(&parts.headers, entry.timeout)?;
+        let body = match spec.body {
+            Some(_) => self.read_body(parts, body).await?,
+            None => Bytes::new(),
+        };
+        let message = spec.codec.build_request(
+            spec,
+            RequestParts {
+                bindings,
+                query: parts.uri.query(),
+                body: &body,
+                ignore_unknown_query: self.ignore_unknown_query,
+            },
+        )?;
+        let metadata = metadata::request_metadata(
+            &parts.headers,
+            &parts.uri,
+            &self.forwarded_headers,
+            peer.map(|p| p.ip()),
+            identity,
+        );
+        if spec.kind == MethodKind::ServerStreaming {
+            use crate::transcode::stream::{self, StreamFormat};
+            let started = tokio::time::Instant::now();
+            let format = StreamFormat::negotiate(&parts.headers);
+            let reply = entry
+                .backend
+                .server_streaming(entry.path.clone(), metadata, message, deadline)
+                .await?;
+            let upstream = reply.extensions().get::<Upstream>().cloned();
+            let mut response =
+                stream::respond(reply, spec.codec, format, started, deadline).await?;
+            if let Some(upstream) = upstream {
+                response.extensions_mut().insert(upstream);
+            }
+            return Ok(response);
+        }
+        let reply = entry
+            .backend
+            .unary(
+                entry.path.clone(),
+                metadata,
+                message,
+                deadline,
+                entry.idempotent,
+            )
+            .await?;
+        let (reply_metadata, reply_message, reply_extensions) = reply.into_parts();
+        let mut out = Vec::with_capacity(reply_message.len() * 2 + 16);
+        spec.codec.render_response(&reply_message, &mut out)?;
+        let mut response = Response::new(Body::from(out));
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        crate::grpc::metadata::response_headers(&reply_metadata, headers);
+        if let Some(upstream) = reply_extensions.get::<Upstream>() {
+            response.extensions_mut().insert(upstream.clone());
+        }
+        Ok(response)
+    }
+
+    /// Runs an aggregate: every call is admitted as a direct call of its method would be,
+    /// and sent the caller's identity and forwarded headers.
+    async fn aggregate(
+        &self,
+        entry: &AggregateEntry,
+        bindings: &[Binding<'_>],
+        parts: &Parts,
+        peer: Option<SocketAddr>,
+        identity: Option<&Identity>,
+        client: Option<std::net::IpAddr>,
+    ) -> Result<Response, GatewayError> {
+        let deadline = self.deadline(&parts.headers, entry.aggregate.timeout)?;
+        let metadata = metadata::request_metadata(
+            &parts.headers,
+            &parts.uri,
+            &self.forwarded_headers,
+            peer.map(|p| p.ip()),
+            identity,
+        );
+        let inputs = Inputs {
+            bindings,
+            query: parts.uri.query(),
+            metadata: &metadata,
+            deadline,
+        };
+        let admit = |policy: &RoutePolicy| -> Admission {
+            if let Err(denied) = policy.authorize(identity) {
+                return Box::pin(std::future::ready(Err(denied)));
+            }
+            match take_rate_limit(policy, identity, client) {
+                Some(taking) => Box::pin(async move { taking.await.map(drop) }),
+                None => Box::pin(std::future::ready(Ok(()))),
+            }
+        };
+        let out = entry.aggregate.run(inputs, admit).await?;
+        let mut response = Response::new(Body::from(out));
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        Ok(response)
+    }
+
+    /// min(client `Grpc-Timeout`, the route's deadline); `max_timeout` caps both.
+    fn deadline(&self, headers: &HeaderMap, route: Duration) -> Result<Duration, GatewayError> {
+        let Some(value) = headers.get(&GRPC_TIMEOUT) else {
+            return Ok(route);
+        };
+        let text = value.to_str().unwrap_or_default();
+        let asked = parse_grpc_timeout(text).ok_or_else(|| {
+            GatewayError::BadTimeout(String::from_utf8_lossy(value.as_bytes()).into())
+        })?;
+        Ok(asked.min(self.max_timeout).min(route))
+    }
+
+    /// Reads a JSON body up to `max_body` bytes.
+    async fn read_body(&self, parts: &Parts, body: Body) -> Result<Bytes, GatewayError> {
+        if let Some(content_type) = parts.headers.get(CONTENT_TYPE) {
+            let essence = content_type
+                .to_str()
+                .unwrap_or_default()
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase();
+            if essence != "application/json" && !essence.ends_with("+json") {
+                return Err(GatewayError::UnsupportedMediaType(
+                    String::from_utf8_lossy(content_type.as_bytes()).into(),
+                ));
+            }
+        }
+        let too_large = GatewayError::BodyTooLarge {
+            limit: self.max_body,
+        };
+        let declared = parts
+            .headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > self.max_body as u64) {
+            return Err(too_large);
+        }
+        let read = Limited::new(body, self.max_body).collect();
+        let body = match tokio::time::timeout(self.body_timeout, read).await {
+            Err(_) => return Err(GatewayError::BodyTimeout),
+            Ok(Ok(collected)) => collected.to_bytes(),
+            Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => return Err(too_large),
+            Ok(Err(_)) => {
+                return Err(GatewayError::InvalidJson(
+                    "the request body could not be read".into(),
+                ));
+            }
+        };
+        if security::json_too_deep(&body, self.max_json_depth) {
+            return Err(GatewayError::JsonTooDeep {
+                limit: self.max_json_depth,
+            });
+        }
+        Ok(body)
+    }
+}
