@@ -85,3 +85,43 @@ fn known_services(schema: &Schema) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_service_is_named_with_its_file_and_key() {
+        let config = Config::parse(
+            "gatehouse.toml",
+            "[[backends]]\nname = \"a\"\nservices = [\"nope.v1.Nope\"]\n\
+             endpoints = [\"http://127.0.0.1:1\"]\n",
+        )
+        .expect("the config itself is valid");
+        let error = against_schema(&config, crate::transcode::compiled::schema())
+            .err()
+            .expect("an unknown service")
+            .to_string();
+        assert!(
+            error.starts_with(
+                "gatehouse.toml: backends[0].services[0]: \"nope.v1.Nope\" is not a known service"
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn routes_entries_that_select_nothing_are_named() {
+        let error = |text: &str| {
+            let config = Config::parse("gatehouse.toml", text).expect("valid on its own");
+            against_schema(&config, crate::transcode::compiled::schema())
+                .err()
+                .expect("selects nothing")
+                .to_string()
+        };
+        let route = error("[[routes]]\nmethod = \"users.v1.UserService/Nope\"\n");
+        assert!(route.contains("routes[0].method"), "{route}");
+        let binding = error("[[routes]]\nroute = \"GET /api/nowhere\"\n");
+        assert!(binding.contains("routes[0].route"), "{binding}");
+    }
+}
