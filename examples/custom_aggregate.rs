@@ -5,7 +5,7 @@
 //! cargo run --example custom_aggregate [-- 127.0.0.1:8080]
 //! ```
 //!
-//! The handler is plain axum. Mounted with `Gateway::into_service_with`, it runs behind the same
+//! The handler is plain axum. Mounted with `stack::service_with`, it runs behind the same
 //! layers as the generated routes (request id, tracing, CORS, the concurrency limit), checks
 //! credentials with the gateway's `Guard`, and calls the backends with generated tonic clients
 //! over `Backend::channel()`, so its calls are balanced and health-checked like the routes'.

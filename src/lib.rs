@@ -1,9 +1,10 @@
 //! gatehouse: a REST/JSON gateway in front of gRPC services.
 //!
 //! The protos under `proto/` are the source of truth: build.rs compiles them into the
-//! generated types and clients in [`proto`], and into the route table in [`routes`]. A
-//! [`server::Gateway`] built from a [`config::Config`] serves the routes of the services the
-//! config names, transcoding each request into a gRPC call to the service's backend.
+//! generated types and clients in [`proto`], and into the tables that make up the compiled-in
+//! [`schema::Schema`] (`transcode::compiled`). `gateway::compile` turns a [`config::Config`] and
+//! a schema into a [`gateway::Gateway`], which serves the routes of the services the config
+//! names, transcoding each request into a gRPC call to the service's backend.
 //!
 //! Internal services can call the backends directly with the generated clients, for example
 //! `gatehouse::proto::users::v1::user_service_client::UserServiceClient`.

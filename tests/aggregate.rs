@@ -31,8 +31,14 @@ fn config_error(aggregate: &str) -> String {
          [[backends]]\nname = \"users\"\nservices = [\"users.v1.UserService\"]\nendpoints = [\"http://127.0.0.1:2\"]\n\n\
          {aggregate}"
     );
-    match Config::parse("gatehouse.toml", &text) {
-        Ok(_) => panic!("accepted:\n{aggregate}"),
+    // Plans are checked against the schema by the compile step, as `serve` and `check` do.
+    let config = match Config::parse("gatehouse.toml", &text) {
+        Ok(config) => config,
+        Err(e) => return e.to_string(),
+    };
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    match runtime.block_on(async { gatehouse::gateway::Gateway::new(&config).map(drop) }) {
+        Ok(()) => panic!("accepted:\n{aggregate}"),
         Err(e) => e.to_string(),
     }
 }

@@ -93,7 +93,13 @@ impl Pki {
         let file = self.path("gatehouse.toml");
         std::fs::write(&file, toml).expect("write the config");
         let config = Config::load(&file).map_err(|e| e.to_string())?;
-        Gateway::new(&config).map_err(|e| e.to_string())
+        // Start-up errors name the config file first; the rest is what each test checks.
+        Gateway::new(&config).map_err(|e| {
+            let text = e.to_string();
+            let named = format!("{}: ", file.display());
+            assert!(text.starts_with(&named), "{text}");
+            text[named.len()..].to_string()
+        })
     }
 
     /// Builds the gateway and serves it on a loopback port.

@@ -1,4 +1,4 @@
-//! The whole gateway: any method, URI, headers and body through `Gateway::into_service` (every
+//! The whole gateway: any method, URI, headers and body through `stack::service` (every
 //! layer: request id, tracing, CORS, concurrency limit, panic guard, protocol split, header
 //! limits, auth, rate limits, transcoding) to the echo backend (`gatehouse_fuzz::echo`) on a
 //! loopback port in this process. The config (`CONFIG`) adds a JWT issuer and an API key,
@@ -42,7 +42,7 @@ use bytes::Bytes;
 use gatehouse::config::Config;
 use gatehouse::gateway::Gateway;
 use gatehouse::grpc::http_status;
-use gatehouse::ingress::{Protocol, protocol};
+use gatehouse::grpc::{Protocol, protocol};
 use gatehouse::stack::GatewayService;
 use gatehouse::transcode::compiled::ROUTES;
 use gatehouse_fuzz::echo::Echo;
@@ -179,7 +179,7 @@ fn stack() -> &'static Stack {
         // The keys are read here, so the file is not needed afterwards.
         let gateway = runtime.block_on(async { Gateway::new(&config) });
         let _ = std::fs::remove_dir_all(&dir);
-        let service = gateway.expect("the gateway builds").into_service();
+        let service = gatehouse::stack::service(gateway.expect("the gateway builds"));
         Stack { runtime, service }
     })
 }

@@ -21,7 +21,7 @@ pub(super) fn against_schema(config: &Config, schema: &Schema) -> Result<Vec<Pla
                 return Err(fail(
                     format!("backends[{i}].services[{j}]"),
                     format!(
-                        "{service:?} is not a known service (known: {})",
+                        "{service:?} is not a service of this gateway's schema (known: {})",
                         known_services(schema)
                     ),
                 ));
@@ -104,7 +104,7 @@ mod tests {
             .to_string();
         assert!(
             error.starts_with(
-                "gatehouse.toml: backends[0].services[0]: \"nope.v1.Nope\" is not a known service"
+                "gatehouse.toml: backends[0].services[0]: \"nope.v1.Nope\" is not a service of this gateway's schema"
             ),
             "{error}"
         );

@@ -209,7 +209,7 @@ impl Gateway {
         self.backends.iter().find(|b| b.name() == name).cloned()
     }
 
-    /// The credential check of this gateway, for handlers mounted with `into_service_with`.
+    /// The credential check of this gateway, for handlers mounted with `stack::service_with`.
     pub fn guard(&self) -> Guard {
         Guard {
             authenticator: self.authenticator.clone(),
