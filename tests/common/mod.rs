@@ -31,7 +31,7 @@ pub use fleet::{Fleet, Instance, RefusingServer};
 pub use process::{Gatehouse, PATIENCE, check_refuses};
 pub use raw::RawResponse;
 pub use redis::RedisServer;
-pub use webdriver::{Browser, TempDir};
+pub use webdriver::Browser;
 
 /// The proto service the echo backend serves.
 pub const ECHO_SERVICE: &str = "gatehouse.echo.v1.EchoService";

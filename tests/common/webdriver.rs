@@ -13,7 +13,6 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -200,12 +199,15 @@ struct Driver {
     /// `http://127.0.0.1:<port>`.
     base: String,
     /// Holds the browser profile and chromedriver's log.
-    dir: TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Driver {
     async fn spawn(chromedriver: &Path) -> Driver {
-        let dir = TempDir::new("gatehouse-chromedriver");
+        let dir = tempfile::Builder::new()
+            .prefix("gatehouse-chromedriver")
+            .tempdir()
+            .expect("a temporary directory for chromedriver");
         let log = dir.path().join("chromedriver.log");
         let addr = free_port();
         let child = Command::new(chromedriver)
@@ -371,30 +373,4 @@ fn find_on_path(name: &str) -> Option<PathBuf> {
             std::fs::metadata(candidate)
                 .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         })
-}
-
-/// A directory under the system temp dir, deleted with everything in it when dropped.
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    /// A new empty directory named `<prefix>-<pid>-<n>`.
-    pub fn new(prefix: &str) -> TempDir {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("{prefix}-{}-{n}", std::process::id()));
-        // Left over from an earlier run that had the same process id.
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
-        TempDir(path)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
