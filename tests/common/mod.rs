@@ -12,6 +12,7 @@
 mod echo;
 mod errors;
 mod fleet;
+pub mod http1;
 mod process;
 mod raw;
 mod redis;
