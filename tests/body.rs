@@ -3,7 +3,12 @@
 
 mod common;
 
-use common::{TestGateway, expect_error, field_violations, json_ok};
+use std::convert::Infallible;
+
+use bytes::Bytes;
+use common::{RawResponse, TestGateway, expect_error, field_violations, http1, json_ok};
+use http_body_util::StreamBody;
+use hyper::body::{Body as _, Frame};
 use serde_json::json;
 
 #[tokio::test]
@@ -310,19 +315,19 @@ async fn body_over_the_limit_with_content_length_is_refused() {
 async fn chunked_body_over_the_limit_is_refused() {
     let gw = TestGateway::with_config(ONE_KIB).await;
     let json = body_of_len(3000);
-    let mut request = String::from(
-        "POST /v1/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
-         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
-    );
-    for chunk in json.as_bytes().chunks(500) {
-        request.push_str(&format!(
-            "{:x}\r\n{}\r\n",
-            chunk.len(),
-            std::str::from_utf8(chunk).unwrap()
-        ));
-    }
-    request.push_str("0\r\n\r\n");
-    let response = gw.raw(request.as_bytes()).await;
+    let chunks: Vec<Result<Frame<Bytes>, Infallible>> = json
+        .as_bytes()
+        .chunks(500)
+        .map(|chunk| Ok(Frame::data(Bytes::copy_from_slice(chunk))))
+        .collect();
+    let body = StreamBody::new(futures_util::stream::iter(chunks));
+    // No Content-Length announced: hyper sends a body of unknown length chunked.
+    assert_eq!(body.size_hint().exact(), None);
+    let request = hyper::Request::post("/v1/echo")
+        .header("content-type", "application/json")
+        .body(body)
+        .unwrap();
+    let response = RawResponse::from(http1::send(gw.addr, request).await.unwrap());
     assert_eq!(response.status, 413, "{response:?}");
     assert_eq!(response.body["code"], 8, "{response:?}");
     assert_eq!(

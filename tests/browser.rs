@@ -10,9 +10,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Browser, TempDir, TestGateway};
+use common::{Browser, TestGateway};
 use gatehouse::security::jwt::DemoIssuer;
 use serde_json::Value;
+use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -190,7 +191,10 @@ struct Issuer {
 impl Issuer {
     fn generate() -> Issuer {
         let issuer = DemoIssuer::generate(ISSUER, AUDIENCE).expect("demo issuer");
-        let dir = TempDir::new("gatehouse-browser-jwks");
+        let dir = tempfile::Builder::new()
+            .prefix("gatehouse-browser-jwks")
+            .tempdir()
+            .expect("a temporary directory for the JWKS");
         let jwks_file = dir.path().join("jwks.json");
         std::fs::write(&jwks_file, issuer.jwks_json()).expect("write the JWKS");
         Issuer {
@@ -284,7 +288,10 @@ async fn the_docs_page_lists_the_operations_and_calls_one() {
     let backends = gatehouse::demo::spawn_all(gatehouse::demo::DemoStore::seeded())
         .await
         .unwrap();
-    let dir = TempDir::new("gatehouse-docs");
+    let dir = tempfile::Builder::new()
+        .prefix("gatehouse-docs")
+        .tempdir()
+        .unwrap();
     let issuer = gatehouse::demo::demo_issuer().unwrap();
     let jwks = dir.path().join("jwks.json");
     std::fs::write(&jwks, issuer.jwks_json()).unwrap();

@@ -15,14 +15,12 @@ use std::path::Path;
 /// Compiles `service` (the body of a proto file in package `shop.v1`) with the project's
 /// google/api protos and runs the route generation.
 fn generate(service: &str) -> Result<String, String> {
-    let dir = std::env::temp_dir().join(format!(
-        "gatehouse-build-errors-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default()
-    ));
+    // Removed on drop, whichever way this returns.
+    let temp = tempfile::Builder::new()
+        .prefix("gatehouse-build-errors")
+        .tempdir()
+        .unwrap();
+    let dir = temp.path();
     let api = dir.join("google/api");
     fs::create_dir_all(&api).unwrap();
     fs::create_dir_all(dir.join("shop/v1")).unwrap();
@@ -36,7 +34,7 @@ fn generate(service: &str) -> Result<String, String> {
          {service}\n"
     );
     fs::write(dir.join("shop/v1/shop.proto"), text).unwrap();
-    let mut compiler = protox::Compiler::new([&dir]).unwrap();
+    let mut compiler = protox::Compiler::new([dir]).unwrap();
     compiler.include_imports(true);
     compiler
         .open_file("shop/v1/shop.proto")
@@ -45,9 +43,7 @@ fn generate(service: &str) -> Result<String, String> {
         prost_reflect::DescriptorPool::decode(compiler.encode_file_descriptor_set().as_slice())
             .unwrap();
     let packages = codegen::generated_packages(&pool);
-    let result = codegen::generate(&pool, &packages, &dir).map(|g| g.routes);
-    let _ = fs::remove_dir_all(&dir);
-    result
+    codegen::generate(&pool, &packages, dir).map(|g| g.routes)
 }
 
 fn service(rules: &str) -> String {

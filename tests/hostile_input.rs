@@ -1,8 +1,9 @@
 //! Hostile input over real sockets: what a client that does not play by the rules gets, and that
 //! the gateway keeps serving afterwards (every test ends with a normal `GET /v1/echo/ok`).
 //!
-//! Requests an HTTP client would normalise or refuse to send (dot segments, raw bytes, smuggling
-//! shapes, control characters in headers, trickled bytes) go over raw TCP. What the HTTP/1.1
+//! Request targets reqwest would normalise (dot segments, encoded dots and slashes) go out as
+//! written through hyper's client; what no client would send (raw bytes, smuggling shapes,
+//! control characters in headers, trickled bytes) goes over raw TCP. What the HTTP/1.1
 //! parser itself cannot read (bad framing, control characters, floods far beyond the limits) is
 //! refused by hyper with a bare 400 or 431, no JSON body, and the connection is closed.
 //!

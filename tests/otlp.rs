@@ -85,10 +85,6 @@ fn attributes(list: &[KeyValue]) -> HashMap<String, String> {
         .collect()
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The `traceparent` the echo backend received, which it hands back as response metadata.
 fn backend_traceparent(response: &reqwest::Response) -> String {
     response.headers()["grpc-metadata-echo-traceparent"]
@@ -179,10 +175,10 @@ async fn request_spans_reach_the_collector_and_parent_the_backend_calls() {
     assert!(joined_parent.ends_with("-01"), "{joined_parent}");
     let (span, resource) = spans
         .iter()
-        .find(|(s, _)| hex(&s.trace_id) == CALLER_TRACE)
+        .find(|(s, _)| hex::encode(&s.trace_id) == CALLER_TRACE)
         .expect("the joined request's span");
-    assert_eq!(hex(&span.span_id), joined_span_id);
-    assert_eq!(hex(&span.parent_span_id), CALLER_SPAN);
+    assert_eq!(hex::encode(&span.span_id), joined_span_id);
+    assert_eq!(hex::encode(&span.parent_span_id), CALLER_SPAN);
     assert_eq!(span.name, "GET /v1/echo/{string_field}", "{span:?}");
     assert_eq!(span.kind, SpanKind::Server as i32);
     let attrs = attributes(&span.attributes);
@@ -207,10 +203,10 @@ async fn request_spans_reach_the_collector_and_parent_the_backend_calls() {
     let rooted_trace = &rooted_parent[3..35];
     let (span, _) = spans
         .iter()
-        .find(|(s, _)| hex(&s.trace_id) == rooted_trace)
+        .find(|(s, _)| hex::encode(&s.trace_id) == rooted_trace)
         .expect("the rooted request's span");
     assert!(span.parent_span_id.is_empty(), "{span:?}");
-    assert_eq!(hex(&span.span_id), &rooted_parent[36..52]);
+    assert_eq!(hex::encode(&span.span_id), &rooted_parent[36..52]);
     assert!(rooted_parent.ends_with("-01"), "{rooted_parent}");
 
     // Unsampled: the trace goes on, unsampled, and nothing of it was exported.
@@ -222,7 +218,7 @@ async fn request_spans_reach_the_collector_and_parent_the_backend_calls() {
     assert!(
         !spans
             .iter()
-            .any(|(s, _)| hex(&s.trace_id) == UNSAMPLED_TRACE)
+            .any(|(s, _)| hex::encode(&s.trace_id) == UNSAMPLED_TRACE)
     );
 
     // The failure is marked as one.
@@ -243,7 +239,7 @@ async fn request_spans_reach_the_collector_and_parent_the_backend_calls() {
     let named = format!(
         " WARN request{{request_id=\"failed-1\" trace_id=\"{}\" method=\"GET\" \
          route=\"/v1/echo/{{string_field}}\"}}: gatehouse::error: ",
-        hex(&span.trace_id)
+        hex::encode(&span.trace_id)
     );
     assert!(line.contains(&named), "{line}");
     assert_eq!(line.matches("request{").count(), 1, "{line}");

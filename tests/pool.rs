@@ -473,14 +473,12 @@ async fn calls_beyond_max_pending_get_503_at_once() {
 
 #[tokio::test]
 async fn a_client_that_disconnects_cancels_the_backend_call() {
-    use tokio::io::AsyncWriteExt;
     let instance = Instance::start(0).await;
     let gw = gateway(&format!("[\"{}\"]", instance.endpoint()), "").await;
-    let mut socket = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
-    socket
-        .write_all(b"GET /v1/echo/x?delayMs=30000 HTTP/1.1\r\nhost: gatehouse\r\n\r\n")
-        .await
+    let request = hyper::Request::get("/v1/echo/x?delayMs=30000")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
         .unwrap();
+    let client = tokio::spawn(common::http1::send(gw.addr, request));
     eventually(
         Duration::from_secs(10),
         "the call reaches the backend",
@@ -488,7 +486,8 @@ async fn a_client_that_disconnects_cancels_the_backend_call() {
     )
     .await;
     assert_eq!(instance.cancelled(), 0);
-    drop(socket);
+    // The client gives up: its connection is dropped with the task that drives it.
+    client.abort();
     eventually(
         Duration::from_secs(10),
         "the backend sees the cancel",

@@ -16,7 +16,7 @@ const API_KEY: &str = "k3y-for-the-reporting-job";
 /// Every echo method needs a credential except EchoBook (public); EchoDelete needs the role
 /// "admin"; one API key with the role "reports".
 async fn gateway(jwks: &JwksFile) -> TestGateway {
-    let key_hash = hex(&Sha256::digest(API_KEY.as_bytes()));
+    let key_hash = hex::encode(Sha256::digest(API_KEY.as_bytes()));
     TestGateway::with_config(&format!(
         "{}\n[[auth.api_keys]]\nname = \"reporting\"\nsha256 = \"{key_hash}\"\nroles = [\"reports\"]\n\n\
          [[routes]]\nmethod = \"gatehouse.echo.v1.EchoService/EchoBook\"\nauth = \"public\"\n\n\
@@ -24,10 +24,6 @@ async fn gateway(jwks: &JwksFile) -> TestGateway {
         jwks.auth_toml()
     ))
     .await
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 const PRIVATE: &str = "/v1/echo/x";

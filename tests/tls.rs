@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{ECHO_SERVICE, Echo, EchoServer, TempDir, expect_error, json_ok};
+use common::{ECHO_SERVICE, Echo, EchoServer, expect_error, json_ok};
 use gatehouse::config::Config;
 use gatehouse::gateway::Gateway;
 use gatehouse::listener::serve_gateway as serve;
@@ -30,14 +30,17 @@ use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 /// A test CA, and the certificates it issues, as PEM files in one directory (which is also
 /// where the gateway's config file goes, so the config names them by relative path).
 struct Pki {
-    dir: TempDir,
+    dir: tempfile::TempDir,
     ca: CertifiedIssuer<'static, KeyPair>,
 }
 
 impl Pki {
     /// A new CA, written to `ca.pem`.
     fn new() -> Pki {
-        let dir = TempDir::new("gatehouse-tls");
+        let dir = tempfile::Builder::new()
+            .prefix("gatehouse-tls")
+            .tempdir()
+            .expect("a temporary directory for the PKI");
         let ca = new_ca("gatehouse test CA");
         std::fs::write(dir.path().join("ca.pem"), ca.pem()).expect("write ca.pem");
         Pki { dir, ca }

@@ -12,6 +12,7 @@
 mod echo;
 mod errors;
 mod fleet;
+pub mod http1;
 mod process;
 mod raw;
 mod redis;
@@ -32,7 +33,7 @@ pub use fleet::{Fleet, Instance, RefusingServer};
 pub use process::{Gatehouse, PATIENCE, check_refuses};
 pub use raw::RawResponse;
 pub use redis::RedisServer;
-pub use webdriver::{Browser, TempDir};
+pub use webdriver::Browser;
 
 /// The proto service the echo backend serves.
 pub const ECHO_SERVICE: &str = "gatehouse.echo.v1.EchoService";

@@ -1,13 +1,17 @@
-//! Raw HTTP/1.1 over a TCP socket, for requests an HTTP client would rewrite or cannot send:
-//! dot segments in the path (clients normalise them away) and chunked bodies.
+//! Requests reqwest cannot send: a request target exactly as written (reqwest normalises dot
+//! segments away), through hyper's client, and raw bytes over a TCP socket for what no client
+//! would send at all.
 
+use bytes::Bytes;
+use http_body_util::Empty;
+use hyper::Response;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::TestGateway;
+use super::{TestGateway, http1};
 
-/// A response read off the socket.
+/// A response, its body parsed as JSON (or kept as a string where it is not JSON).
 #[derive(Debug)]
 pub struct RawResponse {
     pub status: u16,
@@ -17,11 +21,15 @@ pub struct RawResponse {
 }
 
 impl TestGateway {
-    /// `GET <path>` exactly as written.
+    /// `GET <path>` with the target exactly as written.
     pub async fn raw_get(&self, path: &str) -> RawResponse {
-        let request =
-            format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
-        self.raw(request.as_bytes()).await
+        let request = hyper::Request::get(path)
+            .body(Empty::<Bytes>::new())
+            .unwrap_or_else(|e| panic!("{path:?} is not a request target: {e}"));
+        let response = http1::send(self.addr, request)
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        RawResponse::from(response)
     }
 
     /// Sends `request` bytes as they are and reads one response with a `Content-Length` body.
@@ -49,6 +57,25 @@ impl TestGateway {
                 String::from_utf8_lossy(&received)
             )
         })
+    }
+}
+
+impl From<Response<Bytes>> for RawResponse {
+    fn from(response: Response<Bytes>) -> RawResponse {
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                (name.as_str().to_string(), value)
+            })
+            .collect();
+        let text = String::from_utf8_lossy(response.body());
+        RawResponse {
+            status: response.status().as_u16(),
+            headers,
+            body: serde_json::from_str(&text).unwrap_or(Value::String(text.into_owned())),
+        }
     }
 }
 

@@ -2,7 +2,6 @@
 //! fixtures in tests/fixtures/jwt), and tokens signed with them, or forged.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
@@ -42,19 +41,16 @@ fn signing_key(alg: Algorithm) -> (EncodingKey, &'static str) {
 /// A JWKS file with the public halves of the three keys, in a fresh temporary folder that is
 /// removed when dropped.
 pub struct JwksFile {
-    dir: PathBuf,
+    _dir: tempfile::TempDir,
     pub path: PathBuf,
 }
 
 impl JwksFile {
     pub fn write() -> JwksFile {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "gatehouse-test-jwks-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).expect("temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("gatehouse-test-jwks")
+            .tempdir()
+            .expect("temp dir");
         let keys = [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA]
             .into_iter()
             .map(|alg| {
@@ -64,21 +60,15 @@ impl JwksFile {
                 jwk
             })
             .collect();
-        let path = dir.join("jwks.json");
+        let path = dir.path().join("jwks.json");
         let set = JwkSet { keys };
         std::fs::write(&path, serde_json::to_string(&set).unwrap()).expect("write JWKS");
-        JwksFile { dir, path }
+        JwksFile { _dir: dir, path }
     }
 
     /// The `[auth]` config accepting this issuer; every route needs a credential.
     pub fn auth_toml(&self) -> String {
         auth_toml(&self.path)
-    }
-}
-
-impl Drop for JwksFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

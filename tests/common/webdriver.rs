@@ -8,15 +8,17 @@
 //! let text = browser.wait_for("return document.title", Duration::from_secs(5)).await;
 //! ```
 
-use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use http_body_util::Empty;
 use serde_json::{Value, json};
+
+use super::http1;
 
 const NOT_INSTALLED: &str = "Chromium is not installed: run scripts/install-test-tools.sh";
 
@@ -24,6 +26,8 @@ const NOT_INSTALLED: &str = "Chromium is not installed: run scripts/install-test
 const DRIVER_START: Duration = Duration::from_secs(20);
 /// The longest any one WebDriver command may take (starting Chromium is the slow one).
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long ending the session may take, Chromium quitting included.
+const DELETE_TIMEOUT: Duration = Duration::from_secs(12);
 /// How often `wait_for` runs its script again.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
@@ -200,12 +204,15 @@ struct Driver {
     /// `http://127.0.0.1:<port>`.
     base: String,
     /// Holds the browser profile and chromedriver's log.
-    dir: TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Driver {
     async fn spawn(chromedriver: &Path) -> Driver {
-        let dir = TempDir::new("gatehouse-chromedriver");
+        let dir = tempfile::Builder::new()
+            .prefix("gatehouse-chromedriver")
+            .tempdir()
+            .expect("a temporary directory for chromedriver");
         let log = dir.path().join("chromedriver.log");
         let addr = free_port();
         let child = Command::new(chromedriver)
@@ -315,45 +322,28 @@ fn descendants(root: u32) -> Vec<u32> {
     found.split_off(1)
 }
 
-/// `DELETE <path>` to chromedriver, from `Drop` where there is no runtime to await on.
+/// `DELETE <path>` to chromedriver, from `Drop`, which cannot await: the request runs on a
+/// runtime of its own, on a thread of its own since `Drop` may run inside the test's runtime.
 /// Best effort: any failure is ignored, the processes are killed afterwards anyway.
 fn delete_blocking(addr: SocketAddr, path: &str) {
-    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
+    let Ok(request) = hyper::Request::delete(path).body(Empty::<Bytes>::new()) else {
         return;
     };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-    let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
-    let request = format!(
-        "DELETE {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    );
-    if stream.write_all(request.as_bytes()).is_err() {
-        return;
-    }
-    // chromedriver answers once Chromium has quit, and keeps the connection open whatever
-    // `Connection` says: read until the whole response is in, not until end of stream.
-    let mut received = Vec::new();
-    let mut buffer = [0u8; 4096];
-    while !response_complete(&received) {
-        match stream.read(&mut buffer) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => received.extend_from_slice(&buffer[..n]),
-        }
-    }
-}
-
-/// Whether `received` holds a whole HTTP/1.1 response with a `Content-Length` body.
-fn response_complete(received: &[u8]) -> bool {
-    let Some(end) = received.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return false;
-    };
-    let head = String::from_utf8_lossy(&received[..end]);
-    let length = head
-        .lines()
-        .filter_map(|line| line.split_once(':'))
-        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, value)| value.trim().parse::<usize>().ok())
-        .unwrap_or(0);
-    received.len() >= end + 4 + length
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            // chromedriver answers once Chromium has quit. The timeout is made inside
+            // `block_on`: its timer needs the runtime to be current.
+            let _ = runtime.block_on(async {
+                tokio::time::timeout(DELETE_TIMEOUT, http1::send(addr, request)).await
+            });
+        });
+    });
 }
 
 /// A loopback address with a port nobody listens on right now.
@@ -371,30 +361,4 @@ fn find_on_path(name: &str) -> Option<PathBuf> {
             std::fs::metadata(candidate)
                 .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         })
-}
-
-/// A directory under the system temp dir, deleted with everything in it when dropped.
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    /// A new empty directory named `<prefix>-<pid>-<n>`.
-    pub fn new(prefix: &str) -> TempDir {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("{prefix}-{}-{n}", std::process::id()));
-        // Left over from an earlier run that had the same process id.
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
-        TempDir(path)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
