@@ -443,7 +443,8 @@ pub struct ApiKeyConfig {
     pub roles: Vec<String>,
 }
 
-/// Where the admin listener listens unless told otherwise: loopback only.
+/// `[admin] listen` when the config does not set it: loopback only. (`gatehouse demo` takes a
+/// free port instead, unless `--admin-listen` names one.)
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9901";
 /// How long in-flight requests may take to finish after SIGTERM.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(20);

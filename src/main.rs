@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::io::{self, IsTerminal, Write};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use gatehouse::admin::{self, Readiness};
-use gatehouse::config::{Config, DEFAULT_ADMIN_LISTEN, DEFAULT_LISTEN};
+use gatehouse::config::{Config, DEFAULT_LISTEN};
 use gatehouse::demo::{self, DemoStore};
 use gatehouse::gateway::{self, Handle};
 use gatehouse::telemetry::export::{self, Exporter};
@@ -41,6 +41,11 @@ static JEMALLOC_OPTIONS: &std::ffi::c_char =
 /// (a DNS lookup) before the process exits anyway.
 const RUNTIME_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// The demo's admin listener: any free loopback port, printed at start-up. Not `serve`'s
+/// 9901, which Envoy's admin listener (or a running gatehouse) may already hold, and the demo
+/// is the first thing a new user runs.
+const DEMO_ADMIN_LISTEN: &str = "127.0.0.1:0";
+
 #[derive(Parser)]
 #[command(
     name = "gatehouse",
@@ -64,8 +69,9 @@ enum Command {
     Demo {
         #[arg(long, default_value = DEFAULT_LISTEN)]
         listen: SocketAddr,
-        /// Where `/metrics`, `/healthz` and `/readyz` are served.
-        #[arg(long, default_value = DEFAULT_ADMIN_LISTEN)]
+        /// Where `/metrics`, `/healthz` and `/readyz` are served; by default a free port,
+        /// printed at start-up.
+        #[arg(long, default_value = DEMO_ADMIN_LISTEN)]
         admin_listen: SocketAddr,
     },
     /// Print the route table compiled from proto/.
@@ -138,7 +144,8 @@ fn main() -> ExitCode {
                     None
                 }
             };
-            let served = serve(config, Some(path), None).await;
+            let settings = ListenSettings::config_file(&path);
+            let served = serve(config, Some(path), settings, None).await;
             if let Some(exporter) = exporter {
                 exporter.shutdown().await;
             }
@@ -196,10 +203,12 @@ fn run(job: impl Future<Output = Result<(), String>>) -> ExitCode {
 /// Serves `config` until SIGTERM or Ctrl-C, then drains: `/readyz` turns 503, the REST
 /// listener closes, requests in flight get up to `[admin] drain_timeout` to finish, and the admin
 /// listener stops last. A second signal ends the drain at once. With `config_file`, SIGHUP and
-/// changes of the file reload it.
+/// changes of the file reload it. A listener that cannot bind its address fails the start with
+/// the setting that moves it, from `settings`.
 async fn serve(
     config: Config,
     config_file: Option<PathBuf>,
+    settings: ListenSettings,
     banner: Option<String>,
 ) -> Result<(), String> {
     // Listened for before anything is bound, so that no stop request is missed.
@@ -209,8 +218,8 @@ async fn serve(
     let limits = gateway.connection_limits();
     let routes = gateway.route_count();
     let handle = Handle::new(gateway);
-    let rest_listener = bind(config.server.listen, "server.listen").await?;
-    let admin_listener = bind(config.admin.listen, "admin.listen").await?;
+    let rest_listener = bind(config.server.listen, "REST listener", &settings.rest).await?;
+    let admin_listener = bind(config.admin.listen, "admin listener", &settings.admin).await?;
     let rest_addr = local_addr(&rest_listener)?;
     let admin_addr = local_addr(&admin_listener)?;
     log_summary(&config, rest_addr, admin_addr, routes);
@@ -303,10 +312,42 @@ async fn until_stopped(
     }
 }
 
-async fn bind(address: SocketAddr, key: &str) -> Result<tokio::net::TcpListener, String> {
-    tokio::net::TcpListener::bind(address)
-        .await
-        .map_err(|e| format!("cannot listen on {address} ({key}): {e}"))
+/// What sets each listener's address, as a user would change it: a config key for `serve`,
+/// a flag for `demo`. Named when the address cannot be bound (most often: the port is taken).
+struct ListenSettings {
+    rest: String,
+    admin: String,
+}
+
+impl ListenSettings {
+    fn config_file(path: &Path) -> ListenSettings {
+        let file = path.display();
+        ListenSettings {
+            rest: format!("set `server.listen` in {file}"),
+            admin: format!("set `admin.listen` in {file}"),
+        }
+    }
+
+    fn demo_flags() -> ListenSettings {
+        ListenSettings {
+            rest: "pass `--listen ADDR`".into(),
+            admin: "pass `--admin-listen ADDR`".into(),
+        }
+    }
+}
+
+/// Binds `listener`'s `address`; the error names the address, the reason and, as `setting`,
+/// how to choose another.
+async fn bind(
+    address: SocketAddr,
+    listener: &str,
+    setting: &str,
+) -> Result<tokio::net::TcpListener, String> {
+    tokio::net::TcpListener::bind(address).await.map_err(|e| {
+        format!(
+            "cannot listen on {address} for the {listener}: {e}; {setting} to use another address"
+        )
+    })
 }
 
 fn local_addr(listener: &tokio::net::TcpListener) -> Result<SocketAddr, String> {
@@ -401,7 +442,7 @@ async fn demo(listen: SocketAddr, admin_listen: SocketAddr) -> Result<(), String
          gRPC clients use the same port (reflection is on): grpcurl -plaintext {{addr}} list\n\
          Press Ctrl-C to stop."
     );
-    let result = serve(config, None, Some(banner)).await;
+    let result = serve(config, None, ListenSettings::demo_flags(), Some(banner)).await;
     let _ = std::fs::remove_file(&jwks_file);
     for backend in running {
         backend.shutdown().await;

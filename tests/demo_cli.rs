@@ -1,17 +1,27 @@
 //! `gatehouse demo` end to end, as the README walks through it: the binary starts the demo
-//! backends and the gateway, prints a token, and the printed curl commands work with it.
+//! backends and the gateway, prints a token, and the printed curl commands work with it. Its
+//! admin listener takes a free port unless `--admin-listen` names one.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
+/// Bound on waiting for the demo to exit, so that one that starts when it should refuse fails
+/// the test instead of hanging it.
+const PATIENCE: Duration = Duration::from_secs(20);
+/// `gatehouse serve`'s default admin port, which the demo must not need.
+const SERVE_ADMIN_LISTEN: &str = "127.0.0.1:9901";
 
 /// The running demo; killed when dropped.
 struct Demo {
     child: Child,
     base: String,
+    /// `http://` and the admin listener's address, as printed.
+    admin: String,
     token: String,
 }
 
@@ -22,16 +32,11 @@ impl Drop for Demo {
     }
 }
 
-/// Starts `gatehouse demo` on a free port and reads its banner for the address and the token.
-fn start() -> Demo {
+/// Starts `gatehouse demo` with `args` and reads its banner for the addresses and the token.
+fn start(args: &[&str]) -> Demo {
     let mut child = Command::new(BIN)
-        .args([
-            "demo",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-        ])
+        .arg("demo")
+        .args(args)
         .env("RUST_LOG", "off")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -39,11 +44,15 @@ fn start() -> Demo {
         .expect("start gatehouse demo");
     let stdout = child.stdout.take().expect("stdout");
     let mut base = None;
+    let mut admin = None;
     let mut token = None;
     for line in BufReader::new(stdout).lines() {
         let line = line.expect("read the banner");
         if let Some(rest) = line.strip_prefix("gatehouse listening on ") {
             base = rest.split_whitespace().next().map(str::to_string);
+        }
+        if let Some(rest) = line.strip_prefix("admin listening on ") {
+            admin = rest.split_whitespace().next().map(str::to_string);
         }
         if let Some(value) = line.strip_prefix("export TOKEN=") {
             token = Some(value.to_string());
@@ -55,6 +64,7 @@ fn start() -> Demo {
     Demo {
         child,
         base: base.expect("the banner names the address"),
+        admin: admin.expect("the banner names the admin address"),
         token: token.expect("the banner prints a token"),
     }
 }
@@ -65,7 +75,7 @@ fn client() -> reqwest::Client {
 
 #[tokio::test]
 async fn the_demo_walkthrough_works_with_the_printed_token() {
-    let demo = start();
+    let demo = start(&["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"]);
     let http = client();
     let get = |path: &str| http.get(format!("{}{path}", demo.base));
     let bearer = format!("Bearer {}", demo.token);
@@ -123,4 +133,59 @@ async fn the_demo_walkthrough_works_with_the_printed_token() {
             .is_empty()
     );
     assert_eq!(dashboard["errors"], serde_json::json!([]));
+}
+
+/// Runs `gatehouse demo` with `args` until it exits, and returns how and its stderr.
+fn run_to_exit(args: &[&str]) -> (ExitStatus, String) {
+    let mut child = Command::new(BIN)
+        .arg("demo")
+        .args(args)
+        .env("RUST_LOG", "off")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start gatehouse demo");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let deadline = Instant::now() + PATIENCE;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for gatehouse demo") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("gatehouse demo {args:?} still running after {PATIENCE:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    (status, reader.join().expect("read stderr"))
+}
+
+#[tokio::test]
+async fn the_demo_starts_while_the_serve_admin_port_is_taken() {
+    // Held by this test, or else by whatever already holds it: taken either way.
+    let _held = TcpListener::bind(SERVE_ADMIN_LISTEN);
+    let demo = start(&["--listen", "127.0.0.1:0"]);
+    assert_ne!(demo.admin, format!("http://{SERVE_ADMIN_LISTEN}"));
+    let response = client()
+        .get(format!("{}/healthz", demo.admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+#[test]
+fn a_taken_admin_listen_address_names_the_flag_that_moves_it() {
+    let held = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = held.local_addr().unwrap().to_string();
+    let (status, stderr) = run_to_exit(&["--listen", "127.0.0.1:0", "--admin-listen", &address]);
+    assert!(!status.success(), "{stderr}");
+    assert!(stderr.contains(&address), "{stderr}");
+    assert!(stderr.contains("--admin-listen"), "{stderr}");
 }

@@ -791,13 +791,12 @@ pub struct DemoIssuer {
 }
 
 impl DemoIssuer {
-    /// Makes a new key from 32 bytes of `/dev/urandom`. Fails when those cannot be read.
+    /// Makes a new key from 32 bytes of the system's random source. Fails when that cannot be
+    /// read.
     pub fn generate(issuer: &str, audience: &str) -> Result<DemoIssuer, String> {
-        use std::io::Read;
         let mut seed = [0u8; 32];
-        std::fs::File::open("/dev/urandom")
-            .and_then(|mut random| random.read_exact(&mut seed))
-            .map_err(|e| format!("cannot read /dev/urandom: {e}"))?;
+        getrandom::fill(&mut seed)
+            .map_err(|e| format!("cannot read the system's random source: {e}"))?;
         let key = EncodingKey::from_ed_der(&[&ED25519_PKCS8_PREFIX[..], &seed].concat());
         let jwk = Jwk::from_encoding_key(&key, Algorithm::EdDSA)
             .map_err(|e| format!("cannot derive the demo public key: {e}"))?;

@@ -29,6 +29,7 @@ use std::sync::Arc;
 
 use http::{HeaderMap, HeaderName, header};
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 use crate::config::{AuthPolicy, Config, RateLimitKey, RouteConfig};
 use crate::error::GatewayError;
@@ -167,7 +168,7 @@ impl Authenticator {
                 // how much of a guess was right or which key it was near.
                 let mut found = None;
                 for key in &self.api_keys {
-                    if constant_time_eq(&key.sha256, &digest) {
+                    if bool::from(key.sha256[..].ct_eq(&digest)) {
                         found = Some(key);
                     }
                 }
@@ -192,21 +193,11 @@ fn refuse(reason: AuthFailure, message: &str) -> GatewayError {
     }
 }
 
-fn decode_sha256(hex: &str) -> Option<[u8; 32]> {
-    let bytes = hex.as_bytes();
-    if bytes.len() != 64 {
-        return None;
-    }
+/// A SHA-256 written as 64 hex digits, either case; `None` for any other length or digit.
+fn decode_sha256(digits: &str) -> Option<[u8; 32]> {
     let mut out = [0u8; 32];
-    for (i, pair) in bytes.chunks(2).enumerate() {
-        let digit = |b: u8| char::from(b).to_digit(16);
-        out[i] = u8::try_from(digit(pair[0])? * 16 + digit(pair[1])?).ok()?;
-    }
+    hex::decode_to_slice(digits, &mut out).ok()?;
     Some(out)
-}
-
-fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// What one method requires, resolved from `[auth]` and `[[routes]]` at start-up.
