@@ -8,8 +8,10 @@
 //! 4. `src/codegen` reads the `google.api.http` rules and generates the route table, the typed
 //!    field setters the transcoder uses for path and query values, and the module tree.
 //!
-//! A rule that cannot be served (bad template, variable bound to a missing field, two rules for
-//! the same method and path) stops the build with a message naming the file, method and rule.
+//! A rule that cannot be served (bad template, variable bound to a missing field, two rules of
+//! one service for the same HTTP method and path) stops the build with a message naming the
+//! file, method and rule. Rules of different services may share a path: a config that serves
+//! both is refused when the gateway is built.
 
 use std::env;
 use std::fs;

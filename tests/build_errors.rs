@@ -168,4 +168,16 @@ fn two_rules_with_the_same_method_and_equivalent_templates_fail() {
         rpc("OtherItem", "delete: \"/v1/items/{item_id}\"")
     )))
     .unwrap();
+    // Two services may share a path: which of them one config serves is checked when the
+    // gateway is built (tests/route_conflicts.rs).
+    let routes = generate(&format!(
+        "{}\nservice AuditService {{\n{}\n}}",
+        service(&rpc("GetItem", "get: \"/v1/items/{item_id}\"")),
+        rpc("GetItem", "get: \"/v1/{item_id=items/*}\"")
+    ))
+    .expect("services of their own may share a path");
+    assert!(
+        routes.contains("shop.v1.ShopService") && routes.contains("shop.v1.AuditService"),
+        "{routes}"
+    );
 }

@@ -88,19 +88,6 @@ impl Plan {
         let http_method = verb.to_ascii_uppercase();
         let template = PathTemplate::parse(template_text.trim())
             .map_err(|e| failure(".route", format!("{:?}: {e}", template_text.trim())))?;
-        if let Some(clash) = schema.bindings().iter().find(|r| {
-            r.http_method == http_method
-                && PathTemplate::parse(r.template).is_ok_and(|t| t.equivalent(&template))
-        }) {
-            return Err(failure(
-                ".route",
-                format!(
-                    "{:?} is already the binding of {}",
-                    config.route,
-                    clash.qualified_method()
-                ),
-            ));
-        }
         let variables: Vec<String> = template
             .variables()
             .iter()

@@ -61,9 +61,14 @@ pub fn collect(pool: &DescriptorPool) -> Result<Vec<Rule>, String> {
     for rule in &rules {
         validate(rule)?;
     }
+    // Within one service only: which services share a path is a property of what one config
+    // serves, checked when a gateway is built (a user's proto may reuse a path of the demo's).
     for (i, a) in rules.iter().enumerate() {
         for b in &rules[i + 1..] {
-            if a.http_method == b.http_method && a.template.equivalent(&b.template) {
+            if a.method.parent_service() == b.method.parent_service()
+                && a.http_method == b.http_method
+                && a.template.equivalent(&b.template)
+            {
                 return Err(format!(
                     "{}: the same HTTP method and path as {}",
                     b.describe(),

@@ -5,6 +5,7 @@
 
 use crate::aggregate::Plan;
 use crate::config::{Config, ConfigError};
+use crate::http_rule::PathTemplate;
 use crate::schema::Schema;
 
 /// Fails with the first key of `config` that `schema` cannot serve; the compiled plan of each
@@ -74,7 +75,88 @@ pub(super) fn against_schema(config: &Config, schema: &Schema) -> Result<Vec<Pla
         }
         plans.push(plan);
     }
+    served_paths_are_distinct(config, schema)?;
     Ok(plans)
+}
+
+/// One HTTP route a config serves: a binding of a served service, or an aggregate.
+struct Served {
+    http_method: String,
+    template: PathTemplate,
+    /// The config key that serves it.
+    key: String,
+    /// `pkg.Service/Method (file.proto)`, or `None` for an aggregate.
+    binding: Option<String>,
+}
+
+/// Refuses two served routes with the same HTTP method and an equivalent template (variable
+/// names aside), naming the key that serves the second and both owners. Bindings of services
+/// the config does not serve never conflict.
+fn served_paths_are_distinct(config: &Config, schema: &Schema) -> Result<(), ConfigError> {
+    let mut served: Vec<Served> = Vec::new();
+    for (i, backend) in config.backends.iter().enumerate() {
+        for (j, service) in backend.services.iter().enumerate() {
+            let bindings = schema.bindings().iter().filter(|b| {
+                b.service == service.as_str() && (config.server.implicit_routes || !b.implicit)
+            });
+            for binding in bindings {
+                let Ok(template) = PathTemplate::parse(binding.template) else {
+                    continue;
+                };
+                served.push(Served {
+                    http_method: binding.http_method.to_string(),
+                    template,
+                    key: format!("backends[{i}].services[{j}]"),
+                    binding: Some(format!(
+                        "{} ({})",
+                        binding.qualified_method(),
+                        binding.proto_file
+                    )),
+                });
+            }
+        }
+    }
+    for (i, aggregate) in config.aggregates.iter().enumerate() {
+        let Some((verb, text)) = aggregate.route.split_once(' ') else {
+            continue;
+        };
+        let Ok(template) = PathTemplate::parse(text.trim()) else {
+            continue;
+        };
+        served.push(Served {
+            http_method: verb.to_ascii_uppercase(),
+            template,
+            key: format!("aggregates[{i}].route"),
+            binding: None,
+        });
+    }
+    for (n, second) in served.iter().enumerate() {
+        let Some(first) = served[..n].iter().find(|first| {
+            first.http_method == second.http_method && first.template.equivalent(&second.template)
+        }) else {
+            continue;
+        };
+        let route = format!("{} {}", second.http_method, second.template);
+        let owner = |s: &Served| match &s.binding {
+            Some(binding) => binding.clone(),
+            None => format!("the aggregate of {}", s.key),
+        };
+        let reason = match &second.binding {
+            None => format!("{route:?} is already the binding of {}", owner(first)),
+            Some(binding) => format!(
+                "{route:?} of {binding} is also the route of {} ({}): a config may serve \
+                 only one of them",
+                owner(first),
+                first.key
+            ),
+        };
+        return Err(ConfigError {
+            file: config.file.clone(),
+            key: second.key.clone(),
+            reason,
+        });
+    }
+    Ok(())
 }
 
 fn known_services(schema: &Schema) -> String {
