@@ -974,6 +974,30 @@ impl Config {
         Ok(())
     }
 
+    /// What the last `[[routes]]` entry that `selects` accepts and that sets `key` gives it:
+    /// the one rule by which `[[routes]]` settings combine.
+    pub fn route_setting<T>(
+        &self,
+        selects: impl Fn(&RouteConfig) -> bool,
+        key: impl Fn(&RouteConfig) -> Option<T>,
+    ) -> Option<T> {
+        self.route_setting_at(selects, key).map(|(_, value)| value)
+    }
+
+    /// [`Config::route_setting`] with the index of the entry that set it.
+    pub fn route_setting_at<T>(
+        &self,
+        selects: impl Fn(&RouteConfig) -> bool,
+        key: impl Fn(&RouteConfig) -> Option<T>,
+    ) -> Option<(usize, T)> {
+        self.routes
+            .iter()
+            .enumerate()
+            .rev()
+            .filter(|(_, r)| selects(r))
+            .find_map(|(i, r)| key(r).map(|value| (i, value)))
+    }
+
     /// The backend that serves `service`, if any.
     pub fn backend_for(&self, service: &str) -> Option<&BackendConfig> {
         self.backends

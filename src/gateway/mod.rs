@@ -9,6 +9,7 @@
 
 mod check;
 mod routes;
+mod settings;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,7 +25,7 @@ use tower_http::cors::CorsLayer;
 use crate::aggregate::Plan;
 use crate::config::{Config, ConfigError, CorsConfig};
 use crate::error::GatewayError;
-use crate::ingress::{GrpcIngress, GrpcService};
+use crate::ingress::{GrpcIngress, GrpcMethod, GrpcService, MethodTable};
 use crate::schema::Schema;
 use crate::security::client_ip::ClientIp;
 use crate::security::{Authenticator, Identity, RoutePolicy, take_rate_limit};
@@ -32,6 +33,7 @@ use crate::transcode::metadata;
 use crate::upstream::Backend;
 
 pub use routes::{AggregateEntry, RouteEntry, RouteTable, RouteTarget};
+pub use settings::{MethodSettings, Settings};
 
 /// Why a config cannot be served: the file, the key and the reason.
 pub type CompileError = ConfigError;
@@ -98,12 +100,37 @@ fn build(config: &Config, schema: &Schema, plans: Vec<Plan>) -> Result<Gateway, 
         .iter()
         .map(|backend| Backend::new(&crate::tls::rebase(backend, &config.base_dir)))
         .collect::<Result<Vec<_>, _>>()?;
-    let routes = RouteTable::build(config, schema, plans, |name| {
-        backends.iter().find(|b| b.name() == name).cloned()
-    })?;
-    let grpc = GrpcIngress::new(config, schema, routes.rate_limits(), |name| {
-        backends.iter().find(|b| b.name() == name).cloned()
-    })?;
+    let backend = |name: &str| backends.iter().find(|b| b.name() == name).cloned();
+    // One resolution of every per-method setting, and one set of rate limiters, for REST, gRPC
+    // and aggregates alike.
+    let settings = Settings::new(config)?;
+    let routes = RouteTable::build(config, schema, plans, &settings, backend)?;
+    let methods = MethodTable::new(schema.methods().iter().filter_map(|&spec| {
+        let backend = config
+            .backend_for(spec.service)
+            .and_then(|b| backend(&b.name))?;
+        let MethodSettings {
+            timeout, policy, ..
+        } = settings.method(spec);
+        Some(GrpcMethod {
+            spec,
+            channel: backend.channel(),
+            timeout,
+            policy,
+        })
+    }));
+    let authenticator = Arc::new(Authenticator::new(config)?);
+    let client_ip = ClientIp::new(&config.server.trusted_proxies);
+    // The gateway consumes an API key credential, so the ingress does not pass it on.
+    let consumed_key_header =
+        (!config.auth.api_keys.is_empty()).then(|| authenticator.api_key_header().clone());
+    let grpc = GrpcIngress::new(
+        config,
+        schema,
+        methods,
+        client_ip.clone(),
+        consumed_key_header,
+    )?;
     let forwarded_headers = metadata::DEFAULT_FORWARDED_HEADERS
         .iter()
         .map(|h| HeaderName::from_static(h))
@@ -117,11 +144,10 @@ fn build(config: &Config, schema: &Schema, plans: Vec<Plan>) -> Result<Gateway, 
         .collect();
     let server = &config.server;
     let max_header_bytes = usize::try_from(server.max_header_bytes.as_u64()).unwrap_or(usize::MAX);
-    let authenticator = Arc::new(Authenticator::new(config)?);
     Ok(Gateway {
         routes,
         backends,
-        client_ip: ClientIp::new(&server.trusted_proxies),
+        client_ip,
         max_body: usize::try_from(server.max_body.as_u64()).unwrap_or(usize::MAX),
         max_timeout: server.max_timeout,
         ignore_unknown_query: server.ignore_unknown_query_parameters,
@@ -135,8 +161,7 @@ fn build(config: &Config, schema: &Schema, plans: Vec<Plan>) -> Result<Gateway, 
         openapi: server
             .openapi
             .then(|| crate::openapi::document(config, schema).to_string().into()),
-        api_key_header: HeaderName::from_bytes(config.auth.api_key_header.as_bytes())
-            .map_err(|e| format!("auth.api_key_header: {e}"))?,
+        api_key_header: authenticator.api_key_header().clone(),
         connection_limits: ConnectionLimits {
             header_read_timeout: server.header_read_timeout,
             max_headers: server.max_headers,

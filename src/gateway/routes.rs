@@ -1,7 +1,6 @@
 //! The REST route table: the bindings of the services a config serves and its aggregate
 //! routes, each with its settings resolved, in one matcher built by the compile step.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use http::uri::PathAndQuery;
@@ -9,12 +8,11 @@ use http::uri::PathAndQuery;
 use crate::aggregate::{Aggregate, CallTarget, Plan};
 use crate::config::Config;
 use crate::http_rule::{PathMatch, PathTemplate, RouteMatcher};
+use crate::schema::{RouteSpec, Schema};
 use crate::security::RoutePolicy;
-use crate::security::ratelimit::RateLimit;
-use crate::security::shared::SharedStore;
 use crate::upstream::Backend;
 
-use crate::schema::{RouteSpec, Schema};
+use super::settings::{MethodSettings, Settings};
 
 /// Everything a request on one binding needs, decided once.
 pub struct RouteEntry {
@@ -46,67 +44,45 @@ pub struct AggregateEntry {
 /// All served bindings and aggregate routes.
 pub struct RouteTable {
     matcher: RouteMatcher<RouteTarget>,
-    /// `limits[i]` is the rate limit of `[[routes]]` entry `i`, if it sets one.
-    limits: Vec<Option<Arc<RateLimit>>>,
 }
 
 impl RouteTable {
-    /// Builds the table for `config` over `schema`, with the compiled `plans` of its
-    /// aggregates; `backend(name)` gives the backend of that name. Fails if a template does
-    /// not parse, which the schema's source already rules out.
+    /// Builds the table of the bindings `config` serves out of `schema`, and of its aggregates
+    /// (their compiled `plans`), each with its `settings`; `backend(name)` gives the backend of
+    /// that name. Fails if a template does not parse, which the schema's source already rules
+    /// out.
     pub fn build(
         config: &Config,
         schema: &Schema,
         plans: Vec<Plan>,
+        settings: &Settings<'_>,
         backend: impl Fn(&str) -> Option<Backend>,
     ) -> Result<RouteTable, String> {
         let mut matcher = RouteMatcher::new();
-        // One limiter per `[[routes]]` entry, shared by every method it selects; in the shared
-        // store, named by the entry's place and selector, the same on every replica.
-        let store = SharedStore::new(&config.rate_limits)?.map(Arc::new);
-        let limits: Vec<Option<Arc<RateLimit>>> = config
-            .routes
-            .iter()
-            .enumerate()
-            .map(|(i, r)| {
-                let limit = RateLimit::new(r.rate_limit.as_ref()?);
-                Some(Arc::new(match &store {
-                    Some(store) => {
-                        let selector = r.method.as_deref().or(r.route.as_deref()).unwrap_or("");
-                        limit.shared(store.clone(), format!("{i}:{selector}"))
-                    }
-                    None => limit,
-                }))
-            })
-            .collect();
         for &spec in schema.bindings() {
             if spec.implicit && !config.server.implicit_routes {
                 continue;
             }
-            let Some(backend_config) = config.backend_for(spec.service) else {
-                continue;
-            };
-            let Some(backend) = backend(&backend_config.name) else {
+            let Some(backend) = config
+                .backend_for(spec.service)
+                .and_then(|b| backend(&b.name))
+            else {
                 continue;
             };
             let template = PathTemplate::parse(spec.template)
                 .map_err(|e| format!("{} {}: {e}", spec.http_method, spec.template))?;
-            // The last `[[routes]]` entry that selects the method and sets the key wins.
-            let selecting = || config.routes.iter().rev().filter(|r| selects(r, spec));
-            let timeout = selecting()
-                .find_map(|r| r.timeout)
-                .or(backend_config.timeout)
-                .unwrap_or(config.server.timeout);
-            let idempotent = selecting()
-                .find_map(|r| r.idempotent)
-                .unwrap_or(spec.idempotent);
+            let MethodSettings {
+                timeout,
+                idempotent,
+                policy,
+            } = settings.binding(spec);
             let entry = RouteEntry {
                 spec,
                 backend,
                 path: PathAndQuery::from_static(spec.grpc_path),
                 timeout,
                 idempotent,
-                policy: RoutePolicy::resolve(config, &limits, |r| selects(r, spec)),
+                policy,
             };
             matcher.insert(spec.http_method, template, RouteTarget::Method(entry));
         }
@@ -120,22 +96,16 @@ impl RouteTable {
                     .ok_or_else(|| {
                         format!("aggregates[{i}]: no backend serves {}", method.service)
                     })?;
-                let idempotent = config
-                    .routes
-                    .iter()
-                    .rev()
-                    .filter(|r| r.selects_method(method.service, method.method))
-                    .find_map(|r| r.idempotent)
-                    .unwrap_or(method.idempotent);
+                let MethodSettings {
+                    idempotent, policy, ..
+                } = settings.method(method);
                 targets.push(CallTarget {
                     backend,
-                    policy: RoutePolicy::for_method(config, &limits, method.service, method.method),
+                    policy,
                     idempotent,
                 });
             }
-            let policy = RoutePolicy::resolve(config, &limits, |r| {
-                r.selects_binding(&plan.http_method, &plan.template.to_string(), None)
-            });
+            let policy = settings.aggregate(&plan);
             let http_method = plan.http_method.clone();
             let template = plan.template.clone();
             let entry = AggregateEntry {
@@ -148,13 +118,7 @@ impl RouteTable {
             };
             matcher.insert(&http_method, template, RouteTarget::Aggregate(entry));
         }
-        Ok(RouteTable { matcher, limits })
-    }
-
-    /// The rate limit of each `[[routes]]` entry (`None` for entries without one), as the
-    /// routes use them: a policy resolved against these shares its buckets with the routes.
-    pub fn rate_limits(&self) -> &[Option<Arc<RateLimit>>] {
-        &self.limits
+        Ok(RouteTable { matcher })
     }
 
     pub fn find(&self, method: &str, path: &str) -> PathMatch<'_, RouteTarget> {
@@ -168,13 +132,4 @@ impl RouteTable {
     pub fn is_empty(&self) -> bool {
         self.matcher.is_empty()
     }
-}
-
-/// Whether `[[routes]]` entry `route` selects the binding `spec`.
-fn selects(route: &crate::config::RouteConfig, spec: &RouteSpec) -> bool {
-    route.selects_binding(
-        spec.http_method,
-        spec.template,
-        Some((spec.service, spec.method)),
-    )
 }

@@ -2,24 +2,20 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::Config;
-use crate::schema::{MethodSpec, Schema};
+use crate::schema::MethodSpec;
 use crate::security::RoutePolicy;
-use crate::security::ratelimit::RateLimit;
-use crate::upstream::{Backend, PoolChannel};
+use crate::upstream::PoolChannel;
 
 /// Everything a call of one method needs, decided once.
 pub struct GrpcMethod {
     pub spec: &'static MethodSpec,
     /// The backend's pool: each call goes to the endpoint it picks then.
     pub channel: PoolChannel,
-    /// Deadline when the client sends no `grpc-timeout`: the last `[[routes]]` entry naming the
-    /// method that sets one, then the backend's, then `[server] timeout` (as REST routes).
+    /// Deadline when the client sends no `grpc-timeout` (the method's settings, as for REST).
     pub timeout: Duration,
-    /// Credential, roles and rate limit of the method (`RoutePolicy::for_method`).
+    /// Credential, roles and rate limit of the method.
     pub policy: RoutePolicy,
 }
 
@@ -48,43 +44,17 @@ pub struct MethodTable {
 }
 
 impl MethodTable {
-    /// Every compiled method of the services the config gives a backend. `limits[i]` is the
-    /// rate limit of `[[routes]]` entry `i`; `backend(name)` the pool of that entry.
-    pub fn build(
-        config: &Config,
-        schema: &Schema,
-        limits: &[Option<Arc<RateLimit>>],
-        backend: impl Fn(&str) -> Option<Backend>,
-    ) -> MethodTable {
-        let mut methods = HashMap::new();
-        let mut services = HashSet::new();
-        for &spec in schema.methods() {
-            let Some(backend_config) = config.backend_for(spec.service) else {
-                continue;
-            };
-            let Some(backend) = backend(&backend_config.name) else {
-                continue;
-            };
-            let timeout = config
-                .routes
-                .iter()
-                .rev()
-                .filter(|r| r.selects_method(spec.service, spec.method))
-                .find_map(|r| r.timeout)
-                .or(backend_config.timeout)
-                .unwrap_or(config.server.timeout);
-            services.insert(spec.service);
-            methods.insert(
-                spec.grpc_path,
-                GrpcMethod {
-                    spec,
-                    channel: backend.channel(),
-                    timeout,
-                    policy: RoutePolicy::for_method(config, limits, spec.service, spec.method),
-                },
-            );
+    /// The table of `methods`, by request path.
+    pub fn new(methods: impl IntoIterator<Item = GrpcMethod>) -> MethodTable {
+        let mut table = MethodTable {
+            methods: HashMap::new(),
+            services: HashSet::new(),
+        };
+        for method in methods {
+            table.services.insert(method.spec.service);
+            table.methods.insert(method.spec.grpc_path, method);
         }
-        MethodTable { methods, services }
+        table
     }
 
     /// The method at `path`, or which part of it is unknown.

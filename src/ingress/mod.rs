@@ -46,9 +46,7 @@ use http::HeaderName;
 use crate::config::Config;
 use crate::schema::Schema;
 use crate::security::client_ip::ClientIp;
-use crate::security::ratelimit::RateLimit;
 use crate::security::{Authenticator, Identity, RoutePolicy};
-use crate::upstream::Backend;
 
 pub use methods::{GrpcMethod, MethodTable, UnknownMethod};
 pub use service::{GrpcService, IngressService, ProtocolSplit};
@@ -79,7 +77,7 @@ pub struct GrpcIngress {
     /// `[server] grpc`: proxy calls to the configured services. When false every call is
     /// answered UNIMPLEMENTED (reflection aside, which has its own switch).
     proxy: bool,
-    /// `[server] reflection`: reflection v1 and v1alpha over every compiled service.
+    /// `[server] reflection`: reflection v1 and v1alpha over every service of the schema.
     reflection: Option<tonic::service::Routes>,
     client_ip: ClientIp,
     max_timeout: Duration,
@@ -91,15 +89,16 @@ pub struct GrpcIngress {
 }
 
 impl GrpcIngress {
-    /// The ingress for a validated config. `limits` are the route table's rate limits (one per
-    /// `[[routes]]` entry, see `RouteTable::rate_limits`), so that gRPC calls and REST requests
-    /// share them; `backend(name)` is the pool of that `[[backends]]` entry. Fails only if the
-    /// compiled descriptor set cannot be served by reflection, which build.rs rules out.
+    /// The ingress for a validated config, proxying to `methods` (built by the compile step,
+    /// with the settings REST uses and the same rate limiters). `client_ip` reads the caller's
+    /// address as REST does; `api_key_header` is the header API keys come in, when any are
+    /// configured. Fails only if the schema's descriptors cannot be served by reflection.
     pub fn new(
         config: &Config,
         schema: &Schema,
-        limits: &[Option<Arc<RateLimit>>],
-        backend: impl Fn(&str) -> Option<Backend>,
+        methods: MethodTable,
+        client_ip: ClientIp,
+        api_key_header: Option<HeaderName>,
     ) -> Result<GrpcIngress, String> {
         let server = &config.server;
         let reflection = if server.reflection {
@@ -107,19 +106,11 @@ impl GrpcIngress {
         } else {
             None
         };
-        let api_key_header = if config.auth.api_keys.is_empty() {
-            None
-        } else {
-            Some(
-                HeaderName::from_bytes(config.auth.api_key_header.as_bytes())
-                    .map_err(|e| format!("auth.api_key_header: {e}"))?,
-            )
-        };
         Ok(GrpcIngress {
-            methods: MethodTable::build(config, schema, limits, backend),
+            methods,
             proxy: server.grpc,
             reflection,
-            client_ip: ClientIp::new(&server.trusted_proxies),
+            client_ip,
             max_timeout: server.max_timeout,
             max_headers: server.max_headers,
             max_header_bytes: usize::try_from(server.max_header_bytes.as_u64())

@@ -92,6 +92,11 @@ impl Authenticator {
         })
     }
 
+    /// The header API keys are read from (`[auth] api_key_header`).
+    pub fn api_key_header(&self) -> &HeaderName {
+        &self.api_key_header
+    }
+
     /// The verified caller, `None` when the request carries no credential. A credential that
     /// is present but not valid, or ambiguous (two `Authorization` headers, a token and a key)
     /// is refused, even on public routes. Only the kinds of credential configured are read:
@@ -210,43 +215,23 @@ pub struct RoutePolicy {
 }
 
 impl RoutePolicy {
-    /// The policy of `service/method` itself, as an aggregate's call of it must pass: the
-    /// `[[routes]]` entries that name methods, not HTTP bindings.
-    pub fn for_method(
-        config: &Config,
-        limits: &[Option<Arc<RateLimit>>],
-        service: &str,
-        method: &str,
-    ) -> RoutePolicy {
-        RoutePolicy::resolve(config, limits, |r| r.selects_method(service, method))
-    }
-
-    /// The policy from the entries `selects` accepts: for each key, the last entry that sets
-    /// it wins; `limits[i]` is the limit of `routes[i]`, if it has one (shared by everything
-    /// that entry selects).
+    /// The policy from the entries `selects` accepts, by `Config::route_setting`'s rule;
+    /// `limits[i]` is the limit of `routes[i]`, if it has one (shared by everything that entry
+    /// selects).
     pub fn resolve(
         config: &Config,
         limits: &[Option<Arc<RateLimit>>],
         selects: impl Fn(&RouteConfig) -> bool,
     ) -> RoutePolicy {
-        let selecting = || {
-            config
-                .routes
-                .iter()
-                .enumerate()
-                .rev()
-                .filter(|(_, r)| selects(r))
-        };
-        let roles = selecting()
-            .find_map(|(_, r)| r.roles.clone())
+        let roles = config
+            .route_setting(&selects, |r| r.roles.clone())
             .unwrap_or_default();
-        let auth = selecting()
-            .find_map(|(_, r)| r.auth)
+        let auth = config
+            .route_setting(&selects, |r| r.auth)
             .unwrap_or(config.auth.default);
-        let rate_limit = selecting().find_map(|(i, r)| {
-            let limit = limits.get(i).cloned().flatten()?;
-            Some((limit, r.rate_limit.as_ref()?.key))
-        });
+        let rate_limit = config
+            .route_setting_at(&selects, |r| r.rate_limit.as_ref().map(|l| l.key))
+            .and_then(|(i, key)| Some((limits.get(i).cloned().flatten()?, key)));
         RoutePolicy {
             authenticated: auth == AuthPolicy::Authenticated || !roles.is_empty(),
             roles,

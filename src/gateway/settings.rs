@@ -1,0 +1,115 @@
+//! Per-method settings: what a binding, a gRPC method or an aggregate's call is given by the
+//! config, resolved once at compile time by one rule.
+//!
+//! The rule: for each key, the last `[[routes]]` entry that selects the method (or binding)
+//! and sets the key wins (`Config::route_setting`); a key no entry sets falls back to the
+//! backend's setting, then `[server]` or `[auth]`, or to the proto (`idempotency_level`). REST
+//! bindings are selected by entries that name their method or the binding itself; gRPC calls
+//! and aggregate calls, which have no binding, only by entries that name the method.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::aggregate::Plan;
+use crate::config::{Config, RouteConfig};
+use crate::schema::{MethodSpec, RouteSpec};
+use crate::security::RoutePolicy;
+use crate::security::ratelimit::RateLimit;
+use crate::security::shared::SharedStore;
+
+/// What a call of one method, by one way in, is given.
+pub struct MethodSettings {
+    /// The deadline when the client sends none (and the cap on the one it sends).
+    pub timeout: Duration,
+    /// Whether a call that may have run may be sent again.
+    pub idempotent: bool,
+    /// Credential, roles and rate limit.
+    pub policy: RoutePolicy,
+}
+
+/// The config's settings, with one rate limiter per `[[routes]]` entry that sets one.
+pub struct Settings<'a> {
+    config: &'a Config,
+    /// `limits[i]` is the rate limit of `[[routes]]` entry `i`: one limiter shared by every
+    /// binding and method the entry selects, whichever way they are called.
+    limits: Vec<Option<Arc<RateLimit>>>,
+}
+
+impl<'a> Settings<'a> {
+    /// The settings of `config`; fails when the shared rate-limit store cannot be set up.
+    pub fn new(config: &'a Config) -> Result<Settings<'a>, String> {
+        // In the shared store, each entry's buckets are named by its place and selector, the
+        // same on every replica.
+        let store = SharedStore::new(&config.rate_limits)?.map(Arc::new);
+        let limits = config
+            .routes
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let limit = RateLimit::new(r.rate_limit.as_ref()?);
+                Some(Arc::new(match &store {
+                    Some(store) => {
+                        let selector = r.method.as_deref().or(r.route.as_deref()).unwrap_or("");
+                        limit.shared(store.clone(), format!("{i}:{selector}"))
+                    }
+                    None => limit,
+                }))
+            })
+            .collect();
+        Ok(Settings { config, limits })
+    }
+
+    /// A REST binding's settings.
+    pub fn binding(&self, spec: &RouteSpec) -> MethodSettings {
+        self.resolve(
+            |r| {
+                r.selects_binding(
+                    spec.http_method,
+                    spec.template,
+                    Some((spec.service, spec.method)),
+                )
+            },
+            spec.service,
+            spec.idempotent,
+        )
+    }
+
+    /// A method's own settings, as gRPC calls and aggregate calls get them.
+    pub fn method(&self, spec: &MethodSpec) -> MethodSettings {
+        self.resolve(
+            |r| r.selects_method(spec.service, spec.method),
+            spec.service,
+            spec.idempotent,
+        )
+    }
+
+    /// An aggregate route's own policy (each of its calls also passes its method's).
+    pub fn aggregate(&self, plan: &Plan) -> RoutePolicy {
+        let template = plan.template.to_string();
+        self.policy(|r| r.selects_binding(&plan.http_method, &template, None))
+    }
+
+    fn resolve(
+        &self,
+        selects: impl Fn(&RouteConfig) -> bool,
+        service: &str,
+        proto_idempotent: bool,
+    ) -> MethodSettings {
+        let config = self.config;
+        let backend_timeout = config.backend_for(service).and_then(|b| b.timeout);
+        MethodSettings {
+            timeout: config
+                .route_setting(&selects, |r| r.timeout)
+                .or(backend_timeout)
+                .unwrap_or(config.server.timeout),
+            idempotent: config
+                .route_setting(&selects, |r| r.idempotent)
+                .unwrap_or(proto_idempotent),
+            policy: self.policy(selects),
+        }
+    }
+
+    fn policy(&self, selects: impl Fn(&RouteConfig) -> bool) -> RoutePolicy {
+        RoutePolicy::resolve(self.config, &self.limits, selects)
+    }
+}
