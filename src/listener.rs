@@ -189,13 +189,13 @@ pub async fn serve_with_drain(
             };
             let io = TokioIo::new(io);
             let served = match protocol {
-                Protocol::Http1 => {
+                HttpVersion::Http1 => {
                     watcher
                         .watch(builders.http1.serve_connection(io, service))
                         .await
                 }
                 // Many streams share the connection: their responses are written together.
-                Protocol::Http2 => {
+                HttpVersion::Http2 => {
                     let connection = builders.http2.serve_connection(io, service);
                     crate::batched::batched_writes(watcher.watch(connection)).await
                 }
@@ -417,7 +417,7 @@ const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// Which protocol a connection speaks, told by its first bytes (over TLS as well: a client that
 /// negotiated `h2` by ALPN sends the preface).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Protocol {
+enum HttpVersion {
     Http1,
     /// h2c with prior knowledge, as gRPC clients connect; or HTTP/2 negotiated over TLS.
     Http2,
@@ -452,7 +452,7 @@ impl<I: AsyncRead + Unpin> Replay<I> {
     /// Reads until the bytes seen so far either are the whole HTTP/2 preface or differ from
     /// it. A stream that ends before that is HTTP/1.x, whose parser then answers the partial
     /// request; one that ends before its first byte is an error.
-    async fn sniff(&mut self) -> io::Result<Protocol> {
+    async fn sniff(&mut self) -> io::Result<HttpVersion> {
         use tokio::io::AsyncReadExt as _;
         while self.end < H2_PREFACE.len() {
             let read = self.inner.read(&mut self.sniffed[self.end..]).await?;
@@ -460,15 +460,15 @@ impl<I: AsyncRead + Unpin> Replay<I> {
                 return if self.end == 0 {
                     Err(io::ErrorKind::UnexpectedEof.into())
                 } else {
-                    Ok(Protocol::Http1)
+                    Ok(HttpVersion::Http1)
                 };
             }
             self.end += read;
             if self.sniffed[..self.end] != H2_PREFACE[..self.end] {
-                return Ok(Protocol::Http1);
+                return Ok(HttpVersion::Http1);
             }
         }
-        Ok(Protocol::Http2)
+        Ok(HttpVersion::Http2)
     }
 }
 
@@ -554,7 +554,7 @@ mod tests {
     #[tokio::test]
     async fn a_request_that_arrived_whole_is_read_whole_after_the_sniff() {
         let mut replay = replay_of(REQUEST).await;
-        assert_eq!(replay.sniff().await.unwrap(), Protocol::Http1);
+        assert_eq!(replay.sniff().await.unwrap(), HttpVersion::Http1);
         // One read, as hyper's first: the sniffed bytes and the rest together.
         let mut buf = vec![0; 8192];
         let read = replay.read(&mut buf).await.unwrap();
@@ -567,7 +567,7 @@ mod tests {
         let mut stream = H2_PREFACE.to_vec();
         stream.extend_from_slice(b"\0\0\0\x04\0\0\0\0\0");
         let mut replay = replay_of(&stream).await;
-        assert_eq!(replay.sniff().await.unwrap(), Protocol::Http2);
+        assert_eq!(replay.sniff().await.unwrap(), HttpVersion::Http2);
         let mut read = Vec::new();
         replay.read_to_end(&mut read).await.unwrap();
         assert_eq!(read, stream);
@@ -577,7 +577,7 @@ mod tests {
     async fn the_first_byte_that_differs_decides_http1() {
         // "PRI" as an HTTP/1.1 method shares the preface's first bytes.
         let mut replay = replay_of(b"PRI /x HTTP/1.1\r\n\r\n").await;
-        assert_eq!(replay.sniff().await.unwrap(), Protocol::Http1);
+        assert_eq!(replay.sniff().await.unwrap(), HttpVersion::Http1);
         let mut read = Vec::new();
         replay.read_to_end(&mut read).await.unwrap();
         assert_eq!(read, b"PRI /x HTTP/1.1\r\n\r\n");
@@ -587,7 +587,7 @@ mod tests {
     async fn a_stream_that_ends_early_is_http1_or_nothing() {
         // Part of the preface, then the end: hyper's HTTP/1.1 parser sees the partial request.
         let mut replay = replay_of(&H2_PREFACE[..10]).await;
-        assert_eq!(replay.sniff().await.unwrap(), Protocol::Http1);
+        assert_eq!(replay.sniff().await.unwrap(), HttpVersion::Http1);
         let mut read = Vec::new();
         replay.read_to_end(&mut read).await.unwrap();
         assert_eq!(read, &H2_PREFACE[..10]);

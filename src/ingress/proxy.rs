@@ -11,12 +11,13 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Version, request::Parts};
 use tokio::time::Instant;
 use tonic::Status;
-use tower::ServiceExt as _;
+use tower::{BoxError, ServiceExt as _};
 
 use super::body::{CallBody, RequestBody};
 use super::status::error_response;
 use super::{GrpcIngress, GrpcMethod};
 use crate::error::GatewayError;
+use crate::grpc::GRPC_TIMEOUT;
 use crate::grpc::metadata::{IDENTITY_METADATA, skip_indexing_per_call_values};
 use crate::grpc::timeout::encode_grpc_timeout;
 use crate::grpc::timeout::parse_grpc_timeout;
@@ -25,9 +26,6 @@ use crate::telemetry::LogFields;
 use crate::telemetry::metrics::{self as telemetry_metrics, SharedString};
 use crate::transcode::metadata;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");

@@ -6,8 +6,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::config::CorsConfig;
 use crate::grpc::GRPC_TIMEOUT;
-
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+use crate::telemetry::trace::REQUEST_ID;
 
 /// CORS for the configured origins. Preflights are answered here, before any credential is
 /// asked for; every other response gets the CORS headers, errors included, so a page can read

@@ -26,16 +26,15 @@ use super::codec::SingleMessageBody;
 use super::connection::Connection;
 use super::discovery::{self, Resolver, Source};
 use super::failure::{Failure, classify};
-use super::pool::{Lease, NoEndpoint, Outcome, Pool, PoolEndpoint};
+use super::pool::{EndpointReport, Lease, NoEndpoint, Pool, PoolEndpoint};
 use super::{Decoding, RawCodec, ResponseGuard, UpstreamFault, health};
 use crate::config::BackendConfig;
 use crate::error::GatewayError;
+use crate::grpc::GRPC_TIMEOUT;
 use crate::grpc::metadata::skip_indexing_per_call_values;
 use crate::grpc::timeout::encode_grpc_timeout;
 use crate::telemetry::Upstream;
 use crate::telemetry::metrics::{self, CallOutcome};
-
-const GRPC_TIMEOUT: http::HeaderName = http::HeaderName::from_static("grpc-timeout");
 
 /// Wait before retrying an attempt that reached a backend: doubles with each retry, ±50 %
 /// jitter. Attempts that never reached one are retried at once.
@@ -287,12 +286,12 @@ impl Inner {
             match outcome {
                 Err(_) => {
                     metrics::record_upstream_call(labels, CallOutcome::Timeout, sent.elapsed());
-                    self.pool.report(lease, Outcome::Abandoned);
+                    self.pool.report(lease, EndpointReport::Abandoned);
                     Err(None)
                 }
                 Ok(Ok(mut response)) => {
                     metrics::record_upstream_call(labels, CallOutcome::Ok, sent.elapsed());
-                    self.pool.report(lease, Outcome::Answered);
+                    self.pool.report(lease, EndpointReport::Answered);
                     response
                         .extensions_mut()
                         .insert(Upstream(labels.endpoint.clone()));

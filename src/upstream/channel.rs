@@ -21,15 +21,14 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use tokio::sync::watch;
 use tonic::Status;
-use tower::{Service, ServiceExt as _};
+use tower::{BoxError, Service, ServiceExt as _};
 
 use super::ResponseGuard;
 use super::failure::classify;
-use super::pool::{Lease, Outcome, Pool};
+use super::pool::{EndpointReport, Lease, Pool};
 use crate::telemetry::Upstream;
 use crate::telemetry::metrics::{self, CallOutcome};
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type Request = http::Request<tonic::body::Body>;
 type Response = http::Response<tonic::body::Body>;
 
@@ -85,9 +84,9 @@ impl Service<Request> for PoolChannel {
                     // reply has not said how the call ended yet and counts as answered.
                     let status = Status::from_header_map(response.headers());
                     let (outcome, metric) = match &status {
-                        None => (Outcome::Answered, CallOutcome::Ok),
+                        None => (EndpointReport::Answered, CallOutcome::Ok),
                         Some(status) if status.code() == tonic::Code::Ok => {
-                            (Outcome::Answered, CallOutcome::Ok)
+                            (EndpointReport::Answered, CallOutcome::Ok)
                         }
                         Some(status) => {
                             let failure = classify(status);

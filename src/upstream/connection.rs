@@ -29,9 +29,7 @@ use http_body::{Body, Frame, SizeHint};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::pki_types::ServerName;
-use tower::Service;
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use tower::{BoxError, Service};
 
 /// HTTP/2 settings, as hyper's client has them (tonic used those).
 const STREAM_WINDOW: u32 = 2 * 1024 * 1024;

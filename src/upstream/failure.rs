@@ -11,7 +11,7 @@ use super::{ConnectFailed, UpstreamFault};
 use crate::error::GatewayError;
 use crate::telemetry::metrics::CallOutcome;
 
-use super::pool::Outcome;
+use super::pool::EndpointReport;
 /// Why an attempt failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Failure {
@@ -82,16 +82,16 @@ pub fn classify(status: &Status) -> Failure {
 
 impl Failure {
     /// What the failure says about the endpoint, for its health record.
-    pub(super) fn endpoint_outcome(self) -> Outcome {
+    pub(super) fn endpoint_outcome(self) -> EndpointReport {
         match self {
-            Failure::Connect => Outcome::ConnectFailed,
-            Failure::Refused => Outcome::Refused,
+            Failure::Connect => EndpointReport::ConnectFailed,
+            Failure::Refused => EndpointReport::Refused,
             Failure::Transport
             | Failure::Reset
             | Failure::Unrecognized
             | Failure::Unavailable
-            | Failure::NotGrpc => Outcome::Failed,
-            Failure::Other => Outcome::Answered,
+            | Failure::NotGrpc => EndpointReport::Failed,
+            Failure::Other => EndpointReport::Answered,
         }
     }
 

@@ -25,9 +25,7 @@ use bytes::Bytes;
 use http::header::CONTENT_TYPE;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
-use tower::Service;
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use tower::{BoxError, Service};
 
 /// A backend reply that is not valid gRPC.
 #[derive(Debug, thiserror::Error)]

@@ -23,5 +23,6 @@ pub use discovery::{Resolver, Source, system_resolver};
 pub use failure::{Failure, classify, status_error};
 pub use guard::{Decoding, ResponseGuard, UpstreamFault};
 pub use pool::{
-    NoEndpoint, Outcome, Pool, PoolEndpoint, RECONNECT_BACKOFF_BASE, RECONNECT_BACKOFF_MAX, Target,
+    EndpointReport, NoEndpoint, Pool, PoolEndpoint, RECONNECT_BACKOFF_BASE, RECONNECT_BACKOFF_MAX,
+    Target,
 };

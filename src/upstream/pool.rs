@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 
-use super::connection::{Connection as Http2, Dial};
+use super::connection::{Connection, Dial};
 
 use crate::config::{BackendConfig, HealthConfig, OutlierConfig};
 use crate::telemetry::metrics::{self, EndpointLabels, EndpointStates, InFlight, SharedString};
@@ -50,8 +50,8 @@ impl std::fmt::Display for Target {
 }
 
 /// One HTTP/2 connection (made on first use, and again when it has ended).
-pub(crate) struct Connection {
-    pub(crate) http2: Http2,
+pub(crate) struct ConnectionSlot {
+    pub(crate) http2: Connection,
     in_flight: AtomicUsize,
 }
 
@@ -60,7 +60,7 @@ pub struct PoolEndpoint {
     pub target: Target,
     /// Its backend and address as metric labels.
     pub(crate) labels: EndpointLabels,
-    pub(crate) connections: Box<[Connection]>,
+    pub(crate) connections: Box<[ConnectionSlot]>,
     in_flight: AtomicUsize,
     /// Failures in a row (transport failures and UNAVAILABLE answers).
     failures: AtomicU32,
@@ -115,8 +115,8 @@ impl PoolEndpoint {
             false => http::uri::Scheme::HTTP,
         };
         let connections = (0..config.connections_per_endpoint)
-            .map(|_| Connection {
-                http2: Http2::lazy(Dial {
+            .map(|_| ConnectionSlot {
+                http2: Connection::lazy(Dial {
                     address: target.address,
                     scheme: scheme.clone(),
                     authority: authority.clone(),
@@ -161,7 +161,7 @@ impl PoolEndpoint {
 
 /// How a call on a leased connection ended, as far as the endpoint's health goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub enum EndpointReport {
     /// The endpoint answered (any status but UNAVAILABLE).
     Answered,
     /// The connection could not be made; nothing was sent.
@@ -190,7 +190,7 @@ pub(crate) struct Lease {
 }
 
 impl Lease {
-    pub(crate) fn connection(&self) -> &Http2 {
+    pub(crate) fn connection(&self) -> &Connection {
         &self.endpoint.connections[self.connection].http2
     }
 }
@@ -381,26 +381,26 @@ impl Pool {
     }
 
     /// Records how a call on `lease` ended.
-    pub(crate) fn report(&self, lease: &Lease, outcome: Outcome) {
+    pub(crate) fn report(&self, lease: &Lease, outcome: EndpointReport) {
         let endpoint = &lease.endpoint;
         match outcome {
-            Outcome::Answered | Outcome::Refused => {
+            EndpointReport::Answered | EndpointReport::Refused => {
                 endpoint.answered.fetch_add(1, Relaxed);
                 reset(&endpoint.failures);
                 reset(&endpoint.connect_failures);
-                if outcome == Outcome::Answered {
+                if outcome == EndpointReport::Answered {
                     self.forget_old_ejections(endpoint);
                 }
             }
-            Outcome::ConnectFailed => {
+            EndpointReport::ConnectFailed => {
                 let n = endpoint.connect_failures.fetch_add(1, Relaxed) + 1;
                 endpoint
                     .backoff_until
                     .store(self.until(reconnect_backoff(n)), Relaxed);
                 self.count_failure(endpoint);
             }
-            Outcome::Failed => self.count_failure(endpoint),
-            Outcome::Abandoned => {}
+            EndpointReport::Failed => self.count_failure(endpoint),
+            EndpointReport::Abandoned => {}
         }
     }
 
