@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Browser, TestGateway};
-use gatehouse::security::jwt::DemoIssuer;
+use gatehouse::demo::DemoIssuer;
 use serde_json::Value;
 use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

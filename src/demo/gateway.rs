@@ -5,11 +5,11 @@
 use std::path::Path;
 use std::time::Duration;
 
+use super::DemoIssuer;
 use crate::config::{
     AggregateConfig, AuthPolicy, BackendConfig, Config, CorsConfig, DEFAULT_JWKS_REFRESH,
     HealthConfig, JwtConfig, RateLimitConfig, RateLimitKey, RouteConfig,
 };
-use crate::security::jwt::DemoIssuer;
 
 use super::RunningBackend;
 

@@ -20,6 +20,7 @@
 //! `p-100`–`p-107`, orders `o-1001`–`o-1005` and payments `pay-5001`–`pay-5003`.
 
 mod gateway;
+mod issuer;
 mod orders;
 mod payments;
 mod products;
@@ -30,6 +31,7 @@ pub use gateway::{
     DASHBOARD, DEMO_AUDIENCE, DEMO_ISSUER, DEMO_ROLES, DEMO_SUBJECT, demo_config, demo_issuer,
     demo_token,
 };
+pub use issuer::DemoIssuer;
 
 use std::net::SocketAddr;
 use std::time::Duration;
