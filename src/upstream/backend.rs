@@ -7,6 +7,7 @@
 //! or a broken connection. Every retry is paid for from a budget that refills with traffic
 //! (tower's `TpsBudget`), so retries cannot multiply the load on a backend that is failing.
 
+use std::borrow::Borrow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
@@ -127,63 +128,18 @@ impl Backend {
         deadline: Duration,
         idempotent: bool,
     ) -> Result<tonic::Response<Bytes>, GatewayError> {
-        let inner = &*self.inner;
-        let started = Instant::now();
-        let _admitted = inner.admit()?;
-        inner.budget.deposit();
-        let mut tried: Vec<Arc<PoolEndpoint>> = Vec::new();
-        let mut last_error = None;
-        loop {
-            let remaining = deadline.saturating_sub(started.elapsed());
-            if remaining.is_zero() {
-                return Err(last_error.unwrap_or(GatewayError::DeadlineExceeded));
-            }
-            let lease = match inner.pool.pick(&tried) {
-                Ok(lease) => lease,
-                Err(none) => {
-                    if !*inner.resolved.borrow() {
-                        let mut resolved = inner.resolved.clone();
-                        let _ = tokio::time::timeout(remaining, resolved.wait_for(|r| *r)).await;
-                        continue;
-                    }
-                    return Err(last_error.unwrap_or_else(|| no_healthy_upstream(none)));
-                }
-            };
-            let call = attempt(
-                lease.connection(),
+        let _admitted = self.inner.admit()?;
+        let call = |lease: &Lease, remaining| {
+            attempt(
+                lease.connection().clone(),
                 path.clone(),
                 metadata.clone(),
                 message.clone(),
                 remaining,
-            );
-            let (status, failure) = match inner.settle(&lease, remaining, call).await {
-                Ok(response) => return Ok(response),
-                Err(None) => return Err(GatewayError::DeadlineExceeded),
-                Err(Some(failed)) => failed,
-            };
-            let labels = &lease.endpoint.labels;
-            let safe = failure.never_sent() || (failure.maybe_ran() && idempotent);
-            let retries = tried.len();
-            if !safe || retries >= inner.max_retries || !inner.budget.withdraw() {
-                return Err(failure.into_error(status));
-            }
-            metrics::record_retry(&labels.backend, failure.call_outcome());
-            tracing::debug!(
-                backend = %self.name(),
-                endpoint = %lease.endpoint.target,
-                ?failure,
-                "retrying on another endpoint"
-            );
-            tried.push(lease.endpoint.clone());
-            drop(lease);
-            last_error = Some(failure.into_error(status));
-            if failure.maybe_ran() {
-                let wait = RETRY_BACKOFF_BASE
-                    .saturating_mul(1 << retries.min(8))
-                    .mul_f64(0.5 + fastrand::f64());
-                tokio::time::sleep(wait.min(deadline.saturating_sub(started.elapsed()))).await;
-            }
-        }
+            )
+        };
+        self.with_retries(deadline, idempotent, |lease| lease, call)
+            .await
     }
 
     /// This backend's pool as the transport of a generated tonic client:
@@ -208,9 +164,46 @@ impl Backend {
         message: Bytes,
         deadline: Duration,
     ) -> Result<tonic::Response<tonic::Streaming<Bytes>>, GatewayError> {
-        let inner = &self.inner;
+        let admitted = Arc::new(StreamAdmitted::new(&self.inner)?);
+        // The stream holds its lease: how it ends is not waited for (it may run for long), so
+        // its metrics and the endpoint's record count the opening, to the response headers.
+        let call = |lease: &Arc<Lease>, remaining| {
+            let hold = StreamHold {
+                _lease: lease.clone(),
+                _admitted: admitted.clone(),
+            };
+            open_stream(
+                lease.connection().clone(),
+                hold,
+                path.clone(),
+                metadata.clone(),
+                message.clone(),
+                remaining,
+            )
+        };
+        // Nothing is sent again once a backend may have seen it: a stream is not idempotent.
+        self.with_retries(deadline, false, Arc::new, call).await
+    }
+
+    /// The one retry loop, of unary calls and stream openings: `call` makes an attempt on an
+    /// endpoint the pool picks (`hold` wraps its lease as the attempt keeps it) until one is
+    /// answered, the deadline passes, or the failure may not be sent again. A call that never
+    /// reached a backend may always be sent again, one that may have run only when
+    /// `idempotent` (after a jittered backoff); each retry goes to an endpoint not tried yet,
+    /// within `max_retries` and the retry budget.
+    async fn with_retries<L, T, F>(
+        &self,
+        deadline: Duration,
+        idempotent: bool,
+        hold: fn(Lease) -> L,
+        mut call: impl FnMut(&L, Duration) -> F,
+    ) -> Result<tonic::Response<T>, GatewayError>
+    where
+        L: Borrow<Lease>,
+        F: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        let inner = &*self.inner;
         let started = Instant::now();
-        let admitted = Arc::new(StreamAdmitted::new(inner)?);
         inner.budget.deposit();
         let mut tried: Vec<Arc<PoolEndpoint>> = Vec::new();
         let mut last_error = None;
@@ -220,7 +213,7 @@ impl Backend {
                 return Err(last_error.unwrap_or(GatewayError::DeadlineExceeded));
             }
             let lease = match inner.pool.pick(&tried) {
-                Ok(lease) => Arc::new(lease),
+                Ok(lease) => hold(lease),
                 Err(none) => {
                     if !*inner.resolved.borrow() {
                         let mut resolved = inner.resolved.clone();
@@ -230,39 +223,34 @@ impl Backend {
                     return Err(last_error.unwrap_or_else(|| no_healthy_upstream(none)));
                 }
             };
-            let hold = StreamHold {
-                _lease: lease.clone(),
-                _admitted: admitted.clone(),
-            };
-            let call = open_stream(
-                lease.connection(),
-                hold,
-                path.clone(),
-                metadata.clone(),
-                message.clone(),
-                remaining,
-            );
-            // How the stream ends is not waited for: it may run for long. Its metrics and the
-            // endpoint's record count the opening, to the response headers.
-            let (status, failure) = match inner.settle(&lease, remaining, call).await {
+            let attempt = call(&lease, remaining);
+            let (status, failure) = match inner.settle(lease.borrow(), remaining, attempt).await {
                 Ok(response) => return Ok(response),
                 Err(None) => return Err(GatewayError::DeadlineExceeded),
                 Err(Some(failed)) => failed,
             };
-            let labels = &lease.endpoint.labels;
-            let never_sent = failure.never_sent();
-            if !never_sent || tried.len() >= inner.max_retries || !inner.budget.withdraw() {
+            let endpoint = &lease.borrow().endpoint;
+            let safe = failure.never_sent() || (failure.maybe_ran() && idempotent);
+            let retries = tried.len();
+            if !safe || retries >= inner.max_retries || !inner.budget.withdraw() {
                 return Err(failure.into_error(status));
             }
-            metrics::record_retry(&labels.backend, failure.call_outcome());
+            metrics::record_retry(&endpoint.labels.backend, failure.call_outcome());
             tracing::debug!(
                 backend = %self.name(),
-                endpoint = %lease.endpoint.target,
+                endpoint = %endpoint.target,
                 ?failure,
-                "opening the stream on another endpoint"
+                "sending the call to another endpoint"
             );
-            tried.push(lease.endpoint.clone());
+            tried.push(endpoint.clone());
+            drop(lease);
             last_error = Some(failure.into_error(status));
+            if failure.maybe_ran() {
+                let wait = RETRY_BACKOFF_BASE
+                    .saturating_mul(1 << retries.min(8))
+                    .mul_f64(0.5 + fastrand::f64());
+                tokio::time::sleep(wait.min(deadline.saturating_sub(started.elapsed()))).await;
+            }
         }
     }
 }
@@ -350,12 +338,12 @@ fn single_message(
 }
 
 /// `connection` behind the guard that checks the reply's framing, for a unary call or a stream.
-fn guarded(connection: &Connection, unary: bool) -> ResponseGuard<Connection> {
+fn guarded(connection: Connection, unary: bool) -> ResponseGuard<Connection> {
     let decoding = Decoding {
         max_message: MAX_RESPONSE_MESSAGE,
         unary,
     };
-    ResponseGuard::decoding(connection.clone(), decoding)
+    ResponseGuard::decoding(connection, decoding)
 }
 
 /// A tonic client over `transport` whose decoding limit is the guard's: the guard refuses a
@@ -369,7 +357,7 @@ fn decoding_client<T>(transport: T) -> tonic::client::Grpc<T> {
 /// streaming decoder: a status in the headers (trailers-only) or the trailers ends the call, and
 /// the reply's metadata is its headers and trailers.
 async fn attempt(
-    connection: &Connection,
+    connection: Connection,
     path: PathAndQuery,
     metadata: MetadataMap,
     message: Bytes,
@@ -500,7 +488,7 @@ struct StreamHold {
 
 /// One attempt at opening a stream; on success the response body owns `hold`.
 async fn open_stream(
-    connection: &Connection,
+    connection: Connection,
     hold: StreamHold,
     path: PathAndQuery,
     metadata: MetadataMap,
