@@ -101,17 +101,23 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Openapi { config } => {
-            let config = match config {
-                Some(path) => match Config::load(&path) {
-                    Ok(config) => config,
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        return ExitCode::FAILURE;
-                    }
-                },
-                None => gatehouse::openapi::all_services_config(compiled::schema()),
+            let schema = compiled::schema();
+            // The aggregates' plans as the compile step checks and compiles them.
+            let loaded = match config {
+                Some(path) => Config::load(&path).and_then(|config| {
+                    let plans = gateway::check::against_schema(&config, schema)?;
+                    Ok((config, plans))
+                }),
+                None => Ok((gatehouse::openapi::all_services_config(schema), Vec::new())),
             };
-            let document = gatehouse::openapi::document(&config, compiled::schema());
+            let (config, plans) = match loaded {
+                Ok(loaded) => loaded,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let document = gatehouse::openapi::document(&config, schema, &plans);
             let text = serde_json::to_string_pretty(&document).unwrap_or_default();
             // A closed pipe (`| head`) is not an error worth a panic.
             let _ = writeln!(std::io::stdout(), "{text}");

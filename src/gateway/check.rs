@@ -10,7 +10,7 @@ use crate::schema::Schema;
 
 /// Fails with the first key of `config` that `schema` cannot serve; the compiled plan of each
 /// `[[aggregates]]` entry otherwise.
-pub(super) fn against_schema(config: &Config, schema: &Schema) -> Result<Vec<Plan>, ConfigError> {
+pub fn against_schema(config: &Config, schema: &Schema) -> Result<Vec<Plan>, ConfigError> {
     let fail = |key: String, reason: String| ConfigError {
         file: config.file.clone(),
         key,

@@ -7,7 +7,7 @@
 //! refused here, naming both. Start-up, hot reload and `gatehouse check` all call [`compile`],
 //! so `check` accepts exactly what `serve` accepts.
 
-mod check;
+pub mod check;
 mod routes;
 mod settings;
 
@@ -104,6 +104,12 @@ fn build(config: &Config, schema: &Schema, plans: Vec<Plan>) -> Result<Gateway, 
     // One resolution of every per-method setting, and one set of rate limiters, for REST, gRPC
     // and aggregates alike.
     let settings = Settings::new(config)?;
+    // Described before the route table takes the plans.
+    let openapi = config.server.openapi.then(|| {
+        crate::openapi::document(config, schema, &plans)
+            .to_string()
+            .into()
+    });
     let routes = RouteTable::build(config, schema, plans, &settings, backend)?;
     let methods = MethodTable::new(schema.methods().iter().filter_map(|&spec| {
         let backend = config
@@ -158,9 +164,7 @@ fn build(config: &Config, schema: &Schema, plans: Vec<Plan>) -> Result<Gateway, 
         body_timeout: server.body_timeout,
         max_concurrent_requests: server.max_concurrent_requests,
         cors: server.cors.clone(),
-        openapi: server
-            .openapi
-            .then(|| crate::openapi::document(config, schema).to_string().into()),
+        openapi,
         api_key_header: authenticator.api_key_header().clone(),
         connection_limits: ConnectionLimits {
             header_read_timeout: server.header_read_timeout,

@@ -60,8 +60,9 @@ const ERROR_STATUSES: [(&str, &str); 16] = [
     ("504", "The deadline passed."),
 ];
 
-/// The document for `config`.
-pub fn document(config: &Config, schema: &Schema) -> Value {
+/// The document of what `config` serves out of `schema`, with `plans`, the compiled plans of
+/// its aggregates (as the compile step made them).
+pub fn document(config: &Config, schema: &Schema, plans: &[Plan]) -> Value {
     let pool = schema.descriptors();
     let mut schemas = Schemas::default();
     let mut paths: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
@@ -143,12 +144,8 @@ pub fn document(config: &Config, schema: &Schema) -> Value {
         }
     }
 
-    for aggregate in &config.aggregates {
-        let Ok(plan) = Plan::compile(aggregate, schema) else {
-            continue;
-        };
-        let (path, operation) =
-            aggregate_operation(config, schema, &plan, &mut schemas, &no_limits);
+    for plan in plans {
+        let (path, operation) = aggregate_operation(config, schema, plan, &mut schemas, &no_limits);
         let verb = plan.http_method.to_ascii_lowercase();
         if is_openapi_method(&verb) {
             paths.entry(path).or_default().insert(verb, operation);
