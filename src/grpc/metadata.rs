@@ -22,7 +22,7 @@ const PER_CALL_VALUES: [HeaderName; 3] = [
 ];
 
 /// Marks the values in `headers` that differ on every call so HPACK does not index them (see
-/// [`PER_CALL_VALUES`]). Call it last, once `grpc-timeout` is set.
+/// `PER_CALL_VALUES`). Call it last, once `grpc-timeout` is set.
 pub fn skip_indexing_per_call_values(headers: &mut HeaderMap) {
     for name in &PER_CALL_VALUES {
         if let Some(value) = headers.get_mut(name) {

@@ -28,7 +28,7 @@
 //!
 //! Every failure the gateway answers is a gRPC status, never an HTTP error page: a trailers-only
 //! response (HTTP 200, `grpc-status`, percent-encoded `grpc-message`) made by [`error_response`]
-//! from the same [`GatewayError`] REST renders as JSON; a stream that fails after its headers
+//! from the same [`GatewayError`](crate::error::GatewayError) REST renders as JSON; a stream that fails after its headers
 //! ends with the same status as trailers.
 
 mod body;
