@@ -31,7 +31,7 @@ use gatehouse::proto::orders::v1::{LineItem, ListOrdersResponse, Order, OrderSta
 use gatehouse::proto::users::v1::{GetUserResponse, User, UserTier};
 use gatehouse::schema::RequestParts;
 use gatehouse::schema::RouteSpec;
-use gatehouse::transcode::compiled::ROUTES;
+use gatehouse::transcode::compiled::schema;
 use gatehouse::wkt::Timestamp;
 use prost::Message;
 use tonic::{Code, Status};
@@ -173,18 +173,23 @@ const SHAPES: [(&str, &str); 12] = [
 ];
 
 /// Every compiled binding first (as `RouteTable::build` inserts them for a config serving
-/// every service), then the synthetic services in `RESOURCES` order.
+/// every service but the test directory, whose paths repeat the demo's and the echo
+/// service's), then the synthetic services in `RESOURCES` order.
 ///
 /// `RouteTable` itself needs a config and live backend pools, so the bench fills the
 /// `RouteMatcher` that `RouteTable::find` delegates to; the lookup code is the same.
 fn route_table() -> RouteMatcher<Target> {
-    let compiled = ROUTES.iter().map(|spec| {
-        (
-            spec.http_method.to_string(),
-            spec.template.to_string(),
-            Some(spec),
-        )
-    });
+    let compiled = schema()
+        .bindings()
+        .iter()
+        .filter(|spec| spec.service != "gatehouse.directory.v1.DirectoryService")
+        .map(|spec| {
+            (
+                spec.http_method.clone(),
+                spec.template.clone(),
+                Some(&**spec),
+            )
+        });
     let synthetic = RESOURCES.iter().flat_map(|resource| {
         SHAPES
             .iter()
@@ -263,7 +268,8 @@ fn outcome(found: &PathMatch<'_, Target>) -> Option<Outcome> {
 
 /// The compiled binding `method template`.
 fn compiled(method: &str, template: &str) -> &'static RouteSpec {
-    ROUTES
+    schema()
+        .bindings()
         .iter()
         .find(|spec| spec.http_method == method && spec.template == template)
         .unwrap_or_else(|| panic!("no compiled binding {method} {template}"))

@@ -474,8 +474,8 @@ fn print_routes() {
             route.http_method,
             route.template,
             route.qualified_method(),
-            route.body.unwrap_or("-"),
-            route.response_body.unwrap_or("-"),
+            route.body.as_deref().unwrap_or("-"),
+            route.response_body.as_deref().unwrap_or("-"),
         );
     }
 }

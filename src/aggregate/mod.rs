@@ -45,6 +45,8 @@ pub struct CallTarget {
     pub policy: RoutePolicy,
     /// Whether the call may be sent again after UNAVAILABLE (proto or `[[routes]]`).
     pub idempotent: bool,
+    /// The gRPC request path of the call's method.
+    pub path: PathAndQuery,
 }
 
 /// What one request brings to a plan.
@@ -175,11 +177,12 @@ impl Aggregate {
         remaining: Duration,
     ) -> Result<(Vec<u8>, Option<Value>), GatewayError> {
         let planned = &self.plan.calls[i];
-        let method = planned.method;
-        let reply = self.targets[i]
+        let method = &planned.method;
+        let target = &self.targets[i];
+        let reply = target
             .backend
             .unary(
-                PathAndQuery::from_static(method.grpc_path),
+                target.path.clone(),
                 metadata.clone(),
                 message,
                 remaining,

@@ -4,6 +4,7 @@
 //! `gatehouse check`) with the aggregate, call and key named.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor};
@@ -31,7 +32,7 @@ pub struct Plan {
 /// One call of a plan.
 pub struct PlannedCall {
     pub name: String,
-    pub method: &'static MethodSpec,
+    pub method: Arc<MethodSpec>,
     pub required: bool,
     pub fields: Vec<PlannedField>,
     /// Calls whose responses this one reads.
@@ -141,7 +142,7 @@ impl Plan {
                     ),
                 ));
             }
-            let input = message(schema, method.input);
+            let input = message(schema, &method.input);
             let mut fields = Vec::new();
             let mut literal_fields: Vec<(Vec<String>, Vec<String>)> = Vec::new();
             for (key, value) in flatten(&call.request) {
@@ -189,7 +190,7 @@ impl Plan {
             deps.dedup();
             calls.push(PlannedCall {
                 name: call.name.clone(),
-                method,
+                method: method.clone(),
                 required: call.required,
                 fields,
                 deps,
@@ -373,7 +374,7 @@ fn check_conversion(
     let method = schema
         .method(&configs[*call].method)
         .ok_or_else(|| format!("call {:?} names no compiled method", names[*call]))?;
-    let mut message = message(schema, method.output);
+    let mut message = message(schema, &method.output);
     let mut leaf = None;
     let mut many = false;
     let count = steps.len();

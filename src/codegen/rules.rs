@@ -304,7 +304,7 @@ fn is_idempotent(method: &MethodDescriptor) -> bool {
 pub fn write_table(out: &mut String, pool: &DescriptorPool, rules: &[Rule]) -> Result<(), String> {
     let mut codecs: Vec<(String, Option<String>, Option<String>)> = Vec::new();
     let mut table = String::from(
-        "/// Every HTTP binding compiled from proto/, in proto order.\npub static ROUTES: &[crate::schema::RouteSpec] = &[\n",
+        "/// Every HTTP binding compiled from proto/, in proto order.\npub static ROUTES: &[crate::transcode::compiled::StaticRoute] = &[\n",
     );
     for rule in rules {
         let key = (
@@ -344,7 +344,7 @@ pub fn write_table(out: &mut String, pool: &DescriptorPool, rules: &[Rule]) -> R
         };
         let _ = writeln!(
             table,
-            "    crate::schema::RouteSpec {{ http_method: {:?}, template: {:?}, service: {:?}, method: {:?}, \
+            "    crate::transcode::compiled::StaticRoute {{ http_method: {:?}, template: {:?}, service: {:?}, method: {:?}, \
              grpc_path: \"/{}/{}\", body: {:?}, response_body: {:?}, body_field_names: &[{}], \
              proto_file: {:?}, kind: crate::schema::MethodKind::{kind}, idempotent: {idempotent}, implicit: {}, \
              codec: &CODEC_{index} }},",
@@ -367,7 +367,7 @@ pub fn write_table(out: &mut String, pool: &DescriptorPool, rules: &[Rule]) -> R
     // Every method, with a codec that builds its whole request from fields and renders its
     // whole response (aggregates call methods this way, whatever their HTTP bindings).
     let mut methods = String::from(
-        "/// Every method compiled from proto/, in proto order.\npub static METHODS: &[crate::schema::MethodSpec] = &[\n",
+        "/// Every method compiled from proto/, in proto order.\npub static METHODS: &[crate::transcode::compiled::StaticMethod] = &[\n",
     );
     for service in pool.services() {
         for method in service.methods() {
@@ -382,7 +382,7 @@ pub fn write_table(out: &mut String, pool: &DescriptorPool, rules: &[Rule]) -> R
             };
             let _ = writeln!(
                 methods,
-                "    crate::schema::MethodSpec {{ service: {:?}, method: {:?}, grpc_path: \"/{}/{}\", \
+                "    crate::transcode::compiled::StaticMethod {{ service: {:?}, method: {:?}, grpc_path: \"/{}/{}\", \
                  input: {:?}, output: {:?}, kind: crate::schema::MethodKind::{}, idempotent: {}, \
                  codec: &CODEC_{index} }},",
                 service.full_name(),
@@ -399,7 +399,7 @@ pub fn write_table(out: &mut String, pool: &DescriptorPool, rules: &[Rule]) -> R
     methods.push_str("];\n\n");
     out.push_str(&methods);
 
-    out.push_str("/// Every service compiled from proto/, with its methods.\npub static SERVICES: &[crate::schema::ServiceSpec] = &[\n");
+    out.push_str("/// Every service compiled from proto/, with its methods.\npub static SERVICES: &[crate::transcode::compiled::StaticService] = &[\n");
     for service in pool.services() {
         let methods: Vec<String> = service
             .methods()
@@ -407,7 +407,7 @@ pub fn write_table(out: &mut String, pool: &DescriptorPool, rules: &[Rule]) -> R
             .collect();
         let _ = writeln!(
             out,
-            "    crate::schema::ServiceSpec {{ name: {:?}, proto_file: {:?}, methods: &[{}] }},",
+            "    crate::transcode::compiled::StaticService {{ name: {:?}, proto_file: {:?}, methods: &[{}] }},",
             service.full_name(),
             service.parent_file().name(),
             methods.join(", ")

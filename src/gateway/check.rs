@@ -30,14 +30,13 @@ pub fn against_schema(config: &Config, schema: &Schema) -> Result<Vec<Plan>, Con
         }
     }
     for (i, route) in config.routes.iter().enumerate() {
-        let selects_any =
-            schema.bindings().iter().any(|r| {
-                route.selects_binding(r.http_method, r.template, Some((r.service, r.method)))
-            }) || config.aggregates.iter().any(|a| {
-                a.route.split_once(' ').is_some_and(|(verb, template)| {
-                    route.selects_binding(&verb.to_ascii_uppercase(), template.trim(), None)
-                })
-            });
+        let selects_any = schema.bindings().iter().any(|r| {
+            route.selects_binding(&r.http_method, &r.template, Some((&r.service, &r.method)))
+        }) || config.aggregates.iter().any(|a| {
+            a.route.split_once(' ').is_some_and(|(verb, template)| {
+                route.selects_binding(&verb.to_ascii_uppercase(), template.trim(), None)
+            })
+        });
         if selects_any {
             continue;
         }
@@ -100,11 +99,11 @@ fn served_paths_are_distinct(config: &Config, schema: &Schema) -> Result<(), Con
                 b.service == service.as_str() && (config.server.implicit_routes || !b.implicit)
             });
             for binding in bindings {
-                let Ok(template) = PathTemplate::parse(binding.template) else {
+                let Ok(template) = PathTemplate::parse(&binding.template) else {
                     continue;
                 };
                 served.push(Served {
-                    http_method: binding.http_method.to_string(),
+                    http_method: binding.http_method.clone(),
                     template,
                     key: format!("backends[{i}].services[{j}]"),
                     binding: Some(format!(
@@ -163,7 +162,7 @@ fn known_services(schema: &Schema) -> String {
     schema
         .services()
         .iter()
-        .map(|s| s.name)
+        .map(|s| s.name.as_str())
         .collect::<Vec<_>>()
         .join(", ")
 }

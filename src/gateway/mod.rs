@@ -111,15 +111,16 @@ fn build(config: &Config, schema: &Schema, plans: Vec<Plan>) -> Result<Gateway, 
             .into()
     });
     let routes = RouteTable::build(config, schema, plans, &settings, backend)?;
-    let methods = MethodTable::new(schema.methods().iter().filter_map(|&spec| {
+    let methods = MethodTable::new(schema.methods().iter().filter_map(|spec| {
         let backend = config
-            .backend_for(spec.service)
+            .backend_for(&spec.service)
             .and_then(|b| backend(&b.name))?;
         let MethodSettings {
             timeout, policy, ..
         } = settings.method(spec);
         Some(GrpcMethod {
-            spec,
+            spec: spec.clone(),
+            label: crate::telemetry::metrics::shared(spec.grpc_path.as_str()),
             channel: backend.channel(),
             timeout,
             policy,

@@ -1,6 +1,7 @@
 //! The REST route table: the bindings of the services a config serves and its aggregate
 //! routes, each with its settings resolved, in one matcher built by the compile step.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::uri::PathAndQuery;
@@ -10,13 +11,16 @@ use crate::config::Config;
 use crate::http_rule::{PathMatch, PathTemplate, RouteMatcher};
 use crate::schema::{RouteSpec, Schema};
 use crate::security::RoutePolicy;
+use crate::telemetry::metrics::{self, SharedString};
 use crate::upstream::Backend;
 
 use super::settings::{MethodSettings, Settings};
 
 /// Everything a request on one binding needs, decided once.
 pub struct RouteEntry {
-    pub spec: &'static RouteSpec,
+    pub spec: Arc<RouteSpec>,
+    /// The binding's template, as the `route` label of metrics and logs.
+    pub label: SharedString,
     pub backend: Backend,
     /// The gRPC request path.
     pub path: PathAndQuery,
@@ -59,39 +63,42 @@ impl RouteTable {
         backend: impl Fn(&str) -> Option<Backend>,
     ) -> Result<RouteTable, String> {
         let mut matcher = RouteMatcher::new();
-        for &spec in schema.bindings() {
+        for spec in schema.bindings() {
             if spec.implicit && !config.server.implicit_routes {
                 continue;
             }
             let Some(backend) = config
-                .backend_for(spec.service)
+                .backend_for(&spec.service)
                 .and_then(|b| backend(&b.name))
             else {
                 continue;
             };
-            let template = PathTemplate::parse(spec.template)
+            let template = PathTemplate::parse(&spec.template)
                 .map_err(|e| format!("{} {}: {e}", spec.http_method, spec.template))?;
+            let path = PathAndQuery::try_from(spec.grpc_path.as_str())
+                .map_err(|e| format!("{}: {e}", spec.grpc_path))?;
             let MethodSettings {
                 timeout,
                 idempotent,
                 policy,
             } = settings.binding(spec);
             let entry = RouteEntry {
-                spec,
+                spec: spec.clone(),
+                label: metrics::shared(spec.template.as_str()),
                 backend,
-                path: PathAndQuery::from_static(spec.grpc_path),
+                path,
                 timeout,
                 idempotent,
                 policy,
             };
-            matcher.insert(spec.http_method, template, RouteTarget::Method(entry));
+            matcher.insert(&spec.http_method, template, RouteTarget::Method(entry));
         }
         for (i, plan) in plans.into_iter().enumerate() {
             let mut targets = Vec::with_capacity(plan.calls.len());
             for call in &plan.calls {
-                let method = call.method;
+                let method = &call.method;
                 let backend = config
-                    .backend_for(method.service)
+                    .backend_for(&method.service)
                     .and_then(|b| backend(&b.name))
                     .ok_or_else(|| {
                         format!("aggregates[{i}]: no backend serves {}", method.service)
@@ -99,10 +106,13 @@ impl RouteTable {
                 let MethodSettings {
                     idempotent, policy, ..
                 } = settings.method(method);
+                let path = PathAndQuery::try_from(method.grpc_path.as_str())
+                    .map_err(|e| format!("{}: {e}", method.grpc_path))?;
                 targets.push(CallTarget {
                     backend,
                     policy,
                     idempotent,
+                    path,
                 });
             }
             let policy = settings.aggregate(&plan);

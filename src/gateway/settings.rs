@@ -64,12 +64,12 @@ impl<'a> Settings<'a> {
         self.resolve(
             |r| {
                 r.selects_binding(
-                    spec.http_method,
-                    spec.template,
-                    Some((spec.service, spec.method)),
+                    &spec.http_method,
+                    &spec.template,
+                    Some((&spec.service, &spec.method)),
                 )
             },
-            spec.service,
+            &spec.service,
             spec.idempotent,
         )
     }
@@ -77,8 +77,8 @@ impl<'a> Settings<'a> {
     /// A method's own settings, as gRPC calls and aggregate calls get them.
     pub fn method(&self, spec: &MethodSpec) -> MethodSettings {
         self.resolve(
-            |r| r.selects_method(spec.service, spec.method),
-            spec.service,
+            |r| r.selects_method(&spec.service, &spec.method),
+            &spec.service,
             spec.idempotent,
         )
     }

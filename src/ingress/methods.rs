@@ -2,15 +2,19 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::schema::MethodSpec;
 use crate::security::RoutePolicy;
+use crate::telemetry::metrics::SharedString;
 use crate::upstream::PoolChannel;
 
 /// Everything a call of one method needs, decided once.
 pub struct GrpcMethod {
-    pub spec: &'static MethodSpec,
+    pub spec: Arc<MethodSpec>,
+    /// The request path, as the `route` label of metrics and logs.
+    pub label: SharedString,
     /// The backend's pool: each call goes to the endpoint it picks then.
     pub channel: PoolChannel,
     /// Deadline when the client sends no `grpc-timeout` (the method's settings, as for REST).
@@ -39,8 +43,8 @@ impl fmt::Display for UnknownMethod {
 
 /// The served methods, by gRPC request path (`/pkg.Service/Method`).
 pub struct MethodTable {
-    methods: HashMap<&'static str, GrpcMethod>,
-    services: HashSet<&'static str>,
+    methods: HashMap<String, GrpcMethod>,
+    services: HashSet<String>,
 }
 
 impl MethodTable {
@@ -51,8 +55,8 @@ impl MethodTable {
             services: HashSet::new(),
         };
         for method in methods {
-            table.services.insert(method.spec.service);
-            table.methods.insert(method.spec.grpc_path, method);
+            table.services.insert(method.spec.service.clone());
+            table.methods.insert(method.spec.grpc_path.clone(), method);
         }
         table
     }

@@ -23,7 +23,7 @@ use crate::grpc::timeout::encode_grpc_timeout;
 use crate::grpc::timeout::parse_grpc_timeout;
 use crate::security::{self, Authenticator, Identity};
 use crate::telemetry::LogFields;
-use crate::telemetry::metrics::{self as telemetry_metrics, SharedString};
+use crate::telemetry::metrics as telemetry_metrics;
 use crate::transcode::metadata;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -52,7 +52,7 @@ impl GrpcIngress {
         B::Error: Into<BoxError>,
     {
         let started = Instant::now();
-        let route = SharedString::const_str(method.spec.grpc_path);
+        let route = method.label.clone();
         crate::telemetry::request_context::record_route(&route);
         let mut fields = LogFields {
             route: Some(route),
@@ -102,7 +102,7 @@ impl GrpcIngress {
                 if let (GatewayError::RateLimited { .. }, Some((_, key))) =
                     (error, &method.policy.rate_limit)
                 {
-                    let route = SharedString::const_str(method.spec.grpc_path);
+                    let route = method.label.clone();
                     telemetry_metrics::record_rate_limited(&route, *key);
                 }
             })?,

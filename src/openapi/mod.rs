@@ -70,38 +70,42 @@ pub fn document(config: &Config, schema: &Schema, plans: &[Plan]) -> Value {
     let mut tags = Vec::new();
     let no_limits = Vec::new();
 
-    for &spec in schema.bindings() {
+    for spec in schema.bindings() {
         if spec.implicit && !config.server.implicit_routes {
             continue;
         }
-        if config.backend_for(spec.service).is_none() {
+        if config.backend_for(&spec.service).is_none() {
             continue;
         }
         let Some(method) = pool
-            .get_service_by_name(spec.service)
+            .get_service_by_name(&spec.service)
             .and_then(|s| s.methods().find(|m| m.name() == spec.method))
         else {
             continue;
         };
         if !tags.iter().any(|t: &Value| t["name"] == spec.service) {
             let mut tag = json!({ "name": spec.service });
-            if let Some(service) = pool.get_service_by_name(spec.service)
+            if let Some(service) = pool.get_service_by_name(&spec.service)
                 && let Some(text) = comments(&service)
             {
                 tag["description"] = text.into();
             }
             tags.push(tag);
         }
-        let Ok(template) = PathTemplate::parse(spec.template) else {
+        let Ok(template) = PathTemplate::parse(&spec.template) else {
             continue;
         };
         let input = method.input();
         let (path, mut parameters, bound) = path_parameters(&template, &input, &mut schemas);
-        if spec.body != Some("*") {
-            let skip: Vec<&str> = bound.iter().map(String::as_str).chain(spec.body).collect();
+        if spec.body.as_deref() != Some("*") {
+            let skip: Vec<&str> = bound
+                .iter()
+                .map(String::as_str)
+                .chain(spec.body.as_deref())
+                .collect();
             query_parameters(&input, "", &skip, &mut schemas, &mut parameters, 0);
         }
-        let id = operation_id(&mut operation_ids, spec.service, spec.method);
+        let id = operation_id(&mut operation_ids, &spec.service, &spec.method);
         let mut operation = json!({
             "operationId": id,
             "tags": [spec.service],
@@ -112,7 +116,7 @@ pub fn document(config: &Config, schema: &Schema, plans: &[Plan]) -> Value {
             operation["summary"] = summary.into();
             operation["description"] = text.into();
         }
-        if let Some(body) = spec.body {
+        if let Some(body) = spec.body.as_deref() {
             let body_schema = if body == "*" {
                 schemas.message(&input)
             } else {
@@ -129,9 +133,9 @@ pub fn document(config: &Config, schema: &Schema, plans: &[Plan]) -> Value {
         operation["responses"] = responses(spec, &method.output(), &mut schemas);
         let policy = RoutePolicy::resolve(config, &no_limits, |r| {
             r.selects_binding(
-                spec.http_method,
-                spec.template,
-                Some((spec.service, spec.method)),
+                &spec.http_method,
+                &spec.template,
+                Some((&spec.service, &spec.method)),
             )
         });
         if let Some(security) = security(config, &policy) {
@@ -442,7 +446,7 @@ fn lower_camel(name: &str) -> String {
 
 /// The 200 answer for the binding's kind, and every error status.
 fn responses(spec: &RouteSpec, output: &MessageDescriptor, schemas: &mut Schemas) -> Value {
-    let body = match spec.response_body {
+    let body = match spec.response_body.as_deref() {
         Some(name) => output
             .get_field_by_name(name)
             .map(|f| schemas.field(&f))
@@ -589,7 +593,10 @@ fn aggregate_operation(
     }
     let mut properties = Map::new();
     for call in &plan.calls {
-        if let Some(output) = schema.descriptors().get_message_by_name(call.method.output) {
+        if let Some(output) = schema
+            .descriptors()
+            .get_message_by_name(&call.method.output)
+        {
             let mut schema = schemas.message(&output);
             if let Value::Object(object) = &mut schema
                 && call.required
@@ -655,8 +662,8 @@ pub fn all_services_config(schema: &Schema) -> Config {
     let mut config = Config::default();
     for service in schema.services() {
         config.backends.push(crate::config::BackendConfig::new(
-            service.name,
-            service.name,
+            &service.name,
+            &service.name,
             "http://127.0.0.1:1",
         ));
     }

@@ -25,7 +25,7 @@ use crate::grpc::timeout::parse_grpc_timeout;
 use crate::http_rule::{Binding, PathMatch};
 use crate::schema::{MethodKind, RequestParts};
 use crate::security::{self, Identity, RoutePolicy, take_rate_limit};
-use crate::telemetry::metrics::{self as telemetry_metrics, SharedString};
+use crate::telemetry::metrics as telemetry_metrics;
 use crate::telemetry::{LogFields, Upstream};
 use crate::transcode::metadata;
 
@@ -94,9 +94,7 @@ impl Gateway {
         };
         let target = found.value;
         let (policy, route) = match target {
-            RouteTarget::Method(entry) => {
-                (&entry.policy, SharedString::const_str(entry.spec.template))
-            }
+            RouteTarget::Method(entry) => (&entry.policy, entry.label.clone()),
             RouteTarget::Aggregate(entry) => (
                 &entry.policy,
                 telemetry_metrics::shared(entry.aggregate.plan.template.to_string()),
@@ -148,7 +146,7 @@ impl Gateway {
         peer: Option<SocketAddr>,
         identity: Option<&Identity>,
     ) -> Result<Response, GatewayError> {
-        let spec = entry.spec;
+        let spec = &*entry.spec;
         match spec.kind {
             MethodKind::Unary | MethodKind::ServerStreaming => {}
             MethodKind::ClientStreaming => {
@@ -159,7 +157,7 @@ impl Gateway {
             }
         }
         let deadline = self.deadline(&parts.headers, entry.timeout)?;
-        let body = match spec.body {
+        let body = match &spec.body {
             Some(_) => self.read_body(parts, body).await?,
             None => Bytes::new(),
         };
@@ -189,7 +187,7 @@ impl Gateway {
                 .await?;
             let upstream = reply.extensions().get::<Upstream>().cloned();
             let mut response =
-                stream::respond(reply, spec.codec, format, started, deadline).await?;
+                stream::respond(reply, spec.codec.clone(), format, started, deadline).await?;
             if let Some(upstream) = upstream {
                 response.extensions_mut().insert(upstream);
             }

@@ -2,11 +2,14 @@
 //! codecs and descriptors, as one value.
 //!
 //! A [`Schema`] is made from a source (today the tables build.rs compiled from `proto/`, see
-//! `transcode::compiled`) and handed to the compile step with a config; nothing above it
-//! reaches for a global table. Which of its services are served is the config's business.
+//! `transcode::compiled`) and handed to the compile step with a config; it owns what it holds,
+//! so a schema made at run time is no different, and nothing above it reaches for a global
+//! table. Which of its services are served is the config's business.
 
 mod codec;
 mod spec;
+
+use std::sync::Arc;
 
 use prost_reflect::DescriptorPool;
 
@@ -15,9 +18,9 @@ pub use spec::{MethodKind, MethodSpec, RouteSpec, ServiceSpec};
 
 /// Services, methods, bindings and descriptors: what a config can choose to serve.
 pub struct Schema {
-    bindings: Vec<&'static RouteSpec>,
-    methods: Vec<&'static MethodSpec>,
-    services: Vec<&'static ServiceSpec>,
+    bindings: Vec<Arc<RouteSpec>>,
+    methods: Vec<Arc<MethodSpec>>,
+    services: Vec<Arc<ServiceSpec>>,
     descriptors: DescriptorPool,
     /// The encoded `FileDescriptorSet` of `descriptors`, as reflection serves it (custom
     /// options such as `google.api.http` included).
@@ -28,49 +31,48 @@ impl Schema {
     /// A schema of these bindings, methods and services, described by the encoded
     /// `FileDescriptorSet` `encoded`; fails when the set does not decode.
     pub fn new(
-        bindings: impl IntoIterator<Item = &'static RouteSpec>,
-        methods: impl IntoIterator<Item = &'static MethodSpec>,
-        services: impl IntoIterator<Item = &'static ServiceSpec>,
+        bindings: impl IntoIterator<Item = RouteSpec>,
+        methods: impl IntoIterator<Item = MethodSpec>,
+        services: impl IntoIterator<Item = ServiceSpec>,
         encoded: bytes::Bytes,
     ) -> Result<Schema, String> {
         let descriptors = DescriptorPool::decode(encoded.clone())
             .map_err(|e| format!("reading descriptors: {e}"))?;
         Ok(Schema {
-            bindings: bindings.into_iter().collect(),
-            methods: methods.into_iter().collect(),
-            services: services.into_iter().collect(),
+            bindings: bindings.into_iter().map(Arc::new).collect(),
+            methods: methods.into_iter().map(Arc::new).collect(),
+            services: services.into_iter().map(Arc::new).collect(),
             descriptors,
             encoded_descriptors: encoded,
         })
     }
 
     /// Every HTTP binding, in proto order.
-    pub fn bindings(&self) -> &[&'static RouteSpec] {
+    pub fn bindings(&self) -> &[Arc<RouteSpec>] {
         &self.bindings
     }
 
     /// Every method, in proto order.
-    pub fn methods(&self) -> &[&'static MethodSpec] {
+    pub fn methods(&self) -> &[Arc<MethodSpec>] {
         &self.methods
     }
 
     /// Every service.
-    pub fn services(&self) -> &[&'static ServiceSpec] {
+    pub fn services(&self) -> &[Arc<ServiceSpec>] {
         &self.services
     }
 
     /// The method `pkg.Service/Method`.
-    pub fn method(&self, qualified: &str) -> Option<&'static MethodSpec> {
+    pub fn method(&self, qualified: &str) -> Option<&Arc<MethodSpec>> {
         let (service, method) = qualified.split_once('/')?;
         self.methods
             .iter()
             .find(|m| m.service == service && m.method == method)
-            .copied()
     }
 
     /// The service with this full name.
-    pub fn service(&self, name: &str) -> Option<&'static ServiceSpec> {
-        self.services.iter().find(|s| s.name == name).copied()
+    pub fn service(&self, name: &str) -> Option<&Arc<ServiceSpec>> {
+        self.services.iter().find(|s| s.name == name)
     }
 
     /// The descriptors of every file, with their comments.

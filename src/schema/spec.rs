@@ -1,6 +1,7 @@
-//! The shape of the generated route table.
+//! What the schema holds: services, methods and their HTTP bindings, each with its codec.
 
 use std::fmt;
+use std::sync::Arc;
 
 use super::MethodCodec;
 
@@ -28,30 +29,30 @@ impl fmt::Display for MethodKind {
 /// implicit `POST /pkg.Service/Method` of a method without one).
 pub struct RouteSpec {
     /// `GET`, `POST`, ... or a custom method.
-    pub http_method: &'static str,
+    pub http_method: String,
     /// The path template as written in the proto.
-    pub template: &'static str,
+    pub template: String,
     /// Full service name, `users.v1.UserService`.
-    pub service: &'static str,
+    pub service: String,
     /// Method name, `GetUser`.
-    pub method: &'static str,
+    pub method: String,
     /// The gRPC request path, `/users.v1.UserService/GetUser`.
-    pub grpc_path: &'static str,
+    pub grpc_path: String,
     /// `None`, `Some("*")` or `Some(field)`.
-    pub body: Option<&'static str>,
+    pub body: Option<String>,
     /// The response field returned as the body, if not the whole message.
-    pub response_body: Option<&'static str>,
+    pub response_body: Option<String>,
     /// Proto and JSON names of the `body` field (query parameters may not set it).
-    pub body_field_names: &'static [&'static str],
-    /// The proto file, relative to `proto/`.
-    pub proto_file: &'static str,
+    pub body_field_names: Vec<String>,
+    /// The proto file, relative to its import root.
+    pub proto_file: String,
     pub kind: MethodKind,
     /// The method's proto `idempotency_level` is NO_SIDE_EFFECTS or IDEMPOTENT: a call that
     /// failed with UNAVAILABLE may be sent again.
     pub idempotent: bool,
     /// True for the default binding of a method without annotation.
     pub implicit: bool,
-    pub codec: &'static dyn MethodCodec,
+    pub codec: Arc<dyn MethodCodec>,
 }
 
 impl RouteSpec {
@@ -59,31 +60,40 @@ impl RouteSpec {
     pub fn qualified_method(&self) -> String {
         format!("{}/{}", self.service, self.method)
     }
+
+    /// Whether the query parameter whose path starts with `field` names the body field (or
+    /// `body` is `*`): such parameters may not set it.
+    pub fn body_binds(&self, field: &str) -> bool {
+        self.body.as_deref() == Some("*") || self.body_field_names.iter().any(|n| n == field)
+    }
 }
 
-/// A compiled service.
+/// A service.
 pub struct ServiceSpec {
-    pub name: &'static str,
-    pub proto_file: &'static str,
-    pub methods: &'static [&'static str],
+    /// Full name, `users.v1.UserService`.
+    pub name: String,
+    /// The proto file, relative to its import root.
+    pub proto_file: String,
+    /// Its methods' names.
+    pub methods: Vec<String>,
 }
 
-/// One RPC method, whatever its HTTP bindings: what aggregates call.
+/// One RPC method, whatever its HTTP bindings: what aggregates and gRPC clients call.
 pub struct MethodSpec {
     /// Full service name, `users.v1.UserService`.
-    pub service: &'static str,
+    pub service: String,
     /// Method name, `GetUser`.
-    pub method: &'static str,
+    pub method: String,
     /// The gRPC request path, `/users.v1.UserService/GetUser`.
-    pub grpc_path: &'static str,
+    pub grpc_path: String,
     /// Full names of the request and response messages.
-    pub input: &'static str,
-    pub output: &'static str,
+    pub input: String,
+    pub output: String,
     pub kind: MethodKind,
     /// Proto `idempotency_level` NO_SIDE_EFFECTS or IDEMPOTENT.
     pub idempotent: bool,
     /// Builds the whole request from fields; renders the whole response.
-    pub codec: &'static dyn MethodCodec,
+    pub codec: Arc<dyn MethodCodec>,
 }
 
 impl MethodSpec {

@@ -97,7 +97,7 @@ fn bind_query<M: FieldSet>(
             continue;
         }
         let path: Vec<&str> = name.split('.').collect();
-        let bound_by_body = route.body == Some("*") || route.body_field_names.contains(&path[0]);
+        let bound_by_body = route.body_binds(path[0]);
         if bound_by_body {
             if ignore_unknown {
                 continue;

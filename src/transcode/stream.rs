@@ -14,6 +14,7 @@
 
 use std::convert::Infallible;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -204,7 +205,7 @@ fn preference(ranges: &[MediaRange<'_>], media: (&str, &str)) -> Option<Preferen
 /// An error before the first message is returned, to be answered with its own status.
 pub async fn respond(
     reply: tonic::Response<Streaming<Bytes>>,
-    codec: &'static dyn MethodCodec,
+    codec: Arc<dyn MethodCodec>,
     format: StreamFormat,
     started: Instant,
     deadline: Duration,
@@ -221,7 +222,7 @@ pub async fn respond(
     };
     let mut out = Vec::new();
     if let Some(message) = &first {
-        format.write_message(codec, message, &mut out)?;
+        format.write_message(&*codec, message, &mut out)?;
     }
     let frames = Frames {
         messages: first.is_some().then_some(messages),
@@ -252,7 +253,7 @@ struct Frames {
     /// Rendered and not yet sent (the first message).
     waiting: Vec<u8>,
     deadline: Pin<Box<Sleep>>,
-    codec: &'static dyn MethodCodec,
+    codec: Arc<dyn MethodCodec>,
     format: StreamFormat,
 }
 
@@ -283,7 +284,8 @@ impl Stream for Frames {
             match Pin::new(messages).poll_next(cx) {
                 Poll::Pending => break,
                 Poll::Ready(Some(Ok(message))) => {
-                    if let Err(error) = this.format.write_message(this.codec, &message, &mut out) {
+                    if let Err(error) = this.format.write_message(&*this.codec, &message, &mut out)
+                    {
                         this.end(Some(error), &mut out);
                     }
                 }
