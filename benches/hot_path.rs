@@ -1,5 +1,5 @@
 //! The gateway's hot pieces, in process and without sockets, each through the same calls the
-//! REST handler (`Gateway::call` in `src/server.rs`) makes:
+//! REST handler (`Gateway::call` in `src/rest/mod.rs`) makes:
 //!
 //! - route match: `RouteMatcher::find` over 270 templates (the 30 compiled bindings and 240
 //!   synthetic ones of realistic shapes), for a typical hit, a late deep hit, a `**` tail, a

@@ -16,7 +16,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio_rustls::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
 
-use crate::config::{BackendConfig, BackendTlsConfig, Config, ServerTlsConfig};
+use crate::config::{BackendConfig, BackendTlsConfig, ServerTlsConfig};
 
 /// The ALPN protocols the listener offers, preferred first.
 const LISTENER_ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
@@ -157,17 +157,6 @@ pub fn rebase(backend: &BackendConfig, base_dir: &Path) -> BackendConfig {
     backend
 }
 
-/// Loads every TLS file `config` names, as `Gateway::new` does (for `gatehouse check`).
-pub fn check(config: &Config) -> Result<(), String> {
-    if let Some(tls) = &config.server.tls {
-        server_config(tls, &config.base_dir)?;
-    }
-    for backend in &config.backends {
-        BackendTls::for_backend(backend, &config.base_dir)?;
-    }
-    Ok(())
-}
-
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
@@ -230,28 +219,24 @@ fn pair_error(cert: &PemFile, key: &PemFile, error: rustls::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
 
-    /// A fresh directory under the system temp dir, removed on drop.
-    struct Scratch(PathBuf);
+    /// A fresh temporary directory (removed on drop) to write PEM files into.
+    struct Scratch(tempfile::TempDir);
 
     impl Scratch {
         fn new(name: &str) -> Scratch {
-            let dir =
-                std::env::temp_dir().join(format!("gatehouse-tls-{name}-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).unwrap();
-            Scratch(dir)
+            let prefix = format!("gatehouse-tls-{name}-");
+            Scratch(tempfile::Builder::new().prefix(&prefix).tempdir().unwrap())
+        }
+
+        fn path(&self) -> &Path {
+            self.0.path()
         }
 
         fn write(&self, name: &str, text: &str) -> PathBuf {
-            std::fs::write(self.0.join(name), text).unwrap();
+            std::fs::write(self.path().join(name), text).unwrap();
             PathBuf::from(name)
-        }
-    }
-
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
         }
     }
 
@@ -270,7 +255,7 @@ mod tests {
             cert_file: dir.write("cert.pem", cert),
             key_file: dir.write("key.pem", key),
         };
-        server_config(&tls, &dir.0)
+        server_config(&tls, dir.path())
     }
 
     #[test]
@@ -330,7 +315,7 @@ mod tests {
             cert_file: "nowhere/cert.pem".into(),
             key_file: "nowhere/key.pem".into(),
         };
-        let error = server_config(&tls, &dir.0).unwrap_err();
+        let error = server_config(&tls, dir.path()).unwrap_err();
         assert!(
             error.starts_with("server.tls.cert_file: ")
                 && error.contains("nowhere/cert.pem: cannot read"),
@@ -361,7 +346,7 @@ mod tests {
             domain: Some("users.internal".into()),
         };
         let endpoint = "https://10.0.0.1:50051";
-        BackendTls::for_backend(&backend(good.clone(), endpoint), &dir.0).unwrap();
+        BackendTls::for_backend(&backend(good.clone(), endpoint), dir.path()).unwrap();
 
         let cases = [
             (
@@ -398,7 +383,7 @@ mod tests {
             ),
         ];
         for (tls, prefix, rest) in cases {
-            let error = BackendTls::for_backend(&backend(tls, endpoint), &dir.0).unwrap_err();
+            let error = BackendTls::for_backend(&backend(tls, endpoint), dir.path()).unwrap_err();
             assert!(error.starts_with(prefix) && error.contains(rest), "{error}");
         }
     }

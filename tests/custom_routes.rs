@@ -1,4 +1,4 @@
-//! Hand-written routes mounted with `Gateway::into_service_with`: tried before the generated
+//! Hand-written routes mounted with `stack::service_with`: tried before the generated
 //! routes, behind the same layers, and a handler that panics is answered in the JSON error
 //! shape while the gateway keeps serving.
 

@@ -380,26 +380,12 @@ mod tests {
         }
     }
 
-    /// A folder under the system temp dir, removed on drop.
-    struct TempDir(std::path::PathBuf);
-
-    impl TempDir {
-        fn new() -> TempDir {
-            static NEXT: AtomicUsize = AtomicUsize::new(0);
-            let path = std::env::temp_dir().join(format!(
-                "gatehouse-jwt-{}-{}",
-                std::process::id(),
-                NEXT.fetch_add(1, Ordering::Relaxed)
-            ));
-            std::fs::create_dir_all(&path).unwrap();
-            TempDir(path)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
+    /// A temporary folder, removed on drop.
+    fn temp_dir() -> tempfile::TempDir {
+        tempfile::Builder::new()
+            .prefix("gatehouse-jwt-")
+            .tempdir()
+            .unwrap()
     }
 
     fn build(configs: &[JwtConfig], dir: &Path) -> Result<JwtVerifier, String> {
@@ -408,12 +394,12 @@ mod tests {
 
     /// A verifier for one issuer whose `jwks_file` holds `document`.
     fn file_verifier(document: &str, tweak: impl FnOnce(&mut JwtConfig)) -> JwtVerifier {
-        let dir = TempDir::new();
-        std::fs::write(dir.0.join("jwks.json"), document).unwrap();
+        let dir = temp_dir();
+        std::fs::write(dir.path().join("jwks.json"), document).unwrap();
         let mut config = config();
         config.jwks_file = Some("jwks.json".into());
         tweak(&mut config);
-        build(&[config], &dir.0).unwrap()
+        build(&[config], dir.path()).unwrap()
     }
 
     /// A verifier with the RSA, EC (no `alg` in its JWK) and Ed25519 fixture keys.
@@ -902,14 +888,14 @@ mod tests {
 
     #[test]
     fn loading_fails_with_the_issuer_and_the_reason() {
-        let dir = TempDir::new();
+        let dir = temp_dir();
         let with_file = |name: &str, content: Option<&str>| {
             if let Some(content) = content {
-                std::fs::write(dir.0.join(name), content).unwrap();
+                std::fs::write(dir.path().join(name), content).unwrap();
             }
             let mut config = config();
             config.jwks_file = Some(name.into());
-            build(&[config], &dir.0).unwrap_err()
+            build(&[config], dir.path()).unwrap_err()
         };
         let error = with_file("missing.json", None);
         assert!(
@@ -960,20 +946,20 @@ mod tests {
 
         let mut config = config();
         config.hs256_secret_env = Some("UNSET_SECRET".into());
-        let error = build(&[config.clone()], &dir.0).unwrap_err();
+        let error = build(&[config.clone()], dir.path()).unwrap_err();
         assert!(
             error.contains(ISS) && error.contains("UNSET_SECRET is not set"),
             "{error}"
         );
         config.hs256_secret_env = Some("SHORT_SECRET".into());
-        let error = build(&[config.clone()], &dir.0).unwrap_err();
+        let error = build(&[config.clone()], dir.path()).unwrap_err();
         assert!(
             error.contains(ISS) && error.contains("at least 32"),
             "{error}"
         );
 
         config.jwks_file = Some("jwks.json".into());
-        let error = build(&[config], &dir.0).unwrap_err();
+        let error = build(&[config], dir.path()).unwrap_err();
         assert!(error.contains("exactly one"), "{error}");
     }
 
