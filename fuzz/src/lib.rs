@@ -9,8 +9,8 @@ pub mod keys;
 use std::sync::OnceLock;
 
 use gatehouse::http_rule::{Binding, PathMatch, PathTemplate, RouteMatcher};
-use gatehouse::routes::{MethodKind, ROUTES, RouteSpec};
-use gatehouse::transcode::codec::RequestParts;
+use gatehouse::schema::{MethodKind, RequestParts, RouteSpec};
+use gatehouse::transcode::compiled::schema;
 
 /// The proto service of the echo backend.
 pub const ECHO_SERVICE: &str = "gatehouse.echo.v1.EchoService";
@@ -21,13 +21,13 @@ pub fn echo_routes() -> &'static RouteMatcher<&'static RouteSpec> {
     static TABLE: OnceLock<RouteMatcher<&'static RouteSpec>> = OnceLock::new();
     TABLE.get_or_init(|| {
         let mut matcher = RouteMatcher::new();
-        for spec in ROUTES.iter().filter(|spec| {
+        for spec in schema().bindings().iter().filter(|spec| {
             spec.service == ECHO_SERVICE
                 && matches!(spec.kind, MethodKind::Unary | MethodKind::ServerStreaming)
         }) {
-            let template = PathTemplate::parse(spec.template)
+            let template = PathTemplate::parse(&spec.template)
                 .unwrap_or_else(|e| panic!("compiled template {}: {e}", spec.template));
-            matcher.insert(spec.http_method, template, spec);
+            matcher.insert(&spec.http_method, template, &**spec);
         }
         matcher
     })
