@@ -14,12 +14,11 @@ mod settings;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio_rustls::rustls::ServerConfig;
-
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::HeaderMap;
 use http::header::HeaderName;
+use tokio_rustls::rustls::ServerConfig;
 use tower_http::cors::CorsLayer;
 
 use crate::aggregate::Plan;
