@@ -1,7 +1,7 @@
 //! The checks of a config that need the schema: every service it names exists, every
-//! `[[routes]]` entry selects something served, every aggregate plan compiles and has a backend
-//! for each call. The rest of a config is checked by `Config::validate`, which needs only the
-//! config.
+//! `[[routes]]` entry selects something, every aggregate plan compiles and has a backend for
+//! each call, and no two served routes claim the same HTTP method and path. The rest of a
+//! config is checked by `Config::validate`, which needs only the config.
 
 use crate::aggregate::Plan;
 use crate::config::{Config, ConfigError};
