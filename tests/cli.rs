@@ -2,16 +2,15 @@
 //! file and names the file, key and reason of what is wrong, and `serve` names the key that
 //! moves a listener whose address is taken.
 
-use std::io::Read;
+mod common;
+
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+
+use common::run_to_exit;
 
 const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
-/// Bound on waiting for `serve` to exit, so that one that starts when it should refuse fails
-/// the test instead of hanging it.
-const PATIENCE: Duration = Duration::from_secs(20);
 
 /// Writes `toml` to a file of its own under the target's temp dir.
 fn config_file(name: &str, toml: &str) -> PathBuf {
@@ -233,34 +232,7 @@ fn serve_names_the_key_that_moves_a_taken_admin_port() {
         "admin-port-taken",
         &format!("[server]\nlisten = \"127.0.0.1:0\"\n\n[admin]\nlisten = \"{address}\"\n"),
     );
-    let mut child = Command::new(BIN)
-        .arg("serve")
-        .arg("--config")
-        .arg(&path)
-        .env("RUST_LOG", "off")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start gatehouse serve");
-    let mut stderr = child.stderr.take().expect("stderr");
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    let deadline = Instant::now() + PATIENCE;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for gatehouse serve") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("gatehouse serve still running after {PATIENCE:?} on a taken admin port");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let stderr = reader.join().expect("read stderr");
+    let (status, stderr) = run_to_exit(Command::new(BIN).arg("serve").arg("--config").arg(&path));
     assert!(!status.success(), "{stderr}");
     assert!(stderr.contains(&address), "{stderr}");
     assert!(stderr.contains("admin.listen"), "{stderr}");

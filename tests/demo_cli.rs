@@ -2,17 +2,16 @@
 //! backends and the gateway, prints a token, and the printed curl commands work with it. Its
 //! admin listener takes a free port unless `--admin-listen` names one.
 
-use std::io::{BufRead, BufReader, Read};
+mod common;
+
+use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
 
+use common::run_to_exit;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
-/// Bound on waiting for the demo to exit, so that one that starts when it should refuse fails
-/// the test instead of hanging it.
-const PATIENCE: Duration = Duration::from_secs(20);
 /// `gatehouse serve`'s default admin port, which the demo must not need.
 const SERVE_ADMIN_LISTEN: &str = "127.0.0.1:9901";
 
@@ -136,34 +135,8 @@ async fn the_demo_walkthrough_works_with_the_printed_token() {
 }
 
 /// Runs `gatehouse demo` with `args` until it exits, and returns how and its stderr.
-fn run_to_exit(args: &[&str]) -> (ExitStatus, String) {
-    let mut child = Command::new(BIN)
-        .arg("demo")
-        .args(args)
-        .env("RUST_LOG", "off")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start gatehouse demo");
-    let mut stderr = child.stderr.take().expect("stderr");
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    let deadline = Instant::now() + PATIENCE;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for gatehouse demo") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("gatehouse demo {args:?} still running after {PATIENCE:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    (status, reader.join().expect("read stderr"))
+fn run_demo_to_exit(args: &[&str]) -> (ExitStatus, String) {
+    run_to_exit(Command::new(BIN).arg("demo").args(args))
 }
 
 #[tokio::test]
@@ -184,7 +157,8 @@ async fn the_demo_starts_while_the_serve_admin_port_is_taken() {
 fn a_taken_admin_listen_address_names_the_flag_that_moves_it() {
     let held = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = held.local_addr().unwrap().to_string();
-    let (status, stderr) = run_to_exit(&["--listen", "127.0.0.1:0", "--admin-listen", &address]);
+    let (status, stderr) =
+        run_demo_to_exit(&["--listen", "127.0.0.1:0", "--admin-listen", &address]);
     assert!(!status.success(), "{stderr}");
     assert!(stderr.contains(&address), "{stderr}");
     assert!(stderr.contains("--admin-listen"), "{stderr}");

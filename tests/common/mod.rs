@@ -30,7 +30,7 @@ use tokio::sync::oneshot;
 pub use echo::{Echo, EchoServer, GatedEcho, STACK_TRACE, VIOLATION_DESCRIPTION, VIOLATION_FIELD};
 pub use errors::{error_reason, expect_error, expect_status, field_violations, json_ok};
 pub use fleet::{Fleet, Instance, RefusingServer};
-pub use process::{Gatehouse, PATIENCE, check_refuses};
+pub use process::{Gatehouse, PATIENCE, check_refuses, run_to_exit};
 pub use raw::RawResponse;
 pub use redis::RedisServer;
 pub use webdriver::Browser;

@@ -160,3 +160,34 @@ pub fn check_refuses(name: &str, config: &str, key: &str) {
     assert!(!output.status.success(), "this passed the check:\n{config}");
     assert!(stderr.contains(key), "{config}\n{stderr}");
 }
+
+/// Runs `command` (the gatehouse binary with its arguments) until it exits, with the log off,
+/// and returns how it exited and its stderr. One that is still running after [`PATIENCE`]
+/// (it started when it should have refused) is killed and fails the test.
+pub fn run_to_exit(command: &mut Command) -> (ExitStatus, String) {
+    let mut child = command
+        .env("RUST_LOG", "off")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start gatehouse");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+        text
+    });
+    let deadline = Instant::now() + PATIENCE;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for gatehouse") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{command:?} still running after {PATIENCE:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    (status, reader.join().expect("read stderr"))
+}
