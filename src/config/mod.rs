@@ -72,12 +72,15 @@ pub struct ConfigError {
 }
 
 impl fmt::Display for ConfigError {
+    /// `file: key: reason`, leaving out the parts that are empty (a config built in code has
+    /// no file).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.key.is_empty() {
-            write!(f, "{}: {}", self.file, self.reason)
-        } else {
-            write!(f, "{}: {}: {}", self.file, self.key, self.reason)
+        for part in [&self.file, &self.key] {
+            if !part.is_empty() {
+                write!(f, "{part}: ")?;
+            }
         }
+        f.write_str(&self.reason)
     }
 }
 
@@ -348,6 +351,25 @@ mod tests {
         Config::parse("gatehouse.toml", text)
             .unwrap_err()
             .to_string()
+    }
+
+    #[test]
+    fn an_error_leaves_out_what_it_does_not_know() {
+        let error = |file: &str, key: &str| {
+            ConfigError {
+                file: file.into(),
+                key: key.into(),
+                reason: "why".into(),
+            }
+            .to_string()
+        };
+        assert_eq!(
+            error("g.toml", "server.listen"),
+            "g.toml: server.listen: why"
+        );
+        assert_eq!(error("g.toml", ""), "g.toml: why");
+        assert_eq!(error("", "server.listen"), "server.listen: why");
+        assert_eq!(error("", ""), "why");
     }
 
     #[test]
