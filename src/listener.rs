@@ -39,25 +39,19 @@ use tower::{Service, ServiceExt};
 use crate::error::GatewayError;
 pub use crate::gateway::ConnectionLimits;
 
-/// The hyper builders a connection is served with.
-trait ConnectionLimitsExt {
-    fn builders(&self) -> Builders;
-}
-
-impl ConnectionLimitsExt for ConnectionLimits {
-    fn builders(&self) -> Builders {
-        let mut http1 = http1::Builder::new();
-        http1
-            .timer(TokioTimer::new())
-            .header_read_timeout(self.header_read_timeout)
-            .max_headers(self.max_headers.saturating_mul(2).max(100))
-            .max_buf_size(self.max_header_bytes.saturating_mul(4).max(64 * 1024));
-        let mut http2 = http2::Builder::new(TokioExecutor::new());
-        http2.timer(TokioTimer::new()).max_header_list_size(
-            u32::try_from(self.max_header_bytes.saturating_mul(4)).unwrap_or(u32::MAX),
-        );
-        Builders { http1, http2 }
-    }
+/// The hyper builders a connection is served with, under `limits`.
+fn builders(limits: &ConnectionLimits) -> Builders {
+    let mut http1 = http1::Builder::new();
+    http1
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_headers(limits.max_headers.saturating_mul(2).max(100))
+        .max_buf_size(limits.max_header_bytes.saturating_mul(4).max(64 * 1024));
+    let mut http2 = http2::Builder::new(TokioExecutor::new());
+    http2.timer(TokioTimer::new()).max_header_list_size(
+        u32::try_from(limits.max_header_bytes.saturating_mul(4)).unwrap_or(u32::MAX),
+    );
+    Builders { http1, http2 }
 }
 
 /// hyper's connection builders for the two protocols one port speaks.
@@ -119,7 +113,7 @@ pub async fn serve_with_drain(
     drain_timeout: Option<Duration>,
 ) -> io::Result<()> {
     let address = listener.local_addr()?;
-    let builders = Arc::new(limits.builders());
+    let builders = Arc::new(builders(&limits));
     let acceptor = limits.tls.clone().map(TlsAcceptor::from);
     let handshake_timeout = limits.header_read_timeout;
     let graceful = GracefulShutdown::new();
