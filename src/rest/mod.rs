@@ -170,13 +170,7 @@ impl Gateway {
                 ignore_unknown_query: self.ignore_unknown_query,
             },
         )?;
-        let metadata = metadata::request_metadata(
-            &parts.headers,
-            &parts.uri,
-            &self.forwarded_headers,
-            peer.map(|p| p.ip()),
-            identity,
-        );
+        let metadata = self.call_metadata(parts, peer, identity);
         if spec.kind == MethodKind::ServerStreaming {
             use crate::transcode::stream::{self, StreamFormat};
             let started = tokio::time::Instant::now();
@@ -228,13 +222,7 @@ impl Gateway {
         client: Option<std::net::IpAddr>,
     ) -> Result<Response, GatewayError> {
         let deadline = self.deadline(&parts.headers, entry.aggregate.timeout)?;
-        let metadata = metadata::request_metadata(
-            &parts.headers,
-            &parts.uri,
-            &self.forwarded_headers,
-            peer.map(|p| p.ip()),
-            identity,
-        );
+        let metadata = self.call_metadata(parts, peer, identity);
         let inputs = Inputs {
             bindings,
             query: parts.uri.query(),
@@ -256,6 +244,23 @@ impl Gateway {
             .headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         Ok(response)
+    }
+
+    /// The metadata a backend call of this request carries: its forwarded headers, the
+    /// forwarding chain and the verified caller.
+    fn call_metadata(
+        &self,
+        parts: &Parts,
+        peer: Option<SocketAddr>,
+        identity: Option<&Identity>,
+    ) -> tonic::metadata::MetadataMap {
+        metadata::request_metadata(
+            &parts.headers,
+            &parts.uri,
+            &self.forwarded_headers,
+            peer.map(|p| p.ip()),
+            identity,
+        )
     }
 
     /// min(client `Grpc-Timeout`, the route's deadline); `max_timeout` caps both.
