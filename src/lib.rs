@@ -27,6 +27,7 @@ pub mod reload;
 pub mod rest;
 pub mod schema;
 pub mod security;
+pub mod sources;
 pub mod stack;
 pub mod telemetry;
 pub mod tls;

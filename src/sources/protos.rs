@@ -1,0 +1,1 @@
+//! `.proto` files compiled at run time.

@@ -1,0 +1,1 @@
+//! Descriptors from a backend's grpc.reflection service.
