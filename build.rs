@@ -23,6 +23,9 @@ use prost::Message;
 #[path = "src/http_rule/mod.rs"]
 mod http_rule;
 
+#[path = "src/schema/rules.rs"]
+mod rules;
+
 #[path = "src/codegen/mod.rs"]
 mod codegen;
 
@@ -47,6 +50,7 @@ fn run() -> Result<(), String> {
     println!("cargo:rerun-if-changed={PROTO_ROOT}");
     println!("cargo:rerun-if-changed=src/codegen");
     println!("cargo:rerun-if-changed=src/http_rule");
+    println!("cargo:rerun-if-changed=src/schema/rules.rs");
     let out_dir = PathBuf::from(env::var("OUT_DIR").map_err(|e| e.to_string())?);
 
     let files = proto_files(Path::new(PROTO_ROOT))?;

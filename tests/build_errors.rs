@@ -6,6 +6,10 @@
 mod http_rule;
 
 #[allow(dead_code)]
+#[path = "../src/schema/rules.rs"]
+mod rules;
+
+#[allow(dead_code)]
 #[path = "../src/codegen/mod.rs"]
 mod codegen;
 

@@ -6,6 +6,7 @@ use std::fmt::Write;
 use prost_reflect::{DescriptorPool, FieldDescriptor, Kind, MessageDescriptor};
 
 use super::names;
+use crate::rules::TextForm;
 
 const PARSE: &str = "crate::transcode::parse";
 
@@ -21,7 +22,17 @@ pub enum Element {
 
 /// The element of a field (the item type for repeated fields).
 pub fn element(field: &FieldDescriptor) -> Element {
+    match crate::rules::text_form(field) {
+        TextForm::Unsupported(reason) => return Element::Unsupported(reason),
+        TextForm::Message => return Element::Message,
+        TextForm::Scalar => {}
+    }
     let scalar = |f: &str| Element::Text(format!("{PARSE}::{f}(value)?"));
+    let wrapper = |name: &str, parse: &str| {
+        Element::Text(format!(
+            "::pbjson_types::{name} {{ value: {PARSE}::{parse}(value)?.into() }}"
+        ))
+    };
     match field.kind() {
         Kind::Double => scalar("f64"),
         Kind::Float => scalar("f32"),
@@ -32,44 +43,26 @@ pub fn element(field: &FieldDescriptor) -> Element {
         Kind::Bool => scalar("bool"),
         Kind::String => scalar("string"),
         Kind::Bytes => scalar("bytes"),
-        Kind::Enum(e) if e.full_name() == "google.protobuf.NullValue" => {
-            Element::Unsupported("a google.protobuf.NullValue field")
-        }
         Kind::Enum(e) => Element::Text(format!(
             "{PARSE}::enumeration(value, {}::from_str_name)?",
             names::enum_path(&e)
         )),
-        Kind::Message(m) => well_known_element(&m),
-    }
-}
-
-fn well_known_element(message: &MessageDescriptor) -> Element {
-    let Some(name) = message.full_name().strip_prefix("google.protobuf.") else {
-        return Element::Message;
-    };
-    let wrapper = |parse: &str| {
-        Element::Text(format!(
-            "::pbjson_types::{name} {{ value: {PARSE}::{parse}(value)?.into() }}"
-        ))
-    };
-    match name {
-        "Timestamp" => Element::Text(format!("{PARSE}::timestamp(value)?")),
-        "Duration" => Element::Text(format!("{PARSE}::duration(value)?")),
-        "FieldMask" => Element::Text(format!("{PARSE}::field_mask(value)?")),
-        "DoubleValue" => wrapper("f64"),
-        "FloatValue" => wrapper("f32"),
-        "Int64Value" => wrapper("i64"),
-        "UInt64Value" => wrapper("u64"),
-        "Int32Value" => wrapper("i32"),
-        "UInt32Value" => wrapper("u32"),
-        "BoolValue" => wrapper("bool"),
-        "StringValue" => wrapper("string"),
-        "BytesValue" => wrapper("bytes"),
-        "Struct" => Element::Unsupported("a google.protobuf.Struct field"),
-        "Value" => Element::Unsupported("a google.protobuf.Value field"),
-        "ListValue" => Element::Unsupported("a google.protobuf.ListValue field"),
-        "Any" => Element::Unsupported("a google.protobuf.Any field"),
-        _ => Element::Unsupported("this well-known type"),
+        // The well-known types `text_form` calls scalars.
+        Kind::Message(m) => match m.name() {
+            "Timestamp" => scalar("timestamp"),
+            "Duration" => scalar("duration"),
+            "FieldMask" => scalar("field_mask"),
+            "DoubleValue" => wrapper("DoubleValue", "f64"),
+            "FloatValue" => wrapper("FloatValue", "f32"),
+            "Int64Value" => wrapper("Int64Value", "i64"),
+            "UInt64Value" => wrapper("UInt64Value", "u64"),
+            "Int32Value" => wrapper("Int32Value", "i32"),
+            "UInt32Value" => wrapper("UInt32Value", "u32"),
+            "BoolValue" => wrapper("BoolValue", "bool"),
+            "StringValue" => wrapper("StringValue", "string"),
+            "BytesValue" => wrapper("BytesValue", "bytes"),
+            _ => Element::Unsupported("this well-known type"),
+        },
     }
 }
 

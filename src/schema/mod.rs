@@ -7,6 +7,7 @@
 //! table. Which of its services are served is the config's business.
 
 mod codec;
+pub mod rules;
 mod spec;
 
 use std::sync::Arc;
