@@ -14,6 +14,8 @@ use gatehouse::admin::{self, Readiness};
 use gatehouse::config::{Config, DEFAULT_LISTEN};
 use gatehouse::demo::{self, DemoStore};
 use gatehouse::gateway::{self, Handle};
+use gatehouse::schema::{RouteSpec, Schema};
+use gatehouse::sources;
 use gatehouse::telemetry::export::{self, Exporter};
 use gatehouse::telemetry::request_context::LogFormat;
 use gatehouse::transcode::compiled;
@@ -74,8 +76,12 @@ enum Command {
         #[arg(long, default_value = DEMO_ADMIN_LISTEN)]
         admin_listen: SocketAddr,
     },
-    /// Print the route table compiled from proto/.
-    Routes,
+    /// Print the HTTP routes: of every compiled-in service, or of the services a config
+    /// serves (its protos, descriptor sets and backends' reflection included).
+    Routes {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Validate a config file and exit non-zero with the file, key and reason if it is wrong.
     Check {
         #[arg(long, default_value = "gatehouse.toml")]
@@ -96,38 +102,44 @@ fn main() -> ExitCode {
         logging().init();
     }
     match cli.command {
-        Command::Routes => {
-            print_routes();
+        Command::Routes { config: None } => {
+            print_routes(compiled::schema().bindings().iter());
             ExitCode::SUCCESS
         }
-        Command::Openapi { config } => {
+        Command::Routes { config: Some(path) } => run(async move {
+            let (config, schema) = load(&path).await?;
+            let served: Vec<&str> = config
+                .backends
+                .iter()
+                .flat_map(|b| b.services.iter().map(String::as_str))
+                .collect();
+            print_routes(
+                schema
+                    .bindings()
+                    .iter()
+                    .filter(|r| served.contains(&r.service.as_str())),
+            );
+            Ok(())
+        }),
+        Command::Openapi { config: None } => {
             let schema = compiled::schema();
-            // The aggregates' plans as the compile step checks and compiles them.
-            let loaded = match config {
-                Some(path) => Config::load(&path).and_then(|config| {
-                    let plans = gateway::check::against_schema(&config, schema)?;
-                    Ok((config, plans))
-                }),
-                None => Ok((gatehouse::openapi::all_services_config(schema), Vec::new())),
-            };
-            let (config, plans) = match loaded {
-                Ok(loaded) => loaded,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            let document = gatehouse::openapi::document(&config, schema, &plans);
-            let text = serde_json::to_string_pretty(&document).unwrap_or_default();
-            // A closed pipe (`| head`) is not an error worth a panic.
-            let _ = writeln!(std::io::stdout(), "{text}");
+            let config = gatehouse::openapi::all_services_config(schema);
+            print_openapi(&config, schema, &[]);
             ExitCode::SUCCESS
         }
+        Command::Openapi { config: Some(path) } => run(async move {
+            let (config, schema) = load(&path).await?;
+            // The aggregates' plans as the compile step checks and compiles them.
+            let plans =
+                gateway::check::against_schema(&config, &schema).map_err(|e| e.to_string())?;
+            print_openapi(&config, &schema, &plans);
+            Ok(())
+        }),
         Command::Check { config: path } => run(async move {
-            let config = Config::load(&path).map_err(|e| e.to_string())?;
+            let (config, schema) = load(&path).await?;
             // Exactly what `serve` builds: the files and variables the config names must be
             // there too.
-            gateway::compile(&config, compiled::schema()).map_err(|e| e.to_string())?;
+            gateway::compile(&config, &schema).map_err(|e| e.to_string())?;
             let served: usize = config.backends.iter().map(|b| b.services.len()).sum();
             println!(
                 "{}: ok ({} backends, {served} services)",
@@ -186,6 +198,23 @@ fn logging() -> impl tracing::Subscriber + for<'a> LookupSpan<'a> + Send + Sync 
     )
 }
 
+/// The config at `path` and the schema it describes (the compiled-in protos and the run-time
+/// sources it names).
+async fn load(path: &Path) -> Result<(Config, Schema), String> {
+    let config = Config::load(path).map_err(|e| e.to_string())?;
+    let schema = sources::load(&config, Some(compiled::schema()))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((config, schema))
+}
+
+fn print_openapi(config: &Config, schema: &Schema, plans: &[gatehouse::aggregate::Plan]) {
+    let document = gatehouse::openapi::document(config, schema, plans);
+    let text = serde_json::to_string_pretty(&document).unwrap_or_default();
+    // A closed pipe (`| head`) is not an error worth a panic.
+    let _ = writeln!(std::io::stdout(), "{text}");
+}
+
 fn run(job: impl Future<Output = Result<(), String>>) -> ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -219,7 +248,10 @@ async fn serve(
     // Listened for before anything is bound, so that no stop request is missed.
     let mut signals = StopSignals::new()?;
     let metrics = gatehouse::telemetry::metrics::install();
-    let gateway = gateway::compile(&config, compiled::schema()).map_err(|e| e.to_string())?;
+    let schema = sources::load(&config, Some(compiled::schema()))
+        .await
+        .map_err(|e| e.to_string())?;
+    let gateway = gateway::compile(&config, &schema).map_err(|e| e.to_string())?;
     let limits = gateway.connection_limits();
     let routes = gateway.route_count();
     let handle = Handle::new(gateway);
@@ -455,8 +487,8 @@ async fn demo(listen: SocketAddr, admin_listen: SocketAddr) -> Result<(), String
     result
 }
 
-fn print_routes() {
-    let routes = compiled::schema().bindings();
+fn print_routes<'a>(routes: impl Iterator<Item = &'a Arc<RouteSpec>>) {
+    let routes: Vec<_> = routes.collect();
     let width = routes.iter().map(|r| r.template.len()).max().unwrap_or(0);
     println!(
         "{:<7} {:<width$}  {:<50} {:<8} {:<10} KIND",

@@ -1,8 +1,10 @@
-//! Hot reload: SIGHUP, or a change of the config file, rebuilds the whole gateway from the file
-//! (routes and their policies, rate limits, keys, backends and their endpoints, aggregates). A
-//! gateway that builds is swapped in atomically; requests in flight finish on the old one. One
-//! that does not is refused with the messages `gatehouse check` gives, logged and counted, and
-//! the old one keeps serving.
+//! Hot reload: SIGHUP, or a change of the config file or of a proto or descriptor set it reads,
+//! rebuilds the whole gateway: the schema from its sources (protos compiled again, descriptor
+//! sets read again, backends' reflection services asked again), then routes and their
+//! policies, rate limits, keys, backends and their endpoints, aggregates. A gateway that builds
+//! is swapped in atomically; requests in flight finish on the old one. One that does not is
+//! refused with the messages `gatehouse check` gives (a proto error with its file, line and
+//! column), logged and counted, and the old one keeps serving.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -20,10 +22,12 @@ const SETTLE: Duration = Duration::from_millis(250);
 
 /// Rebuilds the gateway from `path` and puts it in service. On success, the keys that changed
 /// but only take effect after a restart (the listeners' own settings); on failure, why.
-pub fn reload(handle: &Handle, path: &Path) -> Result<Vec<&'static str>, String> {
+pub async fn reload(handle: &Handle, path: &Path) -> Result<Vec<&'static str>, String> {
     let config = Config::load(path).map_err(|e| e.to_string())?;
-    let gateway = gateway::compile(&config, crate::transcode::compiled::schema())
+    let schema = crate::sources::load(&config, Some(crate::transcode::compiled::schema()))
+        .await
         .map_err(|e| e.to_string())?;
+    let gateway = gateway::compile(&config, &schema).map_err(|e| e.to_string())?;
     let restart = restart_needed(handle.load().config(), &config);
     handle.replace(gateway);
     Ok(restart)
@@ -104,8 +108,8 @@ fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
         .collect()
 }
 
-/// Reloads `path` into `handle` on SIGHUP and whenever the file's content changes, until `stop`
-/// completes.
+/// Reloads `path` into `handle` on SIGHUP and whenever the content of the file, or of a proto
+/// or descriptor set its `[schema]` names, changes, until `stop` completes.
 pub async fn watch(handle: Handle, path: PathBuf, stop: impl Future<Output = ()>) {
     tokio::pin!(stop);
     let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
@@ -140,16 +144,16 @@ pub async fn watch(handle: Handle, path: PathBuf, stop: impl Future<Output = ()>
                     continue;
                 }
                 seen = now;
-                "the config file changed"
+                "the config file or a file of its schema changed"
             }
         };
-        apply(&handle, &path, reason);
+        apply(&handle, &path, reason).await;
     }
 }
 
 /// One reload, logged and counted.
-pub fn apply(handle: &Handle, path: &Path, reason: &str) {
-    match reload(handle, path) {
+pub async fn apply(handle: &Handle, path: &Path, reason: &str) {
+    match reload(handle, path).await {
         Ok(restart) => {
             metrics::counter!("gatehouse_config_reloads_total", "result" => "ok").increment(1);
             tracing::info!(file = %path.display(), %reason, "config reloaded");
@@ -167,11 +171,52 @@ pub fn apply(handle: &Handle, path: &Path, reason: &str) {
     }
 }
 
-/// What the file holds now (its SHA-256), or `None` when it cannot be read.
+/// What the config file and the schema files it names hold now (one SHA-256 of their names and
+/// contents), or `None` when the config cannot be read.
 fn fingerprint(path: &Path) -> Option<[u8; 32]> {
-    std::fs::read(path)
-        .ok()
-        .map(|bytes| Sha256::digest(&bytes).into())
+    let text = std::fs::read(path).ok()?;
+    let mut digest = Sha256::new();
+    digest.update(&text);
+    // A config that does not parse is still watched: its fix is a change too.
+    if let Ok(config) = Config::load(path) {
+        for root in config.schema.paths(&config.base_dir) {
+            for file in files_under(&root) {
+                digest.update(file.as_os_str().as_encoded_bytes());
+                digest.update(std::fs::read(&file).unwrap_or_default());
+            }
+        }
+    }
+    Some(digest.finalize().into())
+}
+
+/// Most files and folders looked at below one schema path (a symlink loop ends here).
+const MAX_WATCHED: usize = 20_000;
+
+/// `root` itself when it is a file; otherwise every file below it, sorted.
+fn files_under(root: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut folders = vec![root.to_path_buf()];
+    let mut visited = 0;
+    while let Some(folder) = folders.pop() {
+        visited += 1;
+        if visited + files.len() > MAX_WATCHED {
+            break;
+        }
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            files.push(folder);
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
 }
 
 #[cfg(test)]

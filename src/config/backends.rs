@@ -37,6 +37,10 @@ pub struct BackendConfig {
     pub services: Vec<String>,
     /// `http://host:port` URIs.
     pub endpoints: Vec<String>,
+    /// Take the descriptors of `services` from the backend's own grpc.reflection service, at
+    /// start-up and on every reload.
+    #[serde(default)]
+    pub reflection: bool,
     /// Default deadline for this backend's calls; `[server] timeout` when absent.
     #[serde(default, with = "humantime_serde")]
     pub timeout: Option<Duration>,
@@ -172,6 +176,7 @@ impl BackendConfig {
             name: name.to_string(),
             services: vec![service.to_string()],
             endpoints: vec![endpoint.to_string()],
+            reflection: false,
             timeout: None,
             connections_per_endpoint: DEFAULT_CONNECTIONS_PER_ENDPOINT,
             max_pending: DEFAULT_MAX_PENDING,

@@ -13,6 +13,7 @@ mod auth;
 mod backends;
 mod rate_limits;
 mod routes;
+mod schema;
 mod server;
 mod telemetry;
 
@@ -28,6 +29,7 @@ pub use auth::*;
 pub use backends::*;
 pub use rate_limits::*;
 pub use routes::*;
+pub use schema::*;
 pub use server::*;
 pub use telemetry::*;
 
@@ -55,6 +57,9 @@ pub struct Config {
     /// `[rate_limits]`: where rate-limit buckets live.
     #[serde(default)]
     pub rate_limits: RateLimitsConfig,
+    /// `[schema]`: protos and descriptor sets read at run time.
+    #[serde(default)]
+    pub schema: SchemaConfig,
     /// The folder of the config file: relative paths in it are relative to this.
     #[serde(skip)]
     pub base_dir: std::path::PathBuf,

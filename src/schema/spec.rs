@@ -14,6 +14,18 @@ pub enum MethodKind {
     BidiStreaming,
 }
 
+impl MethodKind {
+    /// How `method` streams.
+    pub fn of(method: &prost_reflect::MethodDescriptor) -> MethodKind {
+        match (method.is_client_streaming(), method.is_server_streaming()) {
+            (false, false) => MethodKind::Unary,
+            (false, true) => MethodKind::ServerStreaming,
+            (true, false) => MethodKind::ClientStreaming,
+            (true, true) => MethodKind::BidiStreaming,
+        }
+    }
+}
+
 impl fmt::Display for MethodKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -76,6 +88,9 @@ pub struct ServiceSpec {
     pub proto_file: String,
     /// Its methods' names.
     pub methods: Vec<String>,
+    /// Where its definition came from, for messages: `compiled in`, `[schema] protos`, a
+    /// descriptor set file, a backend's reflection service.
+    pub source: String,
 }
 
 /// One RPC method, whatever its HTTP bindings: what aggregates and gRPC clients call.

@@ -1,5 +1,193 @@
-//! Where a schema comes from at run time: `.proto` files compiled at start-up, descriptor set
-//! files, and backends' reflection services, merged with the compiled-in protos.
+//! Where a schema comes from at run time: `.proto` files compiled at start-up
+//! (`[schema] protos`), descriptor set files (`[schema] descriptor_sets`), and the reflection
+//! services of backends with `reflection = true`, merged with the compiled-in protos into the
+//! one [`Schema`] the compile step takes. Their services get the dynamic codec
+//! (`transcode::dynamic`), made once per binding here.
 
 pub mod protos;
 pub mod reflection;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use prost_reflect::DescriptorPool;
+
+use crate::config::{Config, ConfigError};
+use crate::schema::rules;
+use crate::schema::{MethodCodec, MethodKind, MethodSpec, RouteSpec, Schema, ServiceSpec};
+use crate::transcode::dynamic::DynamicCodec;
+
+/// How long a backend's reflection service may take to describe its services.
+pub const REFLECTION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The schema `config` describes: `compiled` (the protos built into the binary, when given),
+/// `[schema] protos` and `descriptor_sets`, and the reflection services of backends with
+/// `reflection = true`. A source that cannot be read, a proto that does not compile (with its
+/// file, line and column) and a service two sources define are errors naming the key.
+pub async fn load(config: &Config, compiled: Option<&Schema>) -> Result<Schema, ConfigError> {
+    let fail = |key: String, reason: String| ConfigError {
+        file: config.file.clone(),
+        key,
+        reason,
+    };
+    let mut parts: Vec<Schema> = Vec::new();
+    let roots: Vec<PathBuf> = config
+        .schema
+        .protos
+        .iter()
+        .map(|p| config.base_dir.join(p))
+        .collect();
+    if !roots.is_empty() {
+        // protox works synchronously and may take a while on a large tree: off the runtime's
+        // threads, which may be serving.
+        let compiled_protos = tokio::task::spawn_blocking(move || protos::compile(&roots))
+            .await
+            .map_err(|e| fail("schema.protos".into(), e.to_string()))?
+            .map_err(|e| fail("schema.protos".into(), e.to_string()))?;
+        let part = from_descriptors(Bytes::from(compiled_protos), "[schema] protos", None)
+            .map_err(|e| fail("schema.protos".into(), e))?;
+        parts.push(part);
+    }
+    for (i, file) in config.schema.descriptor_sets.iter().enumerate() {
+        let key = format!("schema.descriptor_sets[{i}]");
+        let path = config.base_dir.join(file);
+        let bytes = std::fs::read(&path).map_err(|e| fail(key.clone(), format!("{}: cannot read: {e}", path.display())))?;
+        let source = format!("descriptor set {}", file.display());
+        let part = from_descriptors(Bytes::from(bytes), &source, None)
+            .map_err(|e| fail(key.clone(), format!("{}: {e}", path.display())))?;
+        parts.push(part);
+    }
+    for (i, backend) in config.backends.iter().enumerate() {
+        if !backend.reflection {
+            continue;
+        }
+        let key = format!("backends[{i}].reflection");
+        let encoded = reflect(config, backend)
+            .await
+            .map_err(|e| fail(key.clone(), e))?;
+        let source = format!("the reflection service of backend {:?}", backend.name);
+        let part = from_descriptors(Bytes::from(encoded), &source, Some(&backend.services))
+            .map_err(|e| fail(key.clone(), e))?;
+        parts.push(part);
+    }
+    let mut all: Vec<&Schema> = compiled.into_iter().collect();
+    all.extend(parts.iter());
+    Schema::merge(&all).map_err(|e| fail("schema".into(), e))
+}
+
+/// Every file and folder the schema is read from, for the reload watcher.
+pub fn watched_paths(config: &Config) -> Vec<PathBuf> {
+    config.schema.paths(&config.base_dir)
+}
+
+/// Asks `backend`'s endpoints, through a pool of its own, for the descriptors of its services.
+async fn reflect(config: &Config, backend: &crate::config::BackendConfig) -> Result<Vec<u8>, String> {
+    let pool = crate::upstream::Backend::new(&crate::tls::rebase(backend, &config.base_dir))?;
+    match tokio::time::timeout(
+        REFLECTION_TIMEOUT,
+        reflection::fetch(pool.channel(), &backend.services),
+    )
+    .await
+    {
+        Ok(result) => result,
+        Err(_) => Err(format!(
+            "its reflection service did not describe {} within {REFLECTION_TIMEOUT:?}",
+            backend.services.join(", ")
+        )),
+    }
+}
+
+/// A schema of the services in the encoded `FileDescriptorSet` `encoded` (only those named in
+/// `only`, when given), each binding with a dynamic codec.
+pub fn from_descriptors(
+    encoded: Bytes,
+    source: &str,
+    only: Option<&[String]>,
+) -> Result<Schema, String> {
+    let pool = DescriptorPool::decode(encoded.clone())
+        .map_err(|e| format!("reading descriptors: {e}"))?;
+    if let Some(names) = only {
+        for name in names {
+            if pool.get_service_by_name(name).is_none() {
+                return Err(format!("service {name} is not among the descriptors it gave"));
+            }
+        }
+    }
+    let services: Vec<_> = pool
+        .services()
+        .filter(|s| only.is_none_or(|names| names.iter().any(|n| n == s.full_name())))
+        .collect();
+    let rules = rules::collect_services(&pool, services.iter().cloned())?;
+
+    // One codec per (method, body, response_body), shared by the bindings that agree.
+    let mut codecs: HashMap<(String, Option<String>, Option<String>), Arc<dyn MethodCodec>> =
+        HashMap::new();
+    let mut codec = |method: &prost_reflect::MethodDescriptor,
+                     body: Option<&str>,
+                     response_body: Option<&str>|
+     -> Result<Arc<dyn MethodCodec>, String> {
+        let key = (
+            method.full_name().to_string(),
+            body.map(str::to_string),
+            response_body.map(str::to_string),
+        );
+        if let Some(codec) = codecs.get(&key) {
+            return Ok(codec.clone());
+        }
+        let made: Arc<dyn MethodCodec> = Arc::new(
+            DynamicCodec::new(method, body, response_body)
+                .map_err(|e| format!("{}: {e}", method.full_name()))?,
+        );
+        codecs.insert(key, made.clone());
+        Ok(made)
+    };
+
+    let mut bindings = Vec::with_capacity(rules.len());
+    for rule in &rules {
+        let method = &rule.method;
+        bindings.push(RouteSpec {
+            http_method: rule.http_method.clone(),
+            template: rule.template_text.clone(),
+            service: method.parent_service().full_name().to_string(),
+            method: method.name().to_string(),
+            grpc_path: grpc_path(method),
+            body: rule.body.clone(),
+            response_body: rule.response_body.clone(),
+            body_field_names: rule.body_field_names(),
+            proto_file: method.parent_file().name().to_string(),
+            kind: MethodKind::of(method),
+            idempotent: rules::is_idempotent(method),
+            implicit: rule.implicit,
+            codec: codec(method, rule.body.as_deref(), rule.response_body.as_deref())?,
+        });
+    }
+    let mut methods = Vec::new();
+    for service in &services {
+        for method in service.methods() {
+            methods.push(MethodSpec {
+                service: service.full_name().to_string(),
+                method: method.name().to_string(),
+                grpc_path: grpc_path(&method),
+                input: method.input().full_name().to_string(),
+                output: method.output().full_name().to_string(),
+                kind: MethodKind::of(&method),
+                idempotent: rules::is_idempotent(&method),
+                codec: codec(&method, None, None)?,
+            });
+        }
+    }
+    let specs = services.iter().map(|s| ServiceSpec {
+        name: s.full_name().to_string(),
+        proto_file: s.parent_file().name().to_string(),
+        methods: s.methods().map(|m| m.name().to_string()).collect(),
+        source: source.to_string(),
+    });
+    Schema::new(source, bindings, methods, specs, encoded)
+}
+
+fn grpc_path(method: &prost_reflect::MethodDescriptor) -> String {
+    format!("/{}/{}", method.parent_service().full_name(), method.name())
+}

@@ -55,6 +55,9 @@ pub struct StaticService {
     pub methods: &'static [&'static str],
 }
 
+/// How the services of this source are named in messages.
+pub const SOURCE: &str = "compiled in";
+
 /// The schema of every proto compiled into this build, made once.
 pub fn schema() -> &'static Schema {
     static SCHEMA: LazyLock<Schema> = LazyLock::new(|| {
@@ -87,8 +90,10 @@ pub fn schema() -> &'static Schema {
             name: s.name.into(),
             proto_file: s.proto_file.into(),
             methods: s.methods.iter().map(|&m| m.into()).collect(),
+            source: SOURCE.into(),
         });
         Schema::new(
+            SOURCE,
             bindings,
             methods,
             services,

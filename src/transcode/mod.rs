@@ -6,6 +6,7 @@
 
 pub mod codec;
 pub mod compiled;
+pub mod dynamic;
 mod fields;
 pub mod json;
 pub mod metadata;

@@ -181,7 +181,8 @@ impl GatewayBuilder {
         toml.push_str(&self.extra);
         let config = Config::parse("test.toml", &toml)
             .unwrap_or_else(|e| panic!("test config is invalid: {e}\n{toml}"));
-        let gateway = Gateway::new(&config).expect("gateway builds");
+        let gateway = gatehouse::gateway::compile(&config, schema_under_test())
+            .unwrap_or_else(|e| panic!("gateway builds: {e}"));
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -206,6 +207,25 @@ impl GatewayBuilder {
             _stop: stop,
             _echo: echo,
         }
+    }
+}
+
+/// The schema a [`TestGateway`] serves. By default the compiled-in one (generated codecs); with
+/// `GATEHOUSE_TEST_SCHEMA=runtime` the same protos under proto/ compiled at run time, as
+/// `[schema] protos` would load them (dynamic codecs, and none of the compiled-in services), so
+/// that one set of tests proves both codecs behave the same.
+pub fn schema_under_test() -> &'static gatehouse::schema::Schema {
+    static RUNTIME: std::sync::OnceLock<gatehouse::schema::Schema> = std::sync::OnceLock::new();
+    match std::env::var("GATEHOUSE_TEST_SCHEMA").as_deref() {
+        Ok("runtime") => RUNTIME.get_or_init(|| {
+            let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("proto");
+            let encoded = gatehouse::sources::protos::compile(&[root])
+                .unwrap_or_else(|e| panic!("proto/ compiles at run time: {e}"));
+            gatehouse::sources::from_descriptors(encoded.into(), "[schema] protos", None)
+                .unwrap_or_else(|e| panic!("proto/ makes a schema at run time: {e}"))
+        }),
+        Ok("compiled") | Err(_) => gatehouse::transcode::compiled::schema(),
+        Ok(other) => panic!("GATEHOUSE_TEST_SCHEMA is {other:?}: use runtime or compiled"),
     }
 }
 

@@ -1,0 +1,29 @@
+//! `[schema]`: protos read at run time, beside the ones compiled into the binary.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// `[schema]`: where services come from besides the compiled-in protos (and backends with
+/// `reflection = true`). Paths are relative to the config file.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchemaConfig {
+    /// Folders of `.proto` files, compiled at start-up and on reload; imports are resolved
+    /// from these folders, then from the built-in google/api, google/rpc and well-known types.
+    pub protos: Vec<PathBuf>,
+    /// Encoded `FileDescriptorSet` files with their imports (`buf build -o api.binpb`,
+    /// `protoc --include_imports -o api.binpb`).
+    pub descriptor_sets: Vec<PathBuf>,
+}
+
+impl SchemaConfig {
+    /// Every file or folder this section names, as paths a process can open.
+    pub fn paths(&self, base_dir: &std::path::Path) -> Vec<PathBuf> {
+        self.protos
+            .iter()
+            .chain(&self.descriptor_sets)
+            .map(|p| base_dir.join(p))
+            .collect()
+    }
+}
