@@ -101,7 +101,9 @@ async fn a_reload_under_load_changes_endpoints_and_limits_without_a_failure() {
 
     std::fs::write(&gw.path, config_text(&new.endpoint(), 2000)).unwrap();
     let replaced = Arc::downgrade(&gw.handle.load());
-    let restart = gatehouse::reload::reload(&gw.handle, &gw.path).await.expect("the new config is valid");
+    let restart = gatehouse::reload::reload(&gw.handle, &gw.path)
+        .await
+        .expect("the new config is valid");
     assert!(restart.is_empty(), "{restart:?}");
     let served_by_old = old.served();
     while new.served() < 100 {
@@ -116,7 +118,9 @@ async fn a_reload_under_load_changes_endpoints_and_limits_without_a_failure() {
 
     // An invalid config is refused and changes nothing.
     std::fs::write(&gw.path, "[[backends]]\nname = \"echo\"\nnope = 1\n").unwrap();
-    let error = gatehouse::reload::reload(&gw.handle, &gw.path).await.unwrap_err();
+    let error = gatehouse::reload::reload(&gw.handle, &gw.path)
+        .await
+        .unwrap_err();
     assert!(error.contains("unknown field `nope`"), "{error}");
     let before = new.served();
     while new.served() < before + 100 {

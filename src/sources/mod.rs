@@ -54,7 +54,8 @@ pub async fn load(config: &Config, compiled: Option<&Schema>) -> Result<Schema, 
     for (i, file) in config.schema.descriptor_sets.iter().enumerate() {
         let key = format!("schema.descriptor_sets[{i}]");
         let path = config.base_dir.join(file);
-        let bytes = std::fs::read(&path).map_err(|e| fail(key.clone(), format!("{}: cannot read: {e}", path.display())))?;
+        let bytes = std::fs::read(&path)
+            .map_err(|e| fail(key.clone(), format!("{}: cannot read: {e}", path.display())))?;
         let source = format!("descriptor set {}", file.display());
         let part = from_descriptors(Bytes::from(bytes), &source, None)
             .map_err(|e| fail(key.clone(), format!("{}: {e}", path.display())))?;
@@ -84,7 +85,10 @@ pub fn watched_paths(config: &Config) -> Vec<PathBuf> {
 }
 
 /// Asks `backend`'s endpoints, through a pool of its own, for the descriptors of its services.
-async fn reflect(config: &Config, backend: &crate::config::BackendConfig) -> Result<Vec<u8>, String> {
+async fn reflect(
+    config: &Config,
+    backend: &crate::config::BackendConfig,
+) -> Result<Vec<u8>, String> {
     let pool = crate::upstream::Backend::new(&crate::tls::rebase(backend, &config.base_dir))?;
     match tokio::time::timeout(
         REFLECTION_TIMEOUT,
@@ -107,12 +111,14 @@ pub fn from_descriptors(
     source: &str,
     only: Option<&[String]>,
 ) -> Result<Schema, String> {
-    let pool = DescriptorPool::decode(encoded.clone())
-        .map_err(|e| format!("reading descriptors: {e}"))?;
+    let pool =
+        DescriptorPool::decode(encoded.clone()).map_err(|e| format!("reading descriptors: {e}"))?;
     if let Some(names) = only {
         for name in names {
             if pool.get_service_by_name(name).is_none() {
-                return Err(format!("service {name} is not among the descriptors it gave"));
+                return Err(format!(
+                    "service {name} is not among the descriptors it gave"
+                ));
             }
         }
     }

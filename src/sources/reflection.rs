@@ -1,2 +1,4 @@
 //! STUB
-pub async fn fetch(_c: crate::upstream::PoolChannel, _s: &[String]) -> Result<Vec<u8>, String> { todo!() }
+pub async fn fetch(_c: crate::upstream::PoolChannel, _s: &[String]) -> Result<Vec<u8>, String> {
+    todo!()
+}
