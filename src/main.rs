@@ -202,9 +202,7 @@ fn logging() -> impl tracing::Subscriber + for<'a> LookupSpan<'a> + Send + Sync 
 /// sources it names).
 async fn load(path: &Path) -> Result<(Config, Schema), String> {
     let config = Config::load(path).map_err(|e| e.to_string())?;
-    let schema = sources::load(&config, Some(compiled::schema()))
-        .await
-        .map_err(|e| e.to_string())?;
+    let schema = sources::load(&config).await.map_err(|e| e.to_string())?;
     Ok((config, schema))
 }
 
@@ -248,9 +246,7 @@ async fn serve(
     // Listened for before anything is bound, so that no stop request is missed.
     let mut signals = StopSignals::new()?;
     let metrics = gatehouse::telemetry::metrics::install();
-    let schema = sources::load(&config, Some(compiled::schema()))
-        .await
-        .map_err(|e| e.to_string())?;
+    let schema = sources::load(&config).await.map_err(|e| e.to_string())?;
     let gateway = gateway::compile(&config, &schema).map_err(|e| e.to_string())?;
     let limits = gateway.connection_limits();
     let routes = gateway.route_count();

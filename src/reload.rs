@@ -24,7 +24,7 @@ const SETTLE: Duration = Duration::from_millis(250);
 /// but only take effect after a restart (the listeners' own settings); on failure, why.
 pub async fn reload(handle: &Handle, path: &Path) -> Result<Vec<&'static str>, String> {
     let config = Config::load(path).map_err(|e| e.to_string())?;
-    let schema = crate::sources::load(&config, Some(crate::transcode::compiled::schema()))
+    let schema = crate::sources::load(&config)
         .await
         .map_err(|e| e.to_string())?;
     let gateway = gateway::compile(&config, &schema).map_err(|e| e.to_string())?;

@@ -372,7 +372,7 @@ async fn load(dir: &Path, toml: &str) -> Result<gatehouse::schema::Schema, Strin
     let file = dir.join("gatehouse.toml");
     std::fs::write(&file, toml).unwrap();
     let config = Config::load(&file).map_err(|e| e.to_string())?;
-    gatehouse::sources::load(&config, Some(gatehouse::transcode::compiled::schema()))
+    gatehouse::sources::load(&config)
         .await
         .map_err(|e| e.to_string())
 }

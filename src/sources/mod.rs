@@ -23,11 +23,16 @@ use crate::transcode::dynamic::DynamicCodec;
 /// How long a backend's reflection service may take to describe its services.
 pub const REFLECTION_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The schema `config` describes: `compiled` (the protos built into the binary, when given),
-/// `[schema] protos` and `descriptor_sets`, and the reflection services of backends with
-/// `reflection = true`. A source that cannot be read, a proto that does not compile (with its
-/// file, line and column) and a service two sources define are errors naming the key.
-pub async fn load(config: &Config, compiled: Option<&Schema>) -> Result<Schema, ConfigError> {
+/// The schema `config` describes: the protos compiled into the binary (unless `[schema]
+/// compiled_in = false`), `[schema] protos` and `descriptor_sets`, and the reflection services
+/// of backends with `reflection = true`. A source that cannot be read, a proto that does not
+/// compile (with its file, line and column) and a service two sources define are errors
+/// naming the key.
+pub async fn load(config: &Config) -> Result<Schema, ConfigError> {
+    let compiled = config
+        .schema
+        .compiled_in
+        .then(crate::transcode::compiled::schema);
     let fail = |key: String, reason: String| ConfigError {
         file: config.file.clone(),
         key,
