@@ -202,19 +202,29 @@ fn proto_files(root: &Path) -> Result<Vec<String>, ProtoError> {
     }
     let mut names = Vec::new();
     let mut pending = vec![root.to_path_buf()];
+    // Folders already walked, by their real path: a symlink back up the tree ends here.
+    let mut walked = std::collections::HashSet::new();
     while let Some(dir) = pending.pop() {
+        if !walked.insert(fs::canonicalize(&dir).unwrap_or_else(|_| dir.clone())) {
+            continue;
+        }
         let unreadable =
             |e: io::Error| ProtoError::message(format!("reading {}: {e}", dir.display()));
         for entry in fs::read_dir(&dir).map_err(unreadable)? {
             let entry = entry.map_err(unreadable)?;
+            // Hidden entries are not protos of the tree: `.git`, and the `..data` and
+            // `..<timestamp>` folders a Kubernetes ConfigMap volume keeps its real files in
+            // (its visible names are symlinks into them, followed below).
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
             let path = entry.path();
-            let kind = entry.file_type().map_err(unreadable)?;
-            if kind.is_dir() {
+            // Symlinks are followed: a mounted ConfigMap is made of them.
+            if path.is_dir() {
                 pending.push(path);
                 continue;
             }
-            let is_file = kind.is_file() || (kind.is_symlink() && path.is_file());
-            if !is_file || path.extension().is_none_or(|ext| ext != "proto") {
+            if !path.is_file() || path.extension().is_none_or(|ext| ext != "proto") {
                 continue;
             }
             names.push(file_name(root, &path)?);
@@ -476,5 +486,26 @@ message Item {
             names.contains(&"acme/inventory/v1/inventory.proto".to_owned()),
             "{names:?}"
         );
+    }
+
+    #[test]
+    fn a_mounted_configmap_is_read_through_its_symlinks_once() {
+        // The layout the kubelet writes: the real files in a hidden timestamped folder,
+        // `..data` pointing at it, and each visible name a symlink through `..data`.
+        let dir = root(&[(
+            "..2026_12_07_00_00_00.1/acme/inventory/v1/inventory.proto",
+            INVENTORY,
+        )]);
+        std::os::unix::fs::symlink("..2026_12_07_00_00_00.1", dir.path().join("..data")).unwrap();
+        std::os::unix::fs::symlink("..data/acme", dir.path().join("acme")).unwrap();
+        // A link back up the tree is walked once.
+        std::os::unix::fs::symlink(".", dir.path().join("acme/loop")).unwrap();
+        let pool = compile_one(&dir).expect("compiles");
+        let names: Vec<String> = pool.files().map(|f| f.name().to_owned()).collect();
+        assert!(
+            names.contains(&"acme/inventory/v1/inventory.proto".to_owned()),
+            "{names:?}"
+        );
+        assert!(!names.iter().any(|n| n.starts_with('.')), "{names:?}");
     }
 }
