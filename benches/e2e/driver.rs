@@ -107,6 +107,19 @@ async fn drive(options: Options, placement: Placement) -> Result<(), String> {
         }
         false => None,
     };
+    let runtime_protos = match options.runtime_protos_row {
+        true => {
+            let kind = GatewayKind::RuntimeProtos;
+            let runtime = processes::start_gateway(&placement, dir, &addrs, kind)?;
+            // The same answer as the compiled-in gateway's.
+            let path = format!("/api/users/{USER_ID}");
+            if get_json(runtime.addr, &path).await? != get_json(gateway_addr, &path).await? {
+                return Err("the run-time protos gateway answers differently".into());
+            }
+            Some(runtime)
+        }
+        false => None,
+    };
     let limit_redis = start_redis_if_wanted(&options, &placement, dir, &addrs).await;
     if let Err(reason) = &limit_redis {
         let note = format!("rate limit on Redis row {reason}");
@@ -153,6 +166,7 @@ async fn drive(options: Options, placement: Placement) -> Result<(), String> {
         backend: backend.pid(),
         gateway: (gateway.pid(), gateway_addr),
         logging: logging.as_ref().map(|g| (g.pid(), g.addr)),
+        runtime_protos: runtime_protos.as_ref().map(|g| (g.pid(), g.addr)),
         limit_memory: limit_memory.as_ref(),
         limit_redis: limit_redis.as_ref().ok().map(|(g, redis)| (g, redis)),
         nginx_http1: nginx_target(&nginx_http1),
@@ -171,6 +185,7 @@ async fn drive(options: Options, placement: Placement) -> Result<(), String> {
     // The gateway stops before its Redis (a tuple drops in order).
     drop(limit_redis);
     drop(limit_memory);
+    drop(runtime_protos);
     drop(logging);
     report::table(&results, &placement, &notes);
 
@@ -229,6 +244,8 @@ struct Targets<'a> {
     gateway: (u32, SocketAddr),
     /// The gateway with its access log on, when that row runs.
     logging: Option<(u32, SocketAddr)>,
+    /// The gateway that compiles the protos at start-up, when that row runs.
+    runtime_protos: Option<(u32, SocketAddr)>,
     /// The gateway counting its rate limit in memory, when that row runs.
     limit_memory: Option<&'a Gateway>,
     /// The gateway counting its rate limit in Redis, and that Redis, when they started.
@@ -277,6 +294,15 @@ fn plan_rows(targets: &Targets) -> Vec<Row> {
             probe: None,
         },
     ];
+    if let Some((runtime_pid, runtime)) = targets.runtime_protos {
+        rows.push(Row {
+            name: "REST via gatehouse, protos loaded at run time".into(),
+            traffic: http_traffic(runtime, std::slice::from_ref(&user_route)),
+            backend_pid,
+            proxy_pids: vec![runtime_pid],
+            probe: None,
+        });
+    }
     if let Some((logging_pid, logging)) = targets.logging {
         rows.push(Row {
             name: "REST via gatehouse, access log on (json → file)".into(),

@@ -15,8 +15,10 @@
 //! - **Gateway:** the real `gatehouse serve` binary with a generated config: the four backends,
 //!   the demo's dashboard aggregate, no `[auth]` (every route public, so no token is sent), no
 //!   rate limits, no health checks, `access_log = "off"`; everything else at its default. One row
-//!   runs a second gateway with `access_log = "json"` (written to a file). Two rows run gateways
-//!   with a rate limit on `GetUser` far above the load (1,000,000/s, burst as many, per client
+//!   runs a second gateway with `access_log = "json"` (written to a file); another one loads
+//!   the same services at run time (`[schema] compiled_in = false`, `protos` = this
+//!   repository's `proto/`), so that every call goes through the dynamic codec. Two rows run
+//!   gateways with a rate limit on `GetUser` far above the load (1,000,000/s, burst as many, per client
 //!   address), so every call is checked and none refused: one counts in memory, the other in
 //!   Redis (`[rate_limits] store = "redis://…"`, `on_store_error = "allow"`, `timeout = "100ms"`).
 //! - **redis-server** (when installed): one instance on a free port of 127.0.0.1, no
@@ -41,7 +43,8 @@
 //! # Rows
 //!
 //! Direct gRPC to the backend (`users.v1.UserService/GetUser`, the baseline of `vs gRPC`);
-//! REST via the gateway (`GET /api/users/123`), also with the access log on, with the rate limit
+//! REST via the gateway (`GET /api/users/123`), also with the protos loaded at run time, with
+//! the access log on, with the rate limit
 //! in memory and with it on Redis; gRPC via the gateway (the same call to its port,
 //! `content-type: application/grpc`) and, as its reference, through nginx `grpc_pass`; the
 //! dashboard aggregate (`GET /api/user-dashboard/123`) and the three sequential REST calls it
@@ -108,6 +111,7 @@ usage: cargo bench --bench e2e -- [options]
                           or the generated tonic client
   --no-nginx              skip the nginx reference rows (HTTP/1.1 and grpc_pass, both ways)
   --no-access-log-row     skip the row with the gateway's access log on
+  --no-runtime-protos-row skip the row with the protos loaded at run time
   --no-rate-limit-rows    skip the rows with a rate limit (in memory, and on Redis)
   --no-memory             skip the memory section";
 

@@ -25,6 +25,8 @@ pub struct Options {
     pub grpc_client: GrpcClient,
     pub nginx: bool,
     pub access_log_row: bool,
+    /// The row of a gateway with its protos loaded at run time (the dynamic codec).
+    pub runtime_protos_row: bool,
     pub rate_limit_rows: bool,
     pub memory: bool,
     pub keep_alive_connections: usize,
@@ -43,6 +45,7 @@ impl Default for Options {
             grpc_client: GrpcClient::H2,
             nginx: true,
             access_log_row: true,
+            runtime_protos_row: true,
             rate_limit_rows: true,
             memory: true,
             keep_alive_connections: 1_000,
@@ -89,6 +92,7 @@ pub fn parse(args: &[String]) -> Result<Role, String> {
             }
             "--no-nginx" => options.nginx = false,
             "--no-access-log-row" => options.access_log_row = false,
+            "--no-runtime-protos-row" => options.runtime_protos_row = false,
             "--no-rate-limit-rows" => options.rate_limit_rows = false,
             "--no-memory" => options.memory = false,
             other => return Err(format!("unknown option {other:?}")),

@@ -178,6 +178,9 @@ pub enum GatewayKind {
     RateLimitRedis(SocketAddr),
     /// `access_log = "off"` and every pool's `max_pending` at [`RAISED_MAX_PENDING`].
     RaisedMaxPending,
+    /// The same services, their protos (this repository's `proto/`) compiled when the gateway
+    /// starts instead of built in: every call goes through the dynamic codec.
+    RuntimeProtos,
 }
 
 impl GatewayKind {
@@ -188,6 +191,7 @@ impl GatewayKind {
             GatewayKind::RateLimitMemory => "gateway-rate-limit-memory",
             GatewayKind::RateLimitRedis(_) => "gateway-rate-limit-redis",
             GatewayKind::RaisedMaxPending => "gateway-raised-max-pending",
+            GatewayKind::RuntimeProtos => "gateway-runtime-protos",
         }
     }
 }
@@ -254,6 +258,13 @@ fn gateway_config(backends: &BackendAddrs, kind: GatewayKind) -> Result<String, 
         route.insert("method".into(), RATE_LIMITED_METHOD.into());
         route.insert("rate_limit".into(), limit.into());
         config.insert("routes".into(), vec![Value::Table(route)].into());
+    }
+    if kind == GatewayKind::RuntimeProtos {
+        let mut schema = Table::new();
+        schema.insert("compiled_in".into(), false.into());
+        let protos = Path::new(env!("CARGO_MANIFEST_DIR")).join("proto");
+        schema.insert("protos".into(), vec![protos.display().to_string()].into());
+        config.insert("schema".into(), schema.into());
     }
     if let GatewayKind::RateLimitRedis(redis) = kind {
         let mut store = Table::new();
