@@ -18,8 +18,8 @@
 //!   runs a second gateway with `access_log = "json"` (written to a file); another one loads
 //!   the same services at run time (`[schema] compiled_in = false`, `protos` = this
 //!   repository's `proto/`), so that every call goes through the dynamic codec. Two rows run
-//!   gateways with a rate limit on `GetUser` far above the load (1,000,000/s, burst as many, per client
-//!   address), so every call is checked and none refused: one counts in memory, the other in
+//!   gateways with a rate limit on `GetUser` far above the load (1,000,000/s, burst as many,
+//!   per client address), so every call is checked and none refused: one counts in memory, the other in
 //!   Redis (`[rate_limits] store = "redis://…"`, `on_store_error = "allow"`, `timeout = "100ms"`).
 //! - **redis-server** (when installed): one instance on a free port of 127.0.0.1, no
 //!   persistence (`--save "" --appendonly no`), holding the Redis row's buckets. Around that
