@@ -185,8 +185,25 @@ fn build(config: &Config, schema: &Schema, plans: Vec<Plan>) -> Result<Gateway, 
 
 impl Gateway {
     /// [`compile`] with the schema compiled into this build: the gateway for `config` as
-    /// `gatehouse serve` would build it.
+    /// `gatehouse serve` would build it, when the config names no run-time sources. One that
+    /// does (`[schema]`, a backend's `reflection`) is refused rather than served without
+    /// them: load its schema with `sources::load`, then [`compile`].
     pub fn new(config: &Config) -> Result<Gateway, CompileError> {
+        let schema = &config.schema;
+        let reflection = config.backends.iter().any(|b| b.reflection);
+        if !schema.protos.is_empty()
+            || !schema.descriptor_sets.is_empty()
+            || !schema.compiled_in
+            || reflection
+        {
+            return Err(ConfigError {
+                file: config.file.clone(),
+                key: "schema".into(),
+                reason: "Gateway::new serves the compiled-in protos only; load this config's \
+                         schema with sources::load and build with gateway::compile"
+                    .into(),
+            });
+        }
         compile(config, crate::transcode::compiled::schema())
     }
 
