@@ -355,11 +355,11 @@ fn check_reports_a_proto_error_with_file_line_and_column_and_routes_lists_the_ro
     let (status, stderr) = run_to_exit(Command::new(BIN).args(["check", "--config"]).arg(&file));
     assert!(status.success(), "{stderr}");
 
-    let broken = inventory_proto("").replace("message Item {", "message Item {\n  strin id = 9;");
+    let broken = inventory_proto("").replace("message Item {", "message Item {\n  strin label = 9;");
     std::fs::write(&proto, &broken).unwrap();
     let (status, stderr) = run_to_exit(Command::new(BIN).args(["check", "--config"]).arg(&file));
     assert!(!status.success());
-    let line = broken.lines().position(|l| l.contains("strin id")).unwrap() + 1;
+    let line = broken.lines().position(|l| l.contains("strin label")).unwrap() + 1;
     assert!(stderr.contains("schema.protos"), "{stderr}");
     assert!(
         stderr.contains(&format!("acme/inventory/v1/inventory.proto:{line}:3")),
