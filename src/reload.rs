@@ -119,7 +119,7 @@ pub async fn watch(handle: Handle, path: PathBuf, stop: impl Future<Output = ()>
             None
         }
     };
-    let mut seen = fingerprint(&path);
+    let mut seen = fingerprint_off_thread(&path).await;
     let mut ticks = tokio::time::interval(WATCH_INTERVAL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -133,14 +133,14 @@ pub async fn watch(handle: Handle, path: PathBuf, stop: impl Future<Output = ()>
             () = &mut stop => return,
             _ = signalled => "SIGHUP",
             _ = ticks.tick() => {
-                let now = fingerprint(&path);
+                let now = fingerprint_off_thread(&path).await;
                 if now == seen {
                     continue;
                 }
                 // A file being written (truncated, then filled) must not be read half-way:
                 // reload only once its content has stayed the same for a moment.
                 tokio::time::sleep(SETTLE).await;
-                if fingerprint(&path) != now {
+                if fingerprint_off_thread(&path).await != now {
                     continue;
                 }
                 seen = now;
@@ -169,6 +169,16 @@ pub async fn apply(handle: &Handle, path: &Path, reason: &str) {
             tracing::error!(%reason, %error, "config reload refused; the running config stays");
         }
     }
+}
+
+/// [`fingerprint`] on a blocking thread: a proto tree may be large, and the runtime's threads
+/// are serving.
+async fn fingerprint_off_thread(path: &Path) -> Option<[u8; 32]> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || fingerprint(&path))
+        .await
+        .ok()
+        .flatten()
 }
 
 /// What the config file and the schema files it names hold now (one SHA-256 of their names and
