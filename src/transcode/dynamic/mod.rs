@@ -29,6 +29,8 @@ mod ser;
 mod text;
 mod wkt;
 
+#[cfg(test)]
+mod tests;
 
 use bytes::Bytes;
 use prost::Message;
