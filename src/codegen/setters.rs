@@ -142,7 +142,10 @@ fn setter(message: &MessageDescriptor, field: &FieldDescriptor) -> String {
             names::upper_camel(oneof.name()),
             names::upper_camel(field.name())
         );
-        let conflict = format!("Err(FieldError::OneofConflict({:?}))", oneof.name());
+        let conflict = format!(
+            "Err(FieldError::OneofConflict(::std::borrow::Cow::Borrowed({:?})))",
+            oneof.name()
+        );
         return match element {
             Element::Text(expr) => format!(
                 "{LEAF} let v = {expr}; match &self.{slot} {{ \

@@ -48,41 +48,70 @@ where
         parts: RequestParts<'_>,
     ) -> Result<Bytes, GatewayError> {
         let mut message = Req::default();
-        if route.body.is_some() && !parts.body.iter().all(u8::is_ascii_whitespace) {
-            (self.bind_body)(&mut message, parts.body)?;
-        }
-        if let Some(query) = parts.query {
-            bind_query(&mut message, route, query, parts.ignore_unknown_query)?;
-        }
-        for binding in parts.bindings {
-            message
-                .set_field(binding.field_path, &binding.value)
-                .map_err(|e| super::field_error(&binding.field_path.join("."), e))?;
-        }
+        bind_request(&mut message, route, parts, self.bind_body)?;
         Ok(message.encode_to_vec().into())
     }
 
     fn build_from_fields(&self, fields: &[(&[String], &[String])]) -> Result<Bytes, GatewayError> {
         let mut message = Req::default();
-        for (path, values) in fields {
-            for value in *values {
-                message
-                    .set_field(path, value)
-                    .map_err(|e| super::field_error(&path.join("."), e))?;
-            }
-        }
+        bind_fields(&mut message, fields)?;
         Ok(message.encode_to_vec().into())
     }
 
     fn render_response(&self, message: &[u8], out: &mut Vec<u8>) -> Result<(), GatewayError> {
-        let response = Resp::decode(message).map_err(|e| {
-            GatewayError::bad_response(format_args!("the reply does not decode: {e}"))
-        })?;
-        // For example an enum number this build's protos do not know (schema skew).
-        (self.render)(&response, out).map_err(|e| {
-            GatewayError::bad_response(format_args!("the reply cannot be rendered as JSON: {e}"))
-        })
+        let response = Resp::decode(message).map_err(undecodable)?;
+        (self.render)(&response, out).map_err(unrenderable)
     }
+}
+
+/// A reply that is not a valid encoding of the response message.
+pub(super) fn undecodable(error: prost::DecodeError) -> GatewayError {
+    GatewayError::bad_response(format_args!("the reply does not decode: {error}"))
+}
+
+/// A reply with no proto3 JSON form: for example an out-of-range Timestamp, or an enum number
+/// a closed enum does not know.
+pub(super) fn unrenderable(error: serde_json::Error) -> GatewayError {
+    GatewayError::bad_response(format_args!(
+        "the reply cannot be rendered as JSON: {error}"
+    ))
+}
+
+/// Body first, then query parameters, then path variables (so the path always wins); a body
+/// of only whitespace counts as none. Both codecs build requests with this.
+pub(super) fn bind_request<M: FieldSet>(
+    message: &mut M,
+    route: &RouteSpec,
+    parts: RequestParts<'_>,
+    bind_body: impl FnOnce(&mut M, &[u8]) -> Result<(), GatewayError>,
+) -> Result<(), GatewayError> {
+    if route.body.is_some() && !parts.body.iter().all(u8::is_ascii_whitespace) {
+        bind_body(message, parts.body)?;
+    }
+    if let Some(query) = parts.query {
+        bind_query(message, route, query, parts.ignore_unknown_query)?;
+    }
+    for binding in parts.bindings {
+        message
+            .set_field(binding.field_path, &binding.value)
+            .map_err(|e| super::field_error(&binding.field_path.join("."), e))?;
+    }
+    Ok(())
+}
+
+/// `(field path, values)` pairs, each value set as a query parameter's would be.
+pub(super) fn bind_fields<M: FieldSet>(
+    message: &mut M,
+    fields: &[(&[String], &[String])],
+) -> Result<(), GatewayError> {
+    for (path, values) in fields {
+        for value in *values {
+            message
+                .set_field(path, value)
+                .map_err(|e| super::field_error(&path.join("."), e))?;
+        }
+    }
+    Ok(())
 }
 
 /// Every query parameter names a field by its dotted path; repeated fields repeat the name.

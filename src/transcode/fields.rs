@@ -1,5 +1,7 @@
 //! Typed field setters: the trait build.rs implements for every message.
 
+use std::borrow::Cow;
+
 use crate::error::GatewayError;
 
 /// Sets one field of a message, named by a path of proto or JSON field names, from the text
@@ -22,8 +24,9 @@ pub enum FieldError {
     NotAMessage,
     /// The field's type cannot be set from a single text value.
     Unsupported(&'static str),
-    /// Another member of this oneof is already set.
-    OneofConflict(&'static str),
+    /// Another member of this oneof is already set (a literal in the generated setters, the
+    /// descriptor's name in the dynamic codec).
+    OneofConflict(Cow<'static, str>),
     /// The value does not parse as the field's type.
     Invalid(String),
 }

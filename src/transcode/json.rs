@@ -1,20 +1,74 @@
-//! JSON request bodies: one pass with the generated pbjson `Deserialize`; only when that fails
-//! is the body read again with path tracking, so the error can name the field.
+//! JSON request bodies: one pass with the generated pbjson `Deserialize` (or the dynamic codec's
+//! descriptor-driven reader); only when that fails is the body read again with path tracking,
+//! so the error can name the field.
 
+use std::marker::PhantomData;
+
+use serde::Deserializer;
 use serde::de::DeserializeOwned;
 
 use super::FieldSet;
 use crate::error::GatewayError;
 
+/// Reads one JSON document into a value: a generated type ([`Typed`]) or the dynamic codec's
+/// reader. It is cloned because a body that fails is read again: to retry without refused
+/// `null`s, and to find the path of the error.
+pub trait JsonReader: Clone {
+    type Output;
+    fn read<'de, D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Output, D::Error>;
+}
+
+/// The generated serde `Deserialize` of `T`.
+pub struct Typed<T>(PhantomData<fn() -> T>);
+
+impl<T> Typed<T> {
+    pub fn new() -> Self {
+        Typed(PhantomData)
+    }
+}
+
+impl<T> Default for Typed<T> {
+    fn default() -> Self {
+        Typed::new()
+    }
+}
+
+impl<T> Clone for Typed<T> {
+    fn clone(&self) -> Self {
+        Typed::new()
+    }
+}
+
+impl<T: DeserializeOwned> JsonReader for Typed<T> {
+    type Output = T;
+    fn read<'de, D: Deserializer<'de>>(self, deserializer: D) -> Result<T, D::Error> {
+        T::deserialize(deserializer)
+    }
+}
+
 /// Deserializes `body` as `T`. `at` is the JSON name of the field the body binds (empty for
 /// the whole message), used to prefix field paths in errors.
 pub fn from_slice<T: DeserializeOwned>(body: &[u8], at: &str) -> Result<T, GatewayError> {
-    match serde_json::from_slice(body) {
+    from_slice_with(Typed::<T>::new(), body, at)
+}
+
+/// [`from_slice`] with any reader: the same fast path, `null` rule and error shapes.
+pub fn from_slice_with<R: JsonReader>(
+    reader: R,
+    body: &[u8],
+    at: &str,
+) -> Result<R::Output, GatewayError> {
+    // What `serde_json::from_slice` does, with a reader instead of a `Deserialize` type.
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let first = reader.clone().read(&mut de).and_then(|message| {
+        de.end()?;
+        Ok(message)
+    });
+    match first {
         Ok(message) => Ok(message),
-        Err(first) if first.is_data() => {
-            without_refused_nulls(body).ok_or_else(|| explain::<T>(body, at, first))
-        }
-        Err(first) => Err(explain::<T>(body, at, first)),
+        Err(first) if first.is_data() => without_refused_nulls(reader.clone(), body)
+            .ok_or_else(|| explain(reader, body, at, first)),
+        Err(first) => Err(explain(reader, body, at, first)),
     }
 }
 
@@ -25,10 +79,10 @@ const MAX_NULL_FIELDS: usize = 64;
 /// and wrappers but not for scalars, enums, lists and maps; this removes exactly the `null`
 /// members that are refused (a `null` inside a `google.protobuf.Struct` is accepted and stays)
 /// and tries again. Only bodies that failed on the fast path come here.
-fn without_refused_nulls<T: DeserializeOwned>(body: &[u8]) -> Option<T> {
+fn without_refused_nulls<R: JsonReader>(reader: R, body: &[u8]) -> Option<R::Output> {
     let mut tree: serde_json::Value = serde_json::from_slice(body).ok()?;
     for _ in 0..MAX_NULL_FIELDS {
-        let error = match serde_path_to_error::deserialize::<_, T>(&tree) {
+        let error = match read_tracked(reader.clone(), &tree) {
             Ok(message) => return Some(message),
             Err(error) => error,
         };
@@ -36,6 +90,20 @@ fn without_refused_nulls<T: DeserializeOwned>(body: &[u8]) -> Option<T> {
         remove_null_member(&mut tree, error.path())?;
     }
     None
+}
+
+/// `serde_path_to_error::deserialize`, for a reader.
+fn read_tracked<'de, R: JsonReader, D: Deserializer<'de>>(
+    reader: R,
+    deserializer: D,
+) -> Result<R::Output, serde_path_to_error::Error<D::Error>> {
+    let mut track = serde_path_to_error::Track::new();
+    reader
+        .read(serde_path_to_error::Deserializer::new(
+            deserializer,
+            &mut track,
+        ))
+        .map_err(|e| serde_path_to_error::Error::new(track.path(), e))
 }
 
 /// Removes the `null` object member at `path`; `None` when the path ends elsewhere.
@@ -66,12 +134,17 @@ fn remove_null_member(
     }
 }
 
-fn explain<T: DeserializeOwned>(body: &[u8], at: &str, first: serde_json::Error) -> GatewayError {
+fn explain<R: JsonReader>(
+    reader: R,
+    body: &[u8],
+    at: &str,
+    first: serde_json::Error,
+) -> GatewayError {
     if first.is_syntax() || first.is_eof() || first.is_io() {
         return GatewayError::InvalidJson(first.to_string());
     }
     let mut de = serde_json::Deserializer::from_slice(body);
-    let Err(tracked) = serde_path_to_error::deserialize::<_, T>(&mut de) else {
+    let Err(tracked) = read_tracked(reader, &mut de) else {
         return GatewayError::InvalidJson(first.to_string());
     };
     let inner = tracked.inner().to_string();

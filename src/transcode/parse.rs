@@ -78,8 +78,16 @@ pub fn enumeration<E: Into<i32>>(
     value: &str,
     from_name: fn(&str) -> Option<E>,
 ) -> Result<i32, FieldError> {
-    if let Some(known) = from_name(value) {
-        return Ok(known.into());
+    enumeration_by(value, |name| from_name(name).map(Into::into))
+}
+
+/// [`enumeration`] with the names looked up by `number_of` (the dynamic codec's enums).
+pub fn enumeration_by(
+    value: &str,
+    number_of: impl FnOnce(&str) -> Option<i32>,
+) -> Result<i32, FieldError> {
+    if let Some(known) = number_of(value) {
+        return Ok(known);
     }
     value
         .parse::<i32>()

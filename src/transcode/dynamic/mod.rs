@@ -1,0 +1,249 @@
+//! The codec of a method known only by its descriptors (protos compiled at start-up,
+//! descriptor sets, backend reflection): a second [`MethodCodec`] over prost-reflect's
+//! `DynamicMessage`, which behaves exactly as the generated one (`UnaryCodec`).
+//!
+//! "Exactly" means: for the same request, the same message (the same fields set to the same
+//! values); for the same response, the same JSON bytes; for a bad request, the same
+//! `GatewayError` naming the same field. It holds because the dynamic codec reproduces, rule
+//! for rule, what the compiled one is made of:
+//!
+//! - request bodies: the pbjson-generated `Deserialize` impls ([`de`]), read through the same
+//!   `json::from_slice_with` (fast path, `null` rule, error paths);
+//! - path variables and query parameters: the generated `FieldSet` impls ([`text`]), applied
+//!   by the same `codec::bind_request`;
+//! - responses: the pbjson-generated `Serialize` impls after build.rs's fixes, and
+//!   `codegen::rules::render_field` for a `response_body` ([`ser`]);
+//! - well-known types: the same Rust types, `crate::wkt` and pbjson-types ([`wkt`]).
+//!
+//! Everything per message (field order, JSON names, shapes, setters) is planned once, when the
+//! codec is made ([`plan`]); a request walks no descriptors beyond what decoding and encoding a
+//! `DynamicMessage` needs.
+//!
+//! One difference: map entries (and `google.protobuf.Struct` members) are written sorted by
+//! key, where the compiled codec writes them in its hash maps' order, which varies from one
+//! message to the next.
+
+mod de;
+mod plan;
+mod ser;
+mod text;
+mod wkt;
+
+#[cfg(test)]
+mod tests;
+
+use bytes::Bytes;
+use prost::Message;
+use prost_reflect::{DynamicMessage, Kind, MethodDescriptor, Value};
+use serde::Serialize;
+
+use super::codec::{bind_fields, bind_request, undecodable, unrenderable};
+use super::json;
+use crate::error::GatewayError;
+use crate::schema::{MethodCodec, RequestParts, RouteSpec};
+use de::{ListReader, MessageReader};
+use plan::{Element, MessageId, Plans, Text};
+use ser::{FieldJson, MessageJson};
+use text::Fields;
+
+/// The codec of one HTTP binding of a method described at run time. `Send + Sync`; made once
+/// per binding, when a schema is loaded.
+pub struct DynamicCodec {
+    plans: Plans,
+    /// The plan ids of the request and response messages.
+    input: MessageId,
+    output: MessageId,
+    body: BodyBinding,
+    /// `response_body`: the index of the response field, in its message's plan.
+    response_field: Option<usize>,
+}
+
+/// What the request body sets.
+enum BodyBinding {
+    /// No `body`: the body is ignored.
+    Ignored,
+    /// `body: "*"`: the whole message.
+    Whole,
+    /// `body: "<message field>"`; `at` is its JSON name, which error paths start with.
+    Message { index: usize, at: String },
+    /// `body: "<repeated message field>"`.
+    Messages { index: usize, at: String },
+    /// `body: "<scalar field>"`: the JSON scalar(s) go through the text setter.
+    Scalar { name: String },
+}
+
+impl DynamicCodec {
+    /// The codec of one binding of `method`: `body` is None, Some("*") or Some(field name);
+    /// `response_body` None or Some(field name). Both were already validated against the
+    /// messages (as src/codegen/rules.rs `validate` does); Err(String) says why one is not
+    /// usable anyway (no such field, a map, a type that cannot be a body or response body).
+    pub fn new(
+        method: &MethodDescriptor,
+        body: Option<&str>,
+        response_body: Option<&str>,
+    ) -> Result<DynamicCodec, String> {
+        let input = method.input();
+        let output = method.output();
+        let (plans, roots) = Plans::build(&[&input, &output]);
+        let (input_id, output_id) = (roots[0], roots[1]);
+        let body = match body {
+            None => BodyBinding::Ignored,
+            Some("*") => BodyBinding::Whole,
+            Some(name) => {
+                let field = input.get_field_by_name(name).ok_or_else(|| {
+                    format!(
+                        "body field {name:?} is not a field of {}",
+                        input.full_name()
+                    )
+                })?;
+                let plan = plans.message(input_id);
+                let index = plan
+                    .field_index(field.number())
+                    .ok_or("body field vanished")?;
+                let planned = &plan.fields[index];
+                let at = planned.json_name.to_string();
+                match (field.kind(), planned.text) {
+                    _ if field.is_map() => {
+                        return Err(format!("body field {name:?} cannot be bound to a body"));
+                    }
+                    (Kind::Message(_), _) if field.is_list() => BodyBinding::Messages { index, at },
+                    (Kind::Message(_), _) => BodyBinding::Message { index, at },
+                    (_, Text::Unsupported(_)) => {
+                        return Err(format!("body field {name:?} cannot be bound to a body"));
+                    }
+                    _ => BodyBinding::Scalar {
+                        name: field.name().to_string(),
+                    },
+                }
+            }
+        };
+        let response_field = match response_body {
+            None => None,
+            Some(name) => {
+                let field = output.get_field_by_name(name).ok_or_else(|| {
+                    format!(
+                        "response_body {name:?} is not a field of {}",
+                        output.full_name()
+                    )
+                })?;
+                let plan = plans.message(output_id);
+                let index = plan
+                    .field_index(field.number())
+                    .ok_or("response field vanished")?;
+                ser::renderable(&plan.fields[index])
+                    .map_err(|e| format!("response_body {name:?}: {e}"))?;
+                Some(index)
+            }
+        };
+        Ok(DynamicCodec {
+            plans,
+            input: input_id,
+            output: output_id,
+            body,
+            response_field,
+        })
+    }
+
+    fn bind_body(&self, target: &mut Fields<'_>, body: &[u8]) -> Result<(), GatewayError> {
+        let plans = &self.plans;
+        let fields = &plans.message(self.input).fields;
+        match &self.body {
+            BodyBinding::Ignored => Ok(()),
+            BodyBinding::Whole => {
+                *target.message = json::from_slice_with(
+                    MessageReader {
+                        plans,
+                        id: self.input,
+                    },
+                    body,
+                    "",
+                )?;
+                Ok(())
+            }
+            BodyBinding::Message { index, at } => {
+                let field = &fields[*index];
+                let Element::Message(id) = field.element else {
+                    return Err(GatewayError::Internal("body field is not a message".into()));
+                };
+                let message = json::from_slice_with(MessageReader { plans, id }, body, at)?;
+                set(target.message, field, Value::Message(message))
+            }
+            BodyBinding::Messages { index, at } => {
+                let field = &fields[*index];
+                let reader = ListReader {
+                    plans,
+                    element: field.element,
+                };
+                let items = json::from_slice_with(reader, body, at)?;
+                set(target.message, field, Value::List(items))
+            }
+            BodyBinding::Scalar { name } => json::bind_scalar_body(target, name, body),
+        }
+    }
+
+    fn empty_request(&self) -> DynamicMessage {
+        DynamicMessage::new(self.plans.message(self.input).descriptor.clone())
+    }
+}
+
+fn set(
+    message: &mut DynamicMessage,
+    field: &plan::FieldPlan,
+    value: Value,
+) -> Result<(), GatewayError> {
+    message
+        .try_set_field(&field.descriptor, value)
+        .map_err(|e| GatewayError::Internal(format!("setting the body field: {e}")))
+}
+
+impl MethodCodec for DynamicCodec {
+    fn build_request(
+        &self,
+        route: &RouteSpec,
+        parts: RequestParts<'_>,
+    ) -> Result<Bytes, GatewayError> {
+        let mut message = self.empty_request();
+        let mut target = Fields {
+            plans: &self.plans,
+            id: self.input,
+            message: &mut message,
+        };
+        bind_request(&mut target, route, parts, |target, body| {
+            self.bind_body(target, body)
+        })?;
+        Ok(message.encode_to_vec().into())
+    }
+
+    fn build_from_fields(&self, fields: &[(&[String], &[String])]) -> Result<Bytes, GatewayError> {
+        let mut message = self.empty_request();
+        let mut target = Fields {
+            plans: &self.plans,
+            id: self.input,
+            message: &mut message,
+        };
+        bind_fields(&mut target, fields)?;
+        Ok(message.encode_to_vec().into())
+    }
+
+    fn render_response(&self, message: &[u8], out: &mut Vec<u8>) -> Result<(), GatewayError> {
+        let descriptor = self.plans.message(self.output).descriptor.clone();
+        let response = DynamicMessage::decode(descriptor, message).map_err(undecodable)?;
+        let mut serializer = serde_json::Serializer::new(out);
+        match self.response_field {
+            None => MessageJson {
+                plans: &self.plans,
+                id: self.output,
+                message: &response,
+            }
+            .serialize(&mut serializer),
+            Some(index) => FieldJson {
+                plans: &self.plans,
+                id: self.output,
+                index,
+                message: &response,
+            }
+            .serialize(&mut serializer),
+        }
+        .map_err(unrenderable)
+    }
+}
