@@ -73,6 +73,13 @@ const DELETE_METHOD: &str = r#"  // Removes an item.
   rpc DeleteItem(Item) returns (Item) {
     option (google.api.http) = {delete: "/v1/items/{id}"};
   }
+  // Archives an item, on a path of its own.
+  rpc ArchiveItem(Item) returns (Item) {
+    option (google.api.http) = {
+      post: "/v1/archive/{id}"
+      body: "*"
+    };
+  }
 "#;
 
 /// A fresh folder `<name>` under the test temp dir, with the inventory proto at
@@ -242,7 +249,8 @@ async fn a_descriptor_set_file_is_served() {
     assert_inventory_served(&gw).await;
 }
 
-#[tokio::test]
+// Two threads: the gateway asks the backend while `serve` waits for it to start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backend_reflection_service_describes_its_services() {
     let (dir, _) = workspace("reflection", &inventory_proto(""));
     let addr = backend(Some(descriptor_set(&dir.join("protos")))).await;
@@ -273,12 +281,22 @@ async fn a_changed_proto_reloads_live_and_a_broken_one_keeps_the_old_schema() {
     let addr = backend(None).await;
     let gw = serve(&dir, &config("[schema]\nprotos = [\"protos\"]", addr, ""));
     let base = format!("http://{}", gw.rest);
+    // The path has GET and PUT routes, not DELETE; nothing is at /v1/archive/.
     let (status, _) = call("DELETE", format!("{base}/v1/items/1"), None).await;
-    assert_eq!(status, 404, "no DeleteItem yet");
+    assert_eq!(status, 405, "no DeleteItem yet");
+    let (status, _) = call("POST", format!("{base}/v1/archive/1"), Some(json!({}))).await;
+    assert_eq!(status, 404, "no ArchiveItem yet");
 
-    // A method added to the proto: the watcher compiles it and its route answers.
+    // Methods added to the proto: the watcher compiles it and their routes answer.
     std::fs::write(&proto, inventory_proto(DELETE_METHOD)).unwrap();
     wait_for("DELETE", &format!("{base}/v1/items/1"), 200).await;
+    let (status, body) = call(
+        "POST",
+        format!("{base}/v1/archive/7"),
+        Some(json!({"count": 2})),
+    )
+    .await;
+    assert_eq!((status, body), (200, json!({"id": "7", "count": "2"})));
 
     // A proto that does not compile: the running schema stays, the log says where.
     let broken = inventory_proto(DELETE_METHOD).replace("int64 count = 2;", "int64 count = ;");
@@ -318,9 +336,11 @@ async fn a_changed_proto_reloads_live_and_a_broken_one_keeps_the_old_schema() {
         "{metrics}"
     );
 
-    // Fixed, without the method: its route is gone.
+    // Fixed, without the methods: their routes are gone.
     std::fs::write(&proto, inventory_proto("")).unwrap();
-    wait_for("DELETE", &format!("{base}/v1/items/1"), 404).await;
+    wait_for("DELETE", &format!("{base}/v1/items/1"), 405).await;
+    let (status, _) = call("POST", format!("{base}/v1/archive/1"), Some(json!({}))).await;
+    assert_eq!(status, 404, "ArchiveItem is gone");
     let (status, body) = call("GET", format!("{base}/v1/items/1"), None).await;
     assert_eq!(status, 200, "{body}");
 }
@@ -355,11 +375,16 @@ fn check_reports_a_proto_error_with_file_line_and_column_and_routes_lists_the_ro
     let (status, stderr) = run_to_exit(Command::new(BIN).args(["check", "--config"]).arg(&file));
     assert!(status.success(), "{stderr}");
 
-    let broken = inventory_proto("").replace("message Item {", "message Item {\n  strin label = 9;");
+    let broken =
+        inventory_proto("").replace("message Item {", "message Item {\n  strin label = 9;");
     std::fs::write(&proto, &broken).unwrap();
     let (status, stderr) = run_to_exit(Command::new(BIN).args(["check", "--config"]).arg(&file));
     assert!(!status.success());
-    let line = broken.lines().position(|l| l.contains("strin label")).unwrap() + 1;
+    let line = broken
+        .lines()
+        .position(|l| l.contains("strin label"))
+        .unwrap()
+        + 1;
     assert!(stderr.contains("schema.protos"), "{stderr}");
     assert!(
         stderr.contains(&format!("acme/inventory/v1/inventory.proto:{line}:3")),
