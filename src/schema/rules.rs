@@ -61,18 +61,18 @@ pub fn collect_services(
     pool: &DescriptorPool,
     services: impl IntoIterator<Item = ServiceDescriptor>,
 ) -> Result<Vec<Rule>, String> {
-    let http = pool.get_extension_by_name("google.api.http").ok_or(
-        "google/api/annotations.proto, which defines the google.api.http option, is not loaded",
-    )?;
+    // Files that never import google/api/annotations.proto have no rules: every method gets
+    // its default binding.
+    let http = pool.get_extension_by_name("google.api.http");
     let mut rules = Vec::new();
     for service in services {
         for method in service.methods() {
             let options = method.options();
-            if !options.has_extension(&http) {
+            let Some(http) = http.as_ref().filter(|h| options.has_extension(h)) else {
                 rules.push(implicit_rule(&method)?);
                 continue;
-            }
-            let Value::Message(rule) = options.get_extension(&http).into_owned() else {
+            };
+            let Value::Message(rule) = options.get_extension(http).into_owned() else {
                 return Err(format!(
                     "{}: google.api.http is not a message",
                     method.full_name()

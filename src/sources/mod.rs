@@ -134,8 +134,7 @@ pub fn from_descriptors(
     let rules = rules::collect_services(&pool, services.iter().cloned())?;
 
     // One codec per (method, body, response_body), shared by the bindings that agree.
-    let mut codecs: HashMap<(String, Option<String>, Option<String>), Arc<dyn MethodCodec>> =
-        HashMap::new();
+    let mut codecs: HashMap<CodecKey, Arc<dyn MethodCodec>> = HashMap::new();
     let mut codec = |method: &prost_reflect::MethodDescriptor,
                      body: Option<&str>,
                      response_body: Option<&str>|
@@ -199,6 +198,98 @@ pub fn from_descriptors(
     Schema::new(source, bindings, methods, specs, encoded)
 }
 
+/// A method's full name, `body` and `response_body`: bindings that agree share a codec.
+type CodecKey = (String, Option<String>, Option<String>);
+
 fn grpc_path(method: &prost_reflect::MethodDescriptor) -> String {
     format!("/{}/{}", method.parent_service().full_name(), method.name())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The encoded set of one folder holding `files` (name, text).
+    fn compiled(files: &[(&str, &str)]) -> Bytes {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        Bytes::from(protos::compile(&[dir.path().to_path_buf()]).unwrap())
+    }
+
+    const SHOP: &str = "syntax = \"proto3\";\npackage shop.v1;\nimport \"common/v1/money.proto\";\n\
+                        service Shop { rpc Buy(common.v1.Money) returns (common.v1.Money); }\n";
+    const TILLS: &str = "syntax = \"proto3\";\npackage tills.v1;\nimport \"common/v1/money.proto\";\n\
+                         service Tills { rpc Count(common.v1.Money) returns (common.v1.Money); }\n";
+
+    fn money(fields: &str) -> String {
+        format!("syntax = \"proto3\";\npackage common.v1;\nmessage Money {{ {fields} }}\n")
+    }
+
+    #[test]
+    fn sources_sharing_a_file_merge_and_a_file_that_differs_is_refused_naming_both() {
+        let cents = money("int64 cents = 1;");
+        let shop = compiled(&[("shop.proto", SHOP), ("common/v1/money.proto", &cents)]);
+        let tills = compiled(&[("tills.proto", TILLS), ("common/v1/money.proto", &cents)]);
+        let a = from_descriptors(shop.clone(), "descriptor set shop.binpb", None).unwrap();
+        let b = from_descriptors(tills, "descriptor set tills.binpb", None).unwrap();
+        let merged = Schema::merge(&[&a, &b]).expect("one money.proto, twice");
+        assert!(merged.service("shop.v1.Shop").is_some());
+        assert!(merged.service("tills.v1.Tills").is_some());
+        let files: Vec<_> = merged
+            .descriptors()
+            .files()
+            .map(|f| f.name().to_string())
+            .collect();
+        assert_eq!(
+            files
+                .iter()
+                .filter(|f| *f == "common/v1/money.proto")
+                .count(),
+            1,
+            "{files:?}"
+        );
+
+        let other = money("int64 cents = 1;\n  string currency = 2;");
+        let tills = compiled(&[("tills.proto", TILLS), ("common/v1/money.proto", &other)]);
+        let b = from_descriptors(tills, "descriptor set tills.binpb", None).unwrap();
+        let error = Schema::merge(&[&a, &b]).err().expect("two money.protos");
+        assert!(
+            error.contains("common/v1/money.proto differs between"),
+            "{error}"
+        );
+        assert!(
+            error.contains("shop.binpb") && error.contains("tills.binpb"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn only_the_named_services_are_taken_and_a_missing_one_is_named() {
+        let cents = money("int64 cents = 1;");
+        let both = compiled(&[
+            ("shop.proto", SHOP),
+            ("tills.proto", TILLS),
+            ("common/v1/money.proto", &cents),
+        ]);
+        let only = ["shop.v1.Shop".to_string()];
+        let schema = from_descriptors(both.clone(), "reflection", Some(&only)).unwrap();
+        assert!(schema.service("shop.v1.Shop").is_some());
+        assert!(schema.service("tills.v1.Tills").is_none());
+        assert_eq!(
+            schema.bindings().len(),
+            1,
+            "the implicit POST binding of Buy"
+        );
+        assert_eq!(schema.bindings()[0].template, "/shop.v1.Shop/Buy");
+
+        let missing = ["shop.v1.Gone".to_string()];
+        let error = from_descriptors(both, "reflection", Some(&missing))
+            .err()
+            .expect("not there");
+        assert!(error.contains("shop.v1.Gone"), "{error}");
+    }
 }
