@@ -1,23 +1,23 @@
 //! The codec of a method known only by its descriptors (protos compiled at start-up,
-//! descriptor sets, backend reflection): a second [`MethodCodec`] over prost-reflect's
-//! `DynamicMessage`, which behaves exactly as the generated one (`UnaryCodec`).
+//! descriptor sets, backend reflection): a second [`MethodCodec`], made from prost-reflect
+//! descriptors, which behaves exactly as the generated one (`UnaryCodec`).
 //!
 //! "Exactly" means: for the same request, the same message (the same fields set to the same
 //! values); for the same response, the same JSON bytes; for a bad request, the same
 //! `GatewayError` naming the same field. It holds because the dynamic codec reproduces, rule
 //! for rule, what the compiled one is made of:
 //!
-//! - request bodies: the pbjson-generated `Deserialize` impls ([`de`]), read through the same
+//! - request bodies: the pbjson-generated `Deserialize` impls (`de.rs`), read through the same
 //!   `json::from_slice_with` (fast path, `null` rule, error paths);
-//! - path variables and query parameters: the generated `FieldSet` impls ([`text`]), applied
+//! - path variables and query parameters: the generated `FieldSet` impls (`text.rs`), applied
 //!   by the same `codec::bind_request`;
-//! - responses: read from the wire by prost's own decoding functions ([`wire`]), written as
+//! - responses: read from the wire by prost's own decoding functions (`wire.rs`), written as
 //!   the pbjson-generated `Serialize` impls after build.rs's fixes write them, and as
-//!   `codegen::rules::render_field` writes a `response_body` ([`ser`]);
-//! - well-known types: the same Rust types, `crate::wkt` and pbjson-types ([`wkt`]).
+//!   `codegen::rules::render_field` writes a `response_body` (`ser.rs`);
+//! - well-known types: the same Rust types, `crate::wkt` and pbjson-types (`wkt.rs`).
 //!
 //! Everything per message (field order, JSON names, shapes, setters) is planned once, when the
-//! codec is made ([`plan`]); a request walks no descriptors beyond what building and encoding
+//! codec is made (`plan.rs`); a request walks no descriptors beyond what building and encoding
 //! its `DynamicMessage` needs, and a reply none (no `DynamicMessage` either: its strings are
 //! borrowed from the reply, the well-known types decoded as their Rust types).
 //!
