@@ -12,6 +12,10 @@
 //!   response (`into_response`), for several codes;
 //! - the whole transcode path: match + build + render, everything but the backend call.
 //!
+//! Request build, response render and the transcode path are measured twice: with the
+//! generated codec, and with the dynamic codec a run-time schema would use for the same
+//! binding (`transcode::dynamic::DynamicCodec`), whose budget is 1.25x the generated one.
+//!
 //! Before criterion runs, a counting global allocator gives the allocations and bytes per
 //! operation of each piece, averaged over 10,000 operations, printed as a table.
 //!
@@ -29,9 +33,9 @@ use gatehouse::http_rule::{Binding, PathMatch, PathTemplate, RouteMatcher};
 use gatehouse::proto::google::rpc;
 use gatehouse::proto::orders::v1::{LineItem, ListOrdersResponse, Order, OrderStatus};
 use gatehouse::proto::users::v1::{GetUserResponse, User, UserTier};
-use gatehouse::schema::RequestParts;
-use gatehouse::schema::RouteSpec;
+use gatehouse::schema::{MethodCodec, RequestParts, RouteSpec};
 use gatehouse::transcode::compiled::schema;
+use gatehouse::transcode::dynamic::DynamicCodec;
 use gatehouse::wkt::Timestamp;
 use prost::Message;
 use tonic::{Code, Status};
@@ -266,17 +270,70 @@ fn outcome(found: &PathMatch<'_, Target>) -> Option<Outcome> {
 // ---------------------------------------------------------------------------------------------
 // Transcoding, as `Gateway::call` does it
 
-/// The compiled binding `method template`.
+/// The compiled binding `method template` (of the demo: the test directory repeats its paths).
 fn compiled(method: &str, template: &str) -> &'static RouteSpec {
     schema()
         .bindings()
         .iter()
+        .filter(|spec| spec.service != "gatehouse.directory.v1.DirectoryService")
         .find(|spec| spec.http_method == method && spec.template == template)
         .unwrap_or_else(|| panic!("no compiled binding {method} {template}"))
 }
 
+/// Which codec a bench runs.
+#[derive(Clone, Copy)]
+enum Codec {
+    /// The binding's generated codec.
+    Compiled,
+    /// A `DynamicCodec` of the same binding, as a run-time schema would have.
+    Dynamic,
+}
+
+impl Codec {
+    fn name(self) -> &'static str {
+        match self {
+            Codec::Compiled => "compiled",
+            Codec::Dynamic => "dynamic",
+        }
+    }
+}
+
+/// The dynamic codec of every compiled binding, made once (as a run-time schema makes them).
+fn dynamic_codecs() -> Vec<DynamicCodec> {
+    let pool = schema().descriptors();
+    schema()
+        .bindings()
+        .iter()
+        .map(|spec| {
+            let method = pool
+                .get_service_by_name(&spec.service)
+                .and_then(|s| s.methods().find(|m| m.name() == spec.method))
+                .expect("the binding's method is described");
+            DynamicCodec::new(&method, spec.body.as_deref(), spec.response_body.as_deref())
+                .expect("every compiled binding has a dynamic codec")
+        })
+        .collect()
+}
+
+/// The codec `codec` names for `spec` (for the dynamic one, a scan of the 30 compiled
+/// bindings' addresses: a few nanoseconds of the transcode path).
+fn codec_of<'a>(fx: &'a Fixtures, spec: &'a RouteSpec, codec: Codec) -> &'a dyn MethodCodec {
+    match codec {
+        Codec::Compiled => spec.codec.as_ref(),
+        Codec::Dynamic => {
+            let index = schema()
+                .bindings()
+                .iter()
+                .position(|s| std::ptr::eq(&**s, spec))
+                .expect("a compiled binding");
+            &fx.dynamic[index]
+        }
+    }
+}
+
 /// The request message for `spec`, from the path bindings, query string and body.
 fn build_request(
+    codec: &dyn MethodCodec,
     spec: &RouteSpec,
     bindings: &[Binding<'_>],
     query: Option<&str>,
@@ -289,16 +346,16 @@ fn build_request(
         // The `[server]` default.
         ignore_unknown_query: false,
     };
-    spec.codec
+    codec
         .build_request(spec, parts)
         .expect("the bench requests are valid")
 }
 
-/// The JSON body for the encoded response `message` of `spec`.
-fn render_response(spec: &RouteSpec, message: &[u8]) -> Vec<u8> {
+/// The JSON body for the encoded response `message`.
+fn render_response(codec: &dyn MethodCodec, message: &[u8]) -> Vec<u8> {
     // Sized as `Gateway::call` sizes it.
     let mut out = Vec::with_capacity(message.len() * 2 + 16);
-    spec.codec
+    codec
         .render_response(message, &mut out)
         .expect("the bench responses render");
     out
@@ -319,10 +376,11 @@ fn route<'t>(
 
 /// One REST call without the backend: match, build the request, render `response` as if the
 /// backend had answered it.
-fn transcode(table: &RouteMatcher<Target>, request: &Request, response: &[u8]) -> Vec<u8> {
-    let (spec, bindings, query) = route(table, request);
-    black_box(build_request(spec, &bindings, query, request.body));
-    render_response(spec, response)
+fn transcode(fx: &Fixtures, codec: Codec, request: &Request, response: &[u8]) -> Vec<u8> {
+    let (spec, bindings, query) = route(&fx.table, request);
+    let codec = codec_of(fx, spec, codec);
+    black_box(build_request(codec, spec, &bindings, query, request.body));
+    render_response(codec, response)
 }
 
 /// A request of the bench: method, path with query, body.
@@ -501,6 +559,8 @@ fn map_error(status: Status) -> axum::response::Response {
 /// Everything the benches use, built once.
 struct Fixtures {
     table: RouteMatcher<Target>,
+    /// Indexed as `schema().bindings()`.
+    dynamic: Vec<DynamicCodec>,
     get_user: Vec<u8>,
     list_orders: Vec<u8>,
     statuses: Vec<(&'static str, Status)>,
@@ -516,6 +576,7 @@ impl Fixtures {
         }
         Fixtures {
             table,
+            dynamic: dynamic_codecs(),
             get_user: get_user_response(),
             list_orders: list_orders_response(),
             statuses: backend_statuses(),
@@ -548,24 +609,38 @@ fn print_allocations(fx: &Fixtures) {
         print_row(&format!("route match: {name}"), counted);
     }
 
-    for (name, request) in [
-        ("update_user", &UPDATE_USER),
-        ("create_order", &CREATE_ORDER),
-    ] {
-        let (spec, bindings, query) = route(&fx.table, request);
-        let counted = allocations_per_op(
-            || (),
-            |()| build_request(spec, &bindings, query, request.body),
-        );
-        print_row(&format!("request build: {name}"), counted);
+    for codec in [Codec::Compiled, Codec::Dynamic] {
+        for (name, request) in [
+            ("update_user", &UPDATE_USER),
+            ("create_order", &CREATE_ORDER),
+        ] {
+            let (spec, bindings, query) = route(&fx.table, request);
+            let run = codec_of(fx, spec, codec);
+            let counted = allocations_per_op(
+                || (),
+                |()| build_request(run, spec, &bindings, query, request.body),
+            );
+            print_row(
+                &format!("request build ({}): {name}", codec.name()),
+                counted,
+            );
+        }
     }
 
-    let get_user = compiled("GET", "/api/users/{user_id}");
-    let list_orders = compiled("GET", "/api/orders");
-    let counted = allocations_per_op(|| (), |()| render_response(get_user, &fx.get_user));
-    print_row("response render: get_user", counted);
-    let counted = allocations_per_op(|| (), |()| render_response(list_orders, &fx.list_orders));
-    print_row("response render: list_orders (20 orders)", counted);
+    for codec in [Codec::Compiled, Codec::Dynamic] {
+        let get_user = codec_of(fx, compiled("GET", "/api/users/{user_id}"), codec);
+        let list_orders = codec_of(fx, compiled("GET", "/api/orders"), codec);
+        let counted = allocations_per_op(|| (), |()| render_response(get_user, &fx.get_user));
+        print_row(
+            &format!("response render ({}): get_user", codec.name()),
+            counted,
+        );
+        let counted = allocations_per_op(|| (), |()| render_response(list_orders, &fx.list_orders));
+        print_row(
+            &format!("response render ({}): list_orders (20)", codec.name()),
+            counted,
+        );
+    }
 
     for (name, status) in &fx.statuses {
         // The clone is setup, not counted: the handler owns the status it maps.
@@ -573,12 +648,17 @@ fn print_allocations(fx: &Fixtures) {
         print_row(&format!("error mapping: {name}"), counted);
     }
 
-    for (name, request, response) in [
-        ("get_user", &GET_USER, &fx.get_user),
-        ("list_orders (20 orders)", &LIST_ORDERS, &fx.list_orders),
-    ] {
-        let counted = allocations_per_op(|| (), |()| transcode(&fx.table, request, response));
-        print_row(&format!("transcode path: {name}"), counted);
+    for codec in [Codec::Compiled, Codec::Dynamic] {
+        for (name, request, response) in [
+            ("get_user", &GET_USER, &fx.get_user),
+            ("list_orders (20)", &LIST_ORDERS, &fx.list_orders),
+        ] {
+            let counted = allocations_per_op(|| (), |()| transcode(fx, codec, request, response));
+            print_row(
+                &format!("transcode path ({}): {name}", codec.name()),
+                counted,
+            );
+        }
     }
     println!();
 }
@@ -594,30 +674,43 @@ fn bench_route_match(c: &mut Criterion, fx: &Fixtures) {
 }
 
 fn bench_request_build(c: &mut Criterion, fx: &Fixtures) {
-    let mut group = c.benchmark_group("request_build");
-    for (name, request) in [
-        ("update_user", &UPDATE_USER),
-        ("create_order", &CREATE_ORDER),
-    ] {
-        let (spec, bindings, query) = route(&fx.table, request);
-        group.bench_function(name, |b| {
-            b.iter(|| build_request(spec, &bindings, black_box(query), black_box(request.body)))
-        });
+    for codec in [Codec::Compiled, Codec::Dynamic] {
+        let mut group = c.benchmark_group(format!("request_build_{}", codec.name()));
+        for (name, request) in [
+            ("update_user", &UPDATE_USER),
+            ("create_order", &CREATE_ORDER),
+        ] {
+            let (spec, bindings, query) = route(&fx.table, request);
+            let run = codec_of(fx, spec, codec);
+            group.bench_function(name, |b| {
+                b.iter(|| {
+                    build_request(
+                        run,
+                        spec,
+                        &bindings,
+                        black_box(query),
+                        black_box(request.body),
+                    )
+                })
+            });
+        }
+        group.finish();
     }
-    group.finish();
 }
 
 fn bench_response_render(c: &mut Criterion, fx: &Fixtures) {
-    let mut group = c.benchmark_group("response_render");
-    let get_user = compiled("GET", "/api/users/{user_id}");
-    let list_orders = compiled("GET", "/api/orders");
-    group.bench_function("get_user", |b| {
-        b.iter(|| render_response(get_user, black_box(&fx.get_user)))
-    });
-    group.bench_function("list_orders_20", |b| {
-        b.iter(|| render_response(list_orders, black_box(&fx.list_orders)))
-    });
-    group.finish();
+    for codec in [Codec::Compiled, Codec::Dynamic] {
+        let mut group = c.benchmark_group(format!("response_render_{}", codec.name()));
+        let get_user = codec_of(fx, compiled("GET", "/api/users/{user_id}"), codec);
+        let list_orders = codec_of(fx, compiled("GET", "/api/orders"), codec);
+        group.bench_function("get_user", |b| {
+            b.iter(|| render_response(get_user, black_box(&fx.get_user)))
+        });
+        group.bench_function("list_orders_20", |b| {
+            b.iter(|| render_response(list_orders, black_box(&fx.list_orders)))
+        });
+        group.finish();
+    }
 }
 
 fn bench_error_mapping(c: &mut Criterion, fx: &Fixtures) {
@@ -631,16 +724,18 @@ fn bench_error_mapping(c: &mut Criterion, fx: &Fixtures) {
 }
 
 fn bench_transcode(c: &mut Criterion, fx: &Fixtures) {
-    let mut group = c.benchmark_group("transcode_path");
-    for (name, request, response) in [
-        ("get_user", &GET_USER, &fx.get_user),
-        ("list_orders_20", &LIST_ORDERS, &fx.list_orders),
-    ] {
-        group.bench_function(name, |b| {
-            b.iter(|| transcode(&fx.table, black_box(request), response))
-        });
+    for codec in [Codec::Compiled, Codec::Dynamic] {
+        let mut group = c.benchmark_group(format!("transcode_path_{}", codec.name()));
+        for (name, request, response) in [
+            ("get_user", &GET_USER, &fx.get_user),
+            ("list_orders_20", &LIST_ORDERS, &fx.list_orders),
+        ] {
+            group.bench_function(name, |b| {
+                b.iter(|| transcode(fx, codec, black_box(request), response))
+            });
+        }
+        group.finish();
     }
-    group.finish();
 }
 
 fn main() {

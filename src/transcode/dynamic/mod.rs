@@ -1,23 +1,25 @@
 //! The codec of a method known only by its descriptors (protos compiled at start-up,
-//! descriptor sets, backend reflection): a second [`MethodCodec`] over prost-reflect's
-//! `DynamicMessage`, which behaves exactly as the generated one (`UnaryCodec`).
+//! descriptor sets, backend reflection): a second [`MethodCodec`], made from prost-reflect
+//! descriptors, which behaves exactly as the generated one (`UnaryCodec`).
 //!
 //! "Exactly" means: for the same request, the same message (the same fields set to the same
 //! values); for the same response, the same JSON bytes; for a bad request, the same
 //! `GatewayError` naming the same field. It holds because the dynamic codec reproduces, rule
 //! for rule, what the compiled one is made of:
 //!
-//! - request bodies: the pbjson-generated `Deserialize` impls ([`de`]), read through the same
+//! - request bodies: the pbjson-generated `Deserialize` impls (`de.rs`), read through the same
 //!   `json::from_slice_with` (fast path, `null` rule, error paths);
-//! - path variables and query parameters: the generated `FieldSet` impls ([`text`]), applied
+//! - path variables and query parameters: the generated `FieldSet` impls (`text.rs`), applied
 //!   by the same `codec::bind_request`;
-//! - responses: the pbjson-generated `Serialize` impls after build.rs's fixes, and
-//!   `codegen::rules::render_field` for a `response_body` ([`ser`]);
-//! - well-known types: the same Rust types, `crate::wkt` and pbjson-types ([`wkt`]).
+//! - responses: read from the wire by prost's own decoding functions (`wire.rs`), written as
+//!   the pbjson-generated `Serialize` impls after build.rs's fixes write them, and as
+//!   `codegen::rules::render_field` writes a `response_body` (`ser.rs`);
+//! - well-known types: the same Rust types, `crate::wkt` and pbjson-types (`wkt.rs`).
 //!
 //! Everything per message (field order, JSON names, shapes, setters) is planned once, when the
-//! codec is made ([`plan`]); a request walks no descriptors beyond what decoding and encoding a
-//! `DynamicMessage` needs.
+//! codec is made (`plan.rs`); a request walks no descriptors beyond what building and encoding
+//! its `DynamicMessage` needs, and a reply none (no `DynamicMessage` either: its strings are
+//! borrowed from the reply, the well-known types decoded as their Rust types).
 //!
 //! One difference: map entries (and `google.protobuf.Struct` members) are written sorted by
 //! key, where the compiled codec writes them in its hash maps' order, which varies from one
@@ -27,6 +29,7 @@ mod de;
 mod plan;
 mod ser;
 mod text;
+mod wire;
 mod wkt;
 
 #[cfg(test)]
@@ -35,7 +38,6 @@ mod tests;
 use bytes::Bytes;
 use prost::Message;
 use prost_reflect::{DynamicMessage, Kind, MethodDescriptor, Value};
-use serde::Serialize;
 
 use super::codec::{bind_fields, bind_request, undecodable, unrenderable};
 use super::json;
@@ -43,7 +45,6 @@ use crate::error::GatewayError;
 use crate::schema::{MethodCodec, RequestParts, RouteSpec};
 use de::{ListReader, MessageReader};
 use plan::{Element, MessageId, Plans, Text};
-use ser::{FieldJson, MessageJson};
 use text::Fields;
 
 /// The codec of one HTTP binding of a method described at run time. `Send + Sync`; made once
@@ -226,24 +227,10 @@ impl MethodCodec for DynamicCodec {
     }
 
     fn render_response(&self, message: &[u8], out: &mut Vec<u8>) -> Result<(), GatewayError> {
-        let descriptor = self.plans.message(self.output).descriptor.clone();
-        let response = DynamicMessage::decode(descriptor, message).map_err(undecodable)?;
-        let mut serializer = serde_json::Serializer::new(out);
-        match self.response_field {
-            None => MessageJson {
-                plans: &self.plans,
-                id: self.output,
-                message: &response,
-            }
-            .serialize(&mut serializer),
-            Some(index) => FieldJson {
-                plans: &self.plans,
-                id: self.output,
-                index,
-                message: &response,
-            }
-            .serialize(&mut serializer),
+        match ser::render(&self.plans, self.output, self.response_field, message, out) {
+            Ok(()) => Ok(()),
+            Err(ser::Failure::Decode(e)) => Err(undecodable(e)),
+            Err(ser::Failure::Render(e)) => Err(unrenderable(e)),
         }
-        .map_err(unrenderable)
     }
 }

@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use foldhash::fast::RandomState;
 use prost_reflect::{Cardinality, EnumDescriptor, FieldDescriptor, Kind, MessageDescriptor};
 
-/// Index of a message in [`Plans::messages`].
+/// Index of a message in its [`Plans`].
 pub type MessageId = usize;
-/// Index of an enum in [`Plans::enums`].
+/// Index of an enum in its [`Plans`].
 pub type EnumId = usize;
 
 /// Every message and enum one codec reaches.
@@ -36,6 +36,10 @@ pub struct MessagePlan {
     /// Generated into gatehouse, where build.rs opens enums and writes non-finite floats as
     /// strings; false for `google.protobuf` messages, which pbjson-types serializes as is.
     pub proto3_fixes: bool,
+    /// `(field number, index in fields)`, sorted by number.
+    pub numbers: Vec<(u32, usize)>,
+    /// A proto2 `required` field: written even when absent.
+    pub has_required: bool,
 }
 
 pub struct OneofPlan {
@@ -55,6 +59,34 @@ pub struct FieldPlan {
     pub slot: usize,
     /// Index in [`MessagePlan::oneofs`] of a real oneof.
     pub oneof: Option<usize>,
+    /// The protobuf type of the element, as the wire encodes it.
+    pub wire: Wire,
+    /// The protobuf type of a map's key.
+    pub key_wire: Wire,
+}
+
+/// Protobuf types as the wire encodes them (what `Scalar` merges: `sint32` and `int32` are
+/// both `Int32` to JSON but not to the decoder).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wire {
+    Double,
+    Float,
+    Int32,
+    Int64,
+    Uint32,
+    Uint64,
+    Sint32,
+    Sint64,
+    Fixed32,
+    Fixed64,
+    Sfixed32,
+    Sfixed64,
+    Bool,
+    String,
+    Bytes,
+    Enum,
+    Message,
+    Group,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,9 +164,10 @@ pub struct EnumPlan {
 impl MessagePlan {
     /// The index in `fields` of the field numbered `number`.
     pub fn field_index(&self, number: u32) -> Option<usize> {
-        self.fields
-            .iter()
-            .position(|f| f.descriptor.number() == number)
+        match self.numbers.binary_search_by_key(&number, |&(n, _)| n) {
+            Ok(at) => Some(self.numbers[at].1),
+            Err(_) => None,
+        }
     }
 }
 
@@ -198,6 +231,8 @@ impl Builder {
             slots: 0,
             wkt: well_known(descriptor),
             proto3_fixes: descriptor.package_name() != "google.protobuf",
+            numbers: Vec::new(),
+            has_required: false,
         });
         id
     }
@@ -263,7 +298,15 @@ impl Builder {
                 .or_insert(index);
             by_name.entry(field.json_name.clone()).or_insert(index);
         }
+        let mut numbers: Vec<(u32, usize)> = fields
+            .iter()
+            .enumerate()
+            .map(|(index, f)| (f.descriptor.number(), index))
+            .collect();
+        numbers.sort_unstable();
         let plan = &mut self.plans.messages[id];
+        plan.has_required = fields.iter().any(|f| f.shape == Shape::Required);
+        plan.numbers = numbers;
         plan.fields = fields;
         plan.by_name = by_name;
         plan.oneofs = oneofs;
@@ -275,10 +318,17 @@ impl Builder {
             Kind::Message(entry) if field.is_map() => Some(entry),
             _ => None,
         };
-        let (shape, element) = if let Some(entry) = entry {
-            let key = scalar(&entry.map_entry_key_field().kind()).unwrap_or(Scalar::String);
-            let value = self.element(&entry.map_entry_value_field().kind());
-            (Shape::Map { key }, value)
+        let (shape, element, wire, key_wire) = if let Some(entry) = entry {
+            let key = entry.map_entry_key_field();
+            let value = entry.map_entry_value_field();
+            let key_scalar = scalar(&key.kind()).unwrap_or(Scalar::String);
+            let element = self.element(&value.kind());
+            (
+                Shape::Map { key: key_scalar },
+                element,
+                wire(&value),
+                wire(&key),
+            )
         } else {
             let shape = if field.is_list() {
                 Shape::Repeated
@@ -291,7 +341,7 @@ impl Builder {
             } else {
                 Shape::Implicit
             };
-            (shape, self.element(&field.kind()))
+            (shape, self.element(&field.kind()), wire(field), Wire::Int32)
         };
         FieldPlan {
             descriptor: field.clone(),
@@ -301,6 +351,8 @@ impl Builder {
             text: self.text(field, shape, element),
             slot,
             oneof,
+            wire,
+            key_wire,
         }
     }
 
@@ -344,6 +396,29 @@ impl Builder {
             Text::Message(_) if field.is_list() => Text::Unsupported("a repeated message field"),
             text => text,
         }
+    }
+}
+
+fn wire(field: &FieldDescriptor) -> Wire {
+    match field.kind() {
+        Kind::Double => Wire::Double,
+        Kind::Float => Wire::Float,
+        Kind::Int32 => Wire::Int32,
+        Kind::Int64 => Wire::Int64,
+        Kind::Uint32 => Wire::Uint32,
+        Kind::Uint64 => Wire::Uint64,
+        Kind::Sint32 => Wire::Sint32,
+        Kind::Sint64 => Wire::Sint64,
+        Kind::Fixed32 => Wire::Fixed32,
+        Kind::Fixed64 => Wire::Fixed64,
+        Kind::Sfixed32 => Wire::Sfixed32,
+        Kind::Sfixed64 => Wire::Sfixed64,
+        Kind::Bool => Wire::Bool,
+        Kind::String => Wire::String,
+        Kind::Bytes => Wire::Bytes,
+        Kind::Enum(_) => Wire::Enum,
+        Kind::Message(_) if field.is_group() => Wire::Group,
+        Kind::Message(_) => Wire::Message,
     }
 }
 

@@ -1,142 +1,211 @@
-//! Dynamic messages written as proto3 JSON, byte for byte as the compiled codec writes the
-//! same message: pbjson's member order (fields in declaration order, then oneofs), JSON names,
-//! default values left out, 64-bit integers as strings, bytes as padded standard base64, enums
-//! by name (by number when unknown), and build.rs's fixes (`open_enums`, `proto_floats`).
-//! Written through serde_json's serializer, so numbers and strings are formatted by the same
-//! code as the generated `Serialize` impls. Map entries are written sorted by key, one of the
-//! orders the compiled codec's hash maps may produce.
+//! Replies written as proto3 JSON, byte for byte as the compiled codec writes the same reply:
+//! pbjson's member order (fields in declaration order, then oneofs), JSON names, default
+//! values left out, 64-bit integers as strings, bytes as padded standard base64, enums by name
+//! (by number when unknown), and build.rs's fixes (`open_enums`, `proto_floats`). Written
+//! through serde_json's serializer, so numbers and strings are formatted by the same code as
+//! the generated `Serialize` impls. Map entries are written sorted by key, one of the orders
+//! the compiled codec's hash maps may produce.
 
-use prost_reflect::{DynamicMessage, MapKey, Value};
 use serde::ser::{Error as _, SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 
-use super::plan::{Element, FieldPlan, MessageId, Plans, Scalar, Shape};
+use super::plan::{Element, FieldPlan, MessageId, Plans, Scalar, Shape, Wire};
+use super::wire::{Entries, Item, Known, Reader, Record, Slot};
 use super::wkt;
 use crate::wkt::ProtoFloat;
 
-/// A whole message.
-pub struct MessageJson<'a> {
-    pub plans: &'a Plans,
-    pub id: MessageId,
-    pub message: &'a DynamicMessage,
+/// Why a reply could not be written.
+pub enum Failure {
+    Decode(prost::DecodeError),
+    Render(serde_json::Error),
 }
 
-impl Serialize for MessageJson<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let plan = self.plans.message(self.id);
-        if let Some(kind) = plan.wkt {
-            return wkt::write(kind, self.message, serializer);
+/// Writes the reply `reply`, a message of plan `id`, or only its field `field`
+/// (`response_body`), into `out`.
+pub fn render(
+    plans: &Plans,
+    id: MessageId,
+    field: Option<usize>,
+    reply: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), Failure> {
+    let mut serializer = serde_json::Serializer::new(out);
+    let plan = plans.message(id);
+    if let Some(kind) = plan.wkt {
+        // A method that answers with a well-known type (its fields are no response body).
+        let known = Known::decode(kind, reply).map_err(Failure::Decode)?;
+        return known.serialize(&mut serializer).map_err(Failure::Render);
+    }
+    let reader = Reader {
+        plans,
+        source: reply,
+    };
+    let record = Record::decode(&reader, id).map_err(Failure::Decode)?;
+    match field {
+        None => RecordJson(&record).serialize(&mut serializer),
+        Some(index) => FieldJson {
+            record: &record,
+            index,
         }
+        .serialize(&mut serializer),
+    }
+    .map_err(Failure::Render)
+}
+
+/// A whole message.
+struct RecordJson<'r, 'a>(&'r Record<'a>);
+
+impl Serialize for RecordJson<'_, '_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let record = self.0;
+        let plan = record.plans().message(record.id());
         let mut map = serializer.serialize_map(None)?;
-        for field in &plan.fields {
-            let descriptor = &field.descriptor;
-            let value = match field.shape {
-                Shape::Implicit => {
-                    let value = self.message.get_field(descriptor);
-                    if is_default(&value) {
-                        continue;
+        if plan.has_required {
+            // proto2: a `required` field is written even when absent (pbjson writes what
+            // prost holds: the default, or `null` for a message).
+            for (index, field) in plan.fields.iter().enumerate() {
+                match record.get(index) {
+                    Some(slot) if !is_empty(field, slot) => {
+                        map.serialize_entry(&*field.json_name, &self.slot(field, slot))?;
                     }
-                    value
-                }
-                Shape::Explicit | Shape::Oneof => {
-                    if !self.message.has_field(descriptor) {
-                        continue;
+                    None if field.shape == Shape::Required => {
+                        map.serialize_entry(&*field.json_name, &Absent(record, field))?;
                     }
-                    self.message.get_field(descriptor)
+                    _ => {}
                 }
-                Shape::Repeated | Shape::Map { .. } => {
-                    let value = self.message.get_field(descriptor);
-                    if matches!(&*value, Value::List(l) if l.is_empty())
-                        || matches!(&*value, Value::Map(m) if m.is_empty())
-                    {
-                        continue;
-                    }
-                    value
-                }
-                Shape::Required => {
-                    if !self.message.has_field(descriptor)
-                        && matches!(field.element, Element::Message(_))
-                    {
-                        // pbjson writes the `Option` prost holds a required message in.
-                        map.serialize_entry(&*field.json_name, &())?;
-                        continue;
-                    }
-                    self.message.get_field(descriptor)
-                }
-            };
-            map.serialize_entry(
-                &*field.json_name,
-                &ValueJson {
-                    plans: self.plans,
-                    field,
-                    value: &value,
-                    in_map: false,
-                    proto3_fixes: plan.proto3_fixes,
-                },
-            )?;
+            }
+            return map.end();
+        }
+        for (index, slot) in &record.fields {
+            let field = &plan.fields[*index as usize];
+            if !is_empty(field, slot) {
+                map.serialize_entry(&*field.json_name, &self.slot(field, slot))?;
+            }
         }
         map.end()
     }
 }
 
-/// pbjson's "is empty" test for fields without presence (`-0.0` counts as `0.0`).
-fn is_default(value: &Value) -> bool {
-    match value {
-        Value::Bool(b) => !b,
-        Value::I32(n) => *n == 0,
-        Value::I64(n) => *n == 0,
-        Value::U32(n) => *n == 0,
-        Value::U64(n) => *n == 0,
-        Value::F32(n) => *n == 0.0,
-        Value::F64(n) => *n == 0.0,
-        Value::String(s) => s.is_empty(),
-        Value::Bytes(b) => b.is_empty(),
-        Value::EnumNumber(n) => *n == 0,
-        Value::Message(_) => false,
-        Value::List(l) => l.is_empty(),
-        Value::Map(m) => m.is_empty(),
+impl<'r, 'a> RecordJson<'r, 'a> {
+    fn slot(&self, field: &'r FieldPlan, slot: &'r Slot<'a>) -> SlotJson<'r, 'a> {
+        let plans = self.0.plans();
+        SlotJson {
+            plans,
+            field,
+            slot,
+            proto3_fixes: plans.message(self.0.id()).proto3_fixes,
+        }
     }
 }
 
-/// One field's value (or one element or map value of it).
-struct ValueJson<'a> {
-    plans: &'a Plans,
-    field: &'a FieldPlan,
-    value: &'a Value,
-    /// pbjson leaves floats in map values as serde writes them (`null` when not finite).
-    in_map: bool,
+/// pbjson's "is empty" test: a default value of a field without presence, an empty list or
+/// map (`-0.0` counts as `0.0`).
+fn is_empty(field: &FieldPlan, slot: &Slot<'_>) -> bool {
+    match slot {
+        Slot::List(items) => items.is_empty(),
+        Slot::Map(entries) => entries.len() == 0,
+        Slot::One(item) => field.shape == Shape::Implicit && is_default(item),
+    }
+}
+
+fn is_default(item: &Item<'_>) -> bool {
+    match item {
+        Item::Bool(b) => !b,
+        Item::I32(n) | Item::Enum(n) => *n == 0,
+        Item::I64(n) => *n == 0,
+        Item::U32(n) => *n == 0,
+        Item::U64(n) => *n == 0,
+        Item::F32(n) => *n == 0.0,
+        Item::F64(n) => *n == 0.0,
+        Item::Str(s) => s.is_empty(),
+        Item::Bytes(b) => b.is_empty(),
+        Item::Message(_) | Item::Timestamp(_) | Item::Known(_) => false,
+    }
+}
+
+/// A field's value: one item, a list or a map.
+struct SlotJson<'r, 'a> {
+    plans: &'r Plans,
+    field: &'r FieldPlan,
+    slot: &'r Slot<'a>,
     proto3_fixes: bool,
 }
 
-impl ValueJson<'_> {
-    fn with<'b>(&'b self, value: &'b Value, in_map: bool) -> ValueJson<'b> {
-        ValueJson {
+impl<'r, 'a> SlotJson<'r, 'a> {
+    fn item(&self, item: &'r Item<'a>, in_map: bool) -> ItemJson<'r, 'a> {
+        ItemJson {
             plans: self.plans,
-            field: self.field,
-            value,
-            in_map,
+            element: self.field.element,
+            item,
+            // pbjson leaves floats in map values as serde writes them (`null` if not finite).
+            floats_as_text: self.proto3_fixes && !in_map,
             proto3_fixes: self.proto3_fixes,
         }
     }
 }
 
-impl Serialize for ValueJson<'_> {
+impl Serialize for SlotJson<'_, '_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let floats_as_text = self.proto3_fixes && !self.in_map;
-        match self.value {
-            Value::String(s) => serializer.serialize_str(s),
-            Value::Bool(b) => serializer.serialize_bool(*b),
-            Value::I32(n) => serializer.serialize_i32(*n),
-            Value::U32(n) => serializer.serialize_u32(*n),
-            Value::I64(n) => serializer.collect_str(n),
-            Value::U64(n) => serializer.collect_str(n),
-            Value::F32(n) if floats_as_text => ProtoFloat(n).serialize(serializer),
-            Value::F32(n) => serializer.serialize_f32(*n),
-            Value::F64(n) if floats_as_text => ProtoFloat(n).serialize(serializer),
-            Value::F64(n) => serializer.serialize_f64(*n),
-            Value::Bytes(b) => serializer.collect_str(&wkt::base64(b)),
-            Value::EnumNumber(n) => {
-                let name = match self.field.element {
+        match self.slot {
+            Slot::One(item) => self.item(item, false).serialize(serializer),
+            Slot::List(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(&self.item(item, false))?;
+                }
+                seq.end()
+            }
+            Slot::Map(entries) => {
+                let mut map = serializer.serialize_map(Some(entries.len()))?;
+                // Keys through serde_json's key serializer, as a `HashMap<K, V>`'s are.
+                macro_rules! sorted {
+                    ($entries:expr) => {{
+                        let mut sorted: Vec<_> = $entries.iter().collect();
+                        sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                        for (key, value) in sorted {
+                            map.serialize_entry(key, &self.item(value, true))?;
+                        }
+                    }};
+                }
+                match &**entries {
+                    Entries::Str(e) => sorted!(e),
+                    Entries::Bool(e) => sorted!(e),
+                    Entries::I32(e) => sorted!(e),
+                    Entries::I64(e) => sorted!(e),
+                    Entries::U32(e) => sorted!(e),
+                    Entries::U64(e) => sorted!(e),
+                }
+                map.end()
+            }
+        }
+    }
+}
+
+/// One value.
+struct ItemJson<'r, 'a> {
+    plans: &'r Plans,
+    element: Element,
+    item: &'r Item<'a>,
+    floats_as_text: bool,
+    proto3_fixes: bool,
+}
+
+impl Serialize for ItemJson<'_, '_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.item {
+            Item::Str(s) => serializer.serialize_str(s),
+            Item::Bool(b) => serializer.serialize_bool(*b),
+            Item::I32(n) => serializer.serialize_i32(*n),
+            Item::U32(n) => serializer.serialize_u32(*n),
+            Item::I64(n) => serializer.collect_str(n),
+            Item::U64(n) => serializer.collect_str(n),
+            Item::F32(n) if self.floats_as_text => ProtoFloat(n).serialize(serializer),
+            Item::F32(n) => serializer.serialize_f32(*n),
+            Item::F64(n) if self.floats_as_text => ProtoFloat(n).serialize(serializer),
+            Item::F64(n) => serializer.serialize_f64(*n),
+            Item::Bytes(b) => serializer.collect_str(&wkt::base64(b)),
+            Item::Enum(n) => {
+                let name = match self.element {
                     Element::NullValue if *n == 0 => return serializer.serialize_unit(),
                     Element::Enum(id) => self.plans.enumeration(id).name(*n),
                     _ => None,
@@ -148,71 +217,80 @@ impl Serialize for ValueJson<'_> {
                     None => Err(S::Error::custom(format_args!("Invalid variant {n}"))),
                 }
             }
-            Value::Message(message) => match self.field.element {
-                Element::Message(id) => MessageJson {
-                    plans: self.plans,
-                    id,
-                    message,
-                }
-                .serialize(serializer),
-                _ => Err(S::Error::custom("a message where the schema has none")),
-            },
-            Value::List(items) => {
-                let mut seq = serializer.serialize_seq(Some(items.len()))?;
-                for item in items {
-                    seq.serialize_element(&self.with(item, false))?;
-                }
-                seq.end()
-            }
-            Value::Map(entries) => {
-                let mut sorted: Vec<(&MapKey, &Value)> = entries.iter().collect();
-                sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
-                let mut map = serializer.serialize_map(Some(sorted.len()))?;
-                for (key, value) in sorted {
-                    // Keys through serde_json's key serializer, as a `HashMap<K, V>`'s are.
-                    match key {
-                        MapKey::Bool(k) => map.serialize_key(k)?,
-                        MapKey::I32(k) => map.serialize_key(k)?,
-                        MapKey::I64(k) => map.serialize_key(k)?,
-                        MapKey::U32(k) => map.serialize_key(k)?,
-                        MapKey::U64(k) => map.serialize_key(k)?,
-                        MapKey::String(k) => map.serialize_key(k)?,
-                    }
-                    map.serialize_value(&self.with(value, true))?;
-                }
-                map.end()
-            }
+            Item::Message(record) => RecordJson(record).serialize(serializer),
+            Item::Timestamp(time) => time.serialize(serializer),
+            Item::Known(known) => known.serialize(serializer),
         }
+    }
+}
+
+/// A field the reply does not have, written as prost's default of it.
+struct Absent<'r, 'a>(&'r Record<'a>, &'r FieldPlan);
+
+impl Serialize for Absent<'_, '_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let Absent(record, field) = *self;
+        let plans = record.plans();
+        let item = match (field.element, field.shape) {
+            (_, Shape::Repeated) => return serializer.collect_seq(std::iter::empty::<()>()),
+            (_, Shape::Map { .. }) => {
+                return serializer.collect_map(std::iter::empty::<((), ())>());
+            }
+            // pbjson writes the `Option` prost holds a required message in.
+            (Element::Message(_), Shape::Required) => return serializer.serialize_unit(),
+            (Element::Message(id), _) => match plans.message(id).wkt {
+                Some(kind) => return Known::default_of(kind).serialize(serializer),
+                None => Item::Message(Record::new(record.reader, id)),
+            },
+            (Element::Scalar(_) | Element::Enum(_) | Element::NullValue, _) => default(field.wire),
+        };
+        ItemJson {
+            plans,
+            element: field.element,
+            item: &item,
+            floats_as_text: plans.message(record.id()).proto3_fixes,
+            proto3_fixes: plans.message(record.id()).proto3_fixes,
+        }
+        .serialize(serializer)
+    }
+}
+
+fn default(wire: Wire) -> Item<'static> {
+    match wire {
+        Wire::Double => Item::F64(0.0),
+        Wire::Float => Item::F32(0.0),
+        Wire::Int32 | Wire::Sint32 | Wire::Sfixed32 => Item::I32(0),
+        Wire::Int64 | Wire::Sint64 | Wire::Sfixed64 => Item::I64(0),
+        Wire::Uint32 | Wire::Fixed32 => Item::U32(0),
+        Wire::Uint64 | Wire::Fixed64 => Item::U64(0),
+        Wire::Bool => Item::Bool(false),
+        Wire::String => Item::Str("".into()),
+        Wire::Bytes => Item::Bytes((&[][..]).into()),
+        Wire::Enum | Wire::Message | Wire::Group => Item::Enum(0),
     }
 }
 
 /// One field of a message as the whole response body (`response_body`), as
 /// `codegen::rules::render_field` writes it: its value even when default, `null` for an unset
 /// `optional` scalar, the default message for an unset message.
-pub struct FieldJson<'a> {
-    pub plans: &'a Plans,
-    pub id: MessageId,
-    pub index: usize,
-    pub message: &'a DynamicMessage,
+struct FieldJson<'r, 'a> {
+    record: &'r Record<'a>,
+    index: usize,
 }
 
-impl Serialize for FieldJson<'_> {
+impl Serialize for FieldJson<'_, '_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let plan = self.plans.message(self.id);
-        let field = &plan.fields[self.index];
-        let scalar = matches!(field.element, Element::Scalar(_));
-        if field.shape == Shape::Explicit && scalar && !self.message.has_field(&field.descriptor) {
-            return serializer.serialize_none();
+        let record = self.record;
+        let field = &record.plans().message(record.id()).fields[self.index];
+        match record.get(self.index) {
+            Some(slot) => RecordJson(record).slot(field, slot).serialize(serializer),
+            None if field.shape == Shape::Explicit
+                && matches!(field.element, Element::Scalar(_)) =>
+            {
+                serializer.serialize_none()
+            }
+            None => Absent(record, field).serialize(serializer),
         }
-        let value = self.message.get_field(&field.descriptor);
-        ValueJson {
-            plans: self.plans,
-            field,
-            value: &value,
-            in_map: false,
-            proto3_fixes: plan.proto3_fixes,
-        }
-        .serialize(serializer)
     }
 }
 

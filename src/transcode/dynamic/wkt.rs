@@ -1,16 +1,17 @@
 //! The well-known types with a JSON form of their own, read and written through the very types
 //! the compiled codec uses (`crate::wkt` and pbjson-types), so both codecs accept, refuse and
-//! write them alike. Struct, Value and ListValue are written here, their object keys sorted.
+//! write them alike; only Struct members are written in key order here.
 
 use base64::display::Base64Display;
 use base64::engine::GeneralPurpose;
 use base64::engine::general_purpose::STANDARD;
-use prost_reflect::{DynamicMessage, MapKey, MessageDescriptor, Value};
+use prost_reflect::{DynamicMessage, MessageDescriptor};
 use serde::de::Error as _;
-use serde::ser::{Error as _, SerializeMap, SerializeSeq};
+use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::plan::{Scalar, Wkt};
+use super::wire::Known;
 use crate::transcode::{FieldError, parse};
 
 /// The message `value` holds, as a dynamic message of `descriptor`.
@@ -85,159 +86,66 @@ pub fn from_text(
     message.map_err(|e| FieldError::Invalid(e.to_string()))
 }
 
-fn get(message: &DynamicMessage, number: u32) -> Option<std::borrow::Cow<'_, Value>> {
-    message.get_field_by_number(number)
-}
-
-fn int64(message: &DynamicMessage, number: u32) -> i64 {
-    get(message, number).and_then(|v| v.as_i64()).unwrap_or(0)
-}
-
-fn int32(message: &DynamicMessage, number: u32) -> i32 {
-    get(message, number).and_then(|v| v.as_i32()).unwrap_or(0)
-}
-
-/// Writes the JSON form of a well-known type, as its `Serialize` does.
-pub fn write<S: Serializer>(
-    wkt: Wkt,
-    message: &DynamicMessage,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    match wkt {
-        Wkt::Timestamp => crate::wkt::Timestamp {
-            seconds: int64(message, 1),
-            nanos: int32(message, 2),
-        }
-        .serialize(serializer),
-        Wkt::Duration => pbjson_types::Duration {
-            seconds: int64(message, 1),
-            nanos: int32(message, 2),
-        }
-        .serialize(serializer),
-        Wkt::FieldMask => {
-            let paths = get(message, 1)
-                .and_then(|v| {
-                    v.as_list().map(|l| {
-                        l.iter()
-                            .filter_map(|p| p.as_str().map(String::from))
-                            .collect()
-                    })
-                })
-                .unwrap_or_default();
-            crate::wkt::FieldMask { paths }.serialize(serializer)
-        }
-        Wkt::Struct => write_struct(message, serializer),
-        Wkt::Value => write_value(message, serializer),
-        Wkt::ListValue => write_list(message, serializer),
-        Wkt::Wrapper(scalar) => {
-            let value = get(message, 1);
-            let value = value.as_deref();
-            match scalar {
-                Scalar::Double => value
-                    .and_then(Value::as_f64)
-                    .unwrap_or(0.0)
-                    .serialize(serializer),
-                Scalar::Float => value
-                    .and_then(Value::as_f32)
-                    .unwrap_or(0.0)
-                    .serialize(serializer),
-                Scalar::Int64 => {
-                    serializer.collect_str(&value.and_then(Value::as_i64).unwrap_or(0))
-                }
-                Scalar::Uint64 => {
-                    serializer.collect_str(&value.and_then(Value::as_u64).unwrap_or(0))
-                }
-                Scalar::Int32 => {
-                    serializer.serialize_i32(value.and_then(Value::as_i32).unwrap_or(0))
-                }
-                Scalar::Uint32 => {
-                    serializer.serialize_u32(value.and_then(Value::as_u32).unwrap_or(0))
-                }
-                Scalar::Bool => {
-                    serializer.serialize_bool(value.and_then(Value::as_bool).unwrap_or(false))
-                }
-                Scalar::String => {
-                    serializer.serialize_str(value.and_then(Value::as_str).unwrap_or(""))
-                }
-                Scalar::Bytes => {
-                    let bytes = value
-                        .and_then(Value::as_bytes)
-                        .map(|b| &b[..])
-                        .unwrap_or(&[]);
-                    serializer.collect_str(&base64(bytes))
-                }
-            }
+impl Serialize for Known {
+    /// As the type's own `Serialize` does; Struct members sorted by key.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Known::Timestamp(v) => v.serialize(serializer),
+            Known::Duration(v) => v.serialize(serializer),
+            Known::FieldMask(v) => v.serialize(serializer),
+            Known::Struct(v) => StructJson(v).serialize(serializer),
+            Known::Value(v) => ValueJson(v).serialize(serializer),
+            Known::ListValue(v) => ListJson(v).serialize(serializer),
+            Known::Double(v) => v.serialize(serializer),
+            Known::Float(v) => v.serialize(serializer),
+            Known::Int64(v) => v.serialize(serializer),
+            Known::Uint64(v) => v.serialize(serializer),
+            Known::Int32(v) => v.serialize(serializer),
+            Known::Uint32(v) => v.serialize(serializer),
+            Known::Bool(v) => v.serialize(serializer),
+            Known::String(v) => v.serialize(serializer),
+            Known::Bytes(v) => v.serialize(serializer),
         }
     }
 }
 
 /// `google.protobuf.Struct`: an object (pbjson-types writes its keys in hash order; sorted
 /// here, one of the orders it may write).
-fn write_struct<S: Serializer>(message: &DynamicMessage, serializer: S) -> Result<S::Ok, S::Error> {
-    let fields = get(message, 1);
-    let mut entries: Vec<(&str, &DynamicMessage)> = fields
-        .as_deref()
-        .and_then(Value::as_map)
-        .map(|map| {
-            map.iter()
-                .filter_map(|(k, v)| match (k, v) {
-                    (MapKey::String(k), Value::Message(v)) => Some((k.as_str(), v)),
-                    _ => None,
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    entries.sort_unstable_by_key(|(k, _)| *k);
-    let mut map = serializer.serialize_map(Some(entries.len()))?;
-    for (key, value) in entries {
-        map.serialize_entry(key, &ValueJson(value))?;
+struct StructJson<'a>(&'a pbjson_types::Struct);
+
+impl Serialize for StructJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut entries: Vec<_> = self.0.fields.iter().collect();
+        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut map = serializer.serialize_map(Some(entries.len()))?;
+        for (key, value) in entries {
+            map.serialize_entry(key, &ValueJson(value))?;
+        }
+        map.end()
     }
-    map.end()
 }
 
 /// `google.protobuf.ListValue`: an array.
-fn write_list<S: Serializer>(message: &DynamicMessage, serializer: S) -> Result<S::Ok, S::Error> {
-    let values = get(message, 1);
-    let items = values.as_deref().and_then(Value::as_list).unwrap_or(&[]);
-    let mut seq = serializer.serialize_seq(Some(items.len()))?;
-    for item in items {
-        if let Value::Message(item) = item {
-            seq.serialize_element(&ValueJson(item))?;
-        }
-    }
-    seq.end()
-}
+struct ListJson<'a>(&'a pbjson_types::ListValue);
 
-/// `google.protobuf.Value`: whichever member of `kind` is set, `null` when none is.
-fn write_value<S: Serializer>(message: &DynamicMessage, serializer: S) -> Result<S::Ok, S::Error> {
-    let Some(number) = (1..=6).find(|&n| message.has_field_by_number(n)) else {
-        return serializer.serialize_none();
-    };
-    let Some(value) = get(message, number) else {
-        return serializer.serialize_none();
-    };
-    match (number, &*value) {
-        (1, _) => serializer.serialize_unit(),
-        (2, Value::F64(n)) if n.is_nan() => Err(S::Error::custom(
-            "Cannot serialize NaN as google.protobuf.Value.number_value",
-        )),
-        (2, Value::F64(n)) if n.is_infinite() => Err(S::Error::custom(
-            "Cannot serialize infinity as google.protobuf.Value.number_value",
-        )),
-        (2, Value::F64(n)) => serializer.serialize_f64(*n),
-        (3, Value::String(s)) => serializer.serialize_str(s),
-        (4, Value::Bool(b)) => serializer.serialize_bool(*b),
-        (5, Value::Message(s)) => write_struct(s, serializer),
-        (6, Value::Message(l)) => write_list(l, serializer),
-        _ => serializer.serialize_none(),
+impl Serialize for ListJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.values.iter().map(ValueJson))
     }
 }
 
-struct ValueJson<'a>(&'a DynamicMessage);
+/// `google.protobuf.Value`, as pbjson-types writes it but for Struct members' order.
+struct ValueJson<'a>(&'a pbjson_types::Value);
 
 impl Serialize for ValueJson<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        write_value(self.0, serializer)
+        use pbjson_types::value::Kind;
+        match &self.0.kind {
+            None => serializer.serialize_none(),
+            Some(Kind::StructValue(s)) => StructJson(s).serialize(serializer),
+            Some(Kind::ListValue(l)) => ListJson(l).serialize(serializer),
+            Some(kind) => kind.serialize(serializer),
+        }
     }
 }
 

@@ -2,7 +2,6 @@
 
 use prost::Message;
 use prost_reflect::{DynamicMessage, Kind, MessageDescriptor, ReflectMessage, Value};
-use serde::Serialize;
 
 use super::messages::rich;
 use super::{dynamic, kitchen, method, route};
@@ -13,7 +12,7 @@ use crate::schema::{MethodCodec, RequestParts, RouteSpec};
 use crate::transcode::compiled::schema;
 use crate::transcode::dynamic::DynamicCodec;
 use crate::transcode::dynamic::plan::Plans;
-use crate::transcode::dynamic::ser::{FieldJson, MessageJson};
+use crate::transcode::dynamic::ser;
 use crate::transcode::json;
 
 /// A request message as both codecs should agree on it: only the fields that are set (a
@@ -749,32 +748,13 @@ fn rich_request_bodies_build_the_same_message_for_every_binding() {
         let (plans, roots) = Plans::build(&[&descriptor.input()]);
         for seed in 0..8 {
             let message = rich(&descriptor.input(), seed, 2, 3);
+            let field = route.body.as_deref().filter(|b| *b != "*").map(|name| {
+                let plan = plans.message(roots[0]);
+                let field = plan.fields.iter().position(|f| f.descriptor.name() == name);
+                field.expect("the body field")
+            });
             let mut text = Vec::new();
-            let mut serializer = serde_json::Serializer::new(&mut text);
-            let written = match route.body.as_deref() {
-                Some("*") => MessageJson {
-                    plans: &plans,
-                    id: roots[0],
-                    message: &message,
-                }
-                .serialize(&mut serializer),
-                Some(name) => {
-                    let plan = plans.message(roots[0]);
-                    let index = plan
-                        .fields
-                        .iter()
-                        .position(|f| f.descriptor.name() == name)
-                        .expect("the body field");
-                    FieldJson {
-                        plans: &plans,
-                        id: roots[0],
-                        index,
-                        message: &message,
-                    }
-                    .serialize(&mut serializer)
-                }
-                None => unreachable!(),
-            };
+            let written = ser::render(&plans, roots[0], field, &message.encode_to_vec(), &mut text);
             if written.is_err() {
                 continue; // no JSON form (a non-finite number in a Value)
             }

@@ -10,6 +10,8 @@
 mod build;
 mod messages;
 mod render;
+mod runtime;
+mod wire;
 
 use std::sync::Arc;
 

@@ -1,7 +1,6 @@
 //! Responses: the same reply, the same bytes.
 
 use prost::Message;
-use serde::Serialize;
 
 use super::messages::rich;
 use super::{dynamic, method, route};
@@ -11,11 +10,11 @@ use crate::schema::MethodCodec;
 use crate::transcode::compiled::schema;
 use crate::transcode::dynamic::DynamicCodec;
 use crate::transcode::dynamic::plan::Plans;
-use crate::transcode::dynamic::ser::MessageJson;
+use crate::transcode::dynamic::ser;
 
 /// What a codec made of a reply: the JSON text, or the error (a bad response only by kind:
 /// its cause, for the log, quotes the decoder's own words).
-fn render(codec: &dyn MethodCodec, reply: &[u8]) -> Result<String, String> {
+pub(super) fn render(codec: &dyn MethodCodec, reply: &[u8]) -> Result<String, String> {
     let mut out = Vec::new();
     match codec.render_response(reply, &mut out) {
         Ok(()) => Ok(String::from_utf8(out).expect("JSON is UTF-8")),
@@ -24,7 +23,7 @@ fn render(codec: &dyn MethodCodec, reply: &[u8]) -> Result<String, String> {
     }
 }
 
-fn assert_same_render(
+pub(super) fn assert_same_render(
     what: &str,
     compiled: &dyn MethodCodec,
     dynamic: &DynamicCodec,
@@ -36,7 +35,7 @@ fn assert_same_render(
 }
 
 /// As [`assert_same_render`], comparing JSON values (map members in any order).
-fn assert_same_render_value(
+pub(super) fn assert_same_render_value(
     what: &str,
     compiled: &dyn MethodCodec,
     dynamic: &DynamicCodec,
@@ -128,12 +127,7 @@ fn every_compiled_message_renders_the_same_json_value() {
             let reply = rich(&message, seed, 2, 3);
             let expected = crate::proto::render_any(message.full_name(), &reply.encode_to_vec());
             let mut out = Vec::new();
-            let written = MessageJson {
-                plans: &plans,
-                id: roots[0],
-                message: &reply,
-            }
-            .serialize(&mut serde_json::Serializer::new(&mut out));
+            let written = ser::render(&plans, roots[0], None, &reply.encode_to_vec(), &mut out);
             let actual = written
                 .ok()
                 .map(|()| serde_json::from_slice::<serde_json::Value>(&out).expect("valid JSON"));
