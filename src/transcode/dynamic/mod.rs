@@ -13,7 +13,7 @@
 //!   by the same `codec::bind_request`;
 //! - responses: read from the wire by prost's own decoding functions (`wire.rs`), written as
 //!   the pbjson-generated `Serialize` impls after build.rs's fixes write them, and as
-//!   `codegen::rules::render_field` writes a `response_body` (`ser.rs`);
+//!   `codegen::table::render_field` writes a `response_body` (`ser.rs`);
 //! - well-known types: the same Rust types, `crate::wkt` and pbjson-types (`wkt.rs`).
 //!
 //! Everything per message (field order, JSON names, shapes, setters) is planned once, when the
@@ -76,8 +76,8 @@ enum BodyBinding {
 impl DynamicCodec {
     /// The codec of one binding of `method`: `body` is None, Some("*") or Some(field name);
     /// `response_body` None or Some(field name). Both were already validated against the
-    /// messages (as src/codegen/rules.rs `validate` does); Err(String) says why one is not
-    /// usable anyway (no such field, a map, a type that cannot be a body or response body).
+    /// messages (by `schema::rules`); Err(String) says why one is not usable anyway (no such
+    /// field, a map, a type that cannot be a body or response body).
     pub fn new(
         method: &MethodDescriptor,
         body: Option<&str>,

@@ -271,7 +271,7 @@ fn default(wire: Wire) -> Item<'static> {
 }
 
 /// One field of a message as the whole response body (`response_body`), as
-/// `codegen::rules::render_field` writes it: its value even when default, `null` for an unset
+/// `codegen::table::render_field` writes it: its value even when default, `null` for an unset
 /// `optional` scalar, the default message for an unset message.
 struct FieldJson<'r, 'a> {
     record: &'r Record<'a>,

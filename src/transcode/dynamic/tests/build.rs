@@ -411,7 +411,7 @@ fn a_body_field_binds_the_same_way() {
 }
 
 /// Body fields of kinds no compiled binding uses: the dynamic codec against what the
-/// generated binder of each kind calls (`codegen::rules::bind_field`).
+/// generated binder of each kind calls (`codegen::table::bind_field`).
 #[test]
 fn body_fields_of_other_kinds_bind_as_generated_binders_do() {
     let descriptor = method("gatehouse.echo.v1.EchoService", "Echo");

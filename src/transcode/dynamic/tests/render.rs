@@ -354,7 +354,7 @@ fn response_body_fields_of_every_kind_render_as_render_field_writes_them() {
         sint32_field: -9,
         ..Kitchen::default()
     };
-    // What the generated renderers write (codegen::rules::render_field), by hand.
+    // What the generated renderers write (codegen::table::render_field), by hand.
     let expected = |k: &Kitchen, name: &str| -> String {
         match name {
             "string_field" => serde_json::to_string(&k.string_field),
