@@ -242,14 +242,7 @@ async fn failed_requests_are_logged_within_a_budget() {
         assert_eq!(response.status(), 503);
     }
     let windows = started.elapsed().as_secs() as usize + 2;
-    let metrics = client
-        .get(format!("http://{}/metrics", gatehouse.admin))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = gatehouse.metrics(&client).await;
     gatehouse.terminate();
     assert!(gatehouse.exited().await.success());
 

@@ -323,14 +323,7 @@ async fn a_changed_proto_reloads_live_and_a_broken_one_keeps_the_old_schema() {
     );
     let (status, body) = call("DELETE", format!("{base}/v1/items/1"), None).await;
     assert_eq!(status, 200, "the old schema still serves: {body}");
-    let metrics = client()
-        .get(format!("http://{}/metrics", gw.admin))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = gw.metrics(&client()).await;
     assert!(
         metrics.contains("gatehouse_config_reloads_total{result=\"error\"} 1"),
         "{metrics}"

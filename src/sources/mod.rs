@@ -84,11 +84,6 @@ pub async fn load(config: &Config) -> Result<Schema, ConfigError> {
     Schema::merge(&all).map_err(|e| fail("schema".into(), e))
 }
 
-/// Every file and folder the schema is read from, for the reload watcher.
-pub fn watched_paths(config: &Config) -> Vec<PathBuf> {
-    config.schema.paths(&config.base_dir)
-}
-
 /// Asks `backend`'s endpoints, through a pool of its own, for the descriptors of its services.
 async fn reflect(
     config: &Config,

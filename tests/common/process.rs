@@ -112,6 +112,18 @@ impl Gatehouse {
         (response.status().as_u16(), response.json().await.unwrap())
     }
 
+    /// The Prometheus text its admin listener serves at `/metrics`.
+    pub async fn metrics(&self, client: &reqwest::Client) -> String {
+        client
+            .get(format!("http://{}/metrics", self.admin))
+            .send()
+            .await
+            .expect("the admin listener answers")
+            .text()
+            .await
+            .expect("a /metrics body")
+    }
+
     /// Waits until a TCP connect to the REST port is refused.
     pub async fn refuses_connections(&self) {
         let start = Instant::now();
