@@ -19,6 +19,7 @@
 //! The seed data ([`DemoStore::seeded`]) is deterministic: users `123`–`126`, products
 //! `p-100`–`p-107`, orders `o-1001`–`o-1005` and payments `pay-5001`–`pay-5003`.
 
+mod csv;
 mod gateway;
 mod issuer;
 mod orders;
@@ -188,9 +189,10 @@ pub async fn spawn(
         DemoService::Orders => {
             router.add_service(OrderServiceServer::new(OrderBackend::new(store)))
         }
-        DemoService::Products => {
-            router.add_service(ProductServiceServer::new(ProductBackend::new(store)))
-        }
+        DemoService::Products => router.add_service(
+            ProductServiceServer::new(ProductBackend::new(store))
+                .max_decoding_message_size(products::MAX_REQUEST_BYTES),
+        ),
         DemoService::Payments => {
             router.add_service(PaymentServiceServer::new(PaymentBackend::new(store)))
         }

@@ -1,18 +1,23 @@
 //! `orders.v1.OrderService` over the demo store.
 
+use std::ops::Bound;
 use std::pin::Pin;
 use std::time::Duration;
 
-use futures_util::{Stream, StreamExt as _, stream};
+use chrono::{DateTime, SecondsFormat};
+use futures_util::{Stream, StreamExt as _, future, stream};
 use tonic::{Request, Response, Status};
 
-use super::store::{self, DemoStore};
+use super::csv::{self, CSV_CONTENT_TYPE};
+use super::store::{self, DemoStore, Tables};
 use super::{Violations, bad_field, failed_precondition, not_found};
+use crate::proto::google::api::HttpBody;
 use crate::proto::orders::v1::order_service_server::OrderService;
 use crate::proto::orders::v1::{
     CancelOrderRequest, CancelOrderResponse, CreateOrderRequest, CreateOrderResponse,
-    GetOrderRequest, GetOrderResponse, LineItem, ListOrdersRequest, ListOrdersResponse, Order,
-    OrderStatus, WatchOrdersRequest, WatchOrdersResponse,
+    ExportOrdersRequest, GetInvoiceRequest, GetOrderRequest, GetOrderResponse, LineItem,
+    ListOrdersRequest, ListOrdersResponse, Order, OrderStatus, WatchOrdersRequest,
+    WatchOrdersResponse,
 };
 use crate::proto::payments::v1::PaymentStatus;
 
@@ -43,6 +48,29 @@ impl OrderBackend {
 
 /// The finite stream returned by `WatchOrders`.
 pub type OrderUpdates = Pin<Box<dyn Stream<Item = Result<WatchOrdersResponse, Status>> + Send>>;
+
+/// The CSV document `ExportOrders` streams, one piece per message.
+pub type OrderExport = Pin<Box<dyn Stream<Item = Result<HttpBody, Status>> + Send>>;
+
+/// The columns of an invoice: one row per line item, then a `total` row.
+const INVOICE_HEADER: [&str; 6] = [
+    "product_id",
+    "name",
+    "quantity",
+    "unit_price",
+    "amount",
+    "currency",
+];
+/// The columns of an export: one row per order.
+const EXPORT_HEADER: [&str; 7] = [
+    "order_id",
+    "user_id",
+    "status",
+    "items",
+    "total",
+    "currency",
+    "create_time",
+];
 
 #[tonic::async_trait]
 impl OrderService for OrderBackend {
@@ -242,6 +270,130 @@ impl OrderService for OrderBackend {
             });
         Ok(Response::new(Box::pin(paced)))
     }
+
+    async fn get_invoice(
+        &self,
+        request: Request<GetInvoiceRequest>,
+    ) -> Result<Response<HttpBody>, Status> {
+        let order_id = request.into_inner().order_id;
+        if order_id.is_empty() {
+            return Err(bad_field("order_id", "is required"));
+        }
+        let tables = self.store.lock();
+        let order = tables
+            .orders
+            .get(&order_id)
+            .ok_or_else(|| not_found(RESOURCE, &order_id))?;
+        Ok(Response::new(csv_body(invoice(order, &tables))))
+    }
+
+    type ExportOrdersStream = OrderExport;
+
+    /// The header row, then one row per order, each looked up after the previous one was taken:
+    /// nothing is copied ahead of the reader, and orders placed meanwhile with a higher id are
+    /// included.
+    async fn export_orders(
+        &self,
+        request: Request<ExportOrdersRequest>,
+    ) -> Result<Response<Self::ExportOrdersStream>, Status> {
+        let user_id = request.into_inner().user_id;
+        if !user_id.is_empty() && self.store.user(&user_id).is_none() {
+            return Err(not_found("users.v1.User", &user_id));
+        }
+        let header = csv_body(csv::row(EXPORT_HEADER));
+        let store = self.store.clone();
+        let rows = stream::unfold(Bound::Unbounded, move |after: Bound<String>| {
+            let next = next_export_row(&store.lock(), &user_id, after);
+            future::ready(next.map(|(row, order_id)| {
+                let piece = HttpBody {
+                    data: row.into_bytes(),
+                    ..HttpBody::default()
+                };
+                (Ok(piece), Bound::Excluded(order_id))
+            }))
+        });
+        let export = stream::once(future::ready(Ok(header))).chain(rows);
+        Ok(Response::new(Box::pin(export)))
+    }
+}
+
+/// `text` as a CSV body.
+fn csv_body(text: String) -> HttpBody {
+    HttpBody {
+        content_type: CSV_CONTENT_TYPE.to_owned(),
+        data: text.into_bytes(),
+        extensions: Vec::new(),
+    }
+}
+
+/// The invoice of `order`, naming its products as `tables` has them now.
+fn invoice(order: &Order, tables: &Tables) -> String {
+    let mut text = csv::row(INVOICE_HEADER);
+    let mut units: i64 = 0;
+    for item in &order.line_items {
+        let name = tables
+            .products
+            .get(&item.product_id)
+            .map_or("", |p| p.name.as_str());
+        let amount = item
+            .unit_price_cents
+            .saturating_mul(i64::from(item.quantity));
+        units += i64::from(item.quantity);
+        text.push_str(&csv::row([
+            item.product_id.as_str(),
+            name,
+            &item.quantity.to_string(),
+            &csv::amount(item.unit_price_cents),
+            &csv::amount(amount),
+            &order.currency,
+        ]));
+    }
+    text.push_str(&csv::row([
+        "total",
+        "",
+        &units.to_string(),
+        "",
+        &csv::amount(order.total_cents),
+        &order.currency,
+    ]));
+    text
+}
+
+/// The export row of the first order after `after` (of `user_id`, unless empty), and its id.
+fn next_export_row(
+    tables: &Tables,
+    user_id: &str,
+    after: Bound<String>,
+) -> Option<(String, String)> {
+    let (order_id, order) = tables
+        .orders
+        .range::<String, _>((after, Bound::Unbounded))
+        .find(|(_, order)| user_id.is_empty() || order.user_id == user_id)?;
+    let status = OrderStatus::try_from(order.status).map_or_else(
+        |_| order.status.to_string(),
+        |s| {
+            let name = s.as_str_name();
+            name.strip_prefix("ORDER_STATUS_")
+                .unwrap_or(name)
+                .to_ascii_lowercase()
+        },
+    );
+    let items: i64 = order.line_items.iter().map(|i| i64::from(i.quantity)).sum();
+    let created = order
+        .create_time
+        .and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?))
+        .map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+        .unwrap_or_default();
+    let row = csv::row([
+        order_id.as_str(),
+        &order.user_id,
+        &status,
+        &items.to_string(),
+        &csv::amount(order.total_cents),
+        &order.currency,
+        &created,
+    ]);
+    Some((row, order_id.clone()))
 }
 
 /// Field checks for CreateOrder that need no data.
@@ -380,5 +532,116 @@ mod tests {
             .collect::<Vec<_>>()
             .await;
         assert_eq!(watched, listed);
+    }
+
+    fn text(body: &HttpBody) -> &str {
+        std::str::from_utf8(&body.data).expect("UTF-8")
+    }
+
+    #[tokio::test]
+    async fn invoice_lists_the_items_and_the_total_as_csv() {
+        let backend = OrderBackend::new(DemoStore::seeded());
+        let invoice = |id: &str| {
+            Request::new(GetInvoiceRequest {
+                order_id: id.to_owned(),
+            })
+        };
+        let body = backend
+            .get_invoice(invoice("o-1001"))
+            .await
+            .expect("invoice")
+            .into_inner();
+        assert_eq!(body.content_type, "text/csv; charset=utf-8");
+        assert_eq!(
+            text(&body),
+            "product_id,name,quantity,unit_price,amount,currency\r\n\
+             p-100,Mechanical keyboard,1,89.99,89.99,USD\r\n\
+             p-102,USB-C cable,2,12.99,25.98,USD\r\n\
+             total,,3,,115.97,USD\r\n"
+        );
+
+        let err = backend
+            .get_invoice(invoice("o-404"))
+            .await
+            .expect_err("unknown");
+        assert_eq!(err.code(), Code::NotFound);
+        let err = backend.get_invoice(invoice("")).await.expect_err("empty");
+        assert_eq!(err.code(), Code::InvalidArgument);
+    }
+
+    #[tokio::test]
+    async fn export_streams_a_header_then_one_row_per_order() {
+        let backend = OrderBackend::new(DemoStore::seeded());
+        let export = |user_id: &str| {
+            Request::new(ExportOrdersRequest {
+                user_id: user_id.to_owned(),
+            })
+        };
+        let pieces: Vec<HttpBody> = backend
+            .export_orders(export(""))
+            .await
+            .expect("export")
+            .into_inner()
+            .map(|piece| piece.expect("piece"))
+            .collect()
+            .await;
+        assert_eq!(pieces.len(), 6);
+        assert_eq!(pieces[0].content_type, "text/csv; charset=utf-8");
+        assert_eq!(
+            text(&pieces[0]),
+            "order_id,user_id,status,items,total,currency,create_time\r\n"
+        );
+        assert_eq!(
+            text(&pieces[1]),
+            "o-1001,123,delivered,3,115.97,USD,2025-01-16T09:00:00Z\r\n"
+        );
+        assert!(pieces[1..].iter().all(|p| p.content_type.is_empty()));
+        let ids: Vec<&str> = pieces[1..]
+            .iter()
+            .map(|p| text(p).split(',').next().expect("id"))
+            .collect();
+        assert_eq!(ids, ["o-1001", "o-1002", "o-1003", "o-1004", "o-1005"]);
+
+        let rows = backend
+            .export_orders(export("124"))
+            .await
+            .expect("export")
+            .into_inner()
+            .count()
+            .await;
+        assert_eq!(rows, 2, "the header and o-1004");
+        let err = backend
+            .export_orders(export("999"))
+            .await
+            .err()
+            .expect("unknown user");
+        assert_eq!(err.code(), Code::NotFound);
+    }
+
+    #[tokio::test]
+    async fn export_reads_each_order_only_when_it_is_sent() {
+        let store = DemoStore::seeded();
+        let backend = OrderBackend::new(store.clone());
+        let mut pieces = backend
+            .export_orders(Request::new(ExportOrdersRequest::default()))
+            .await
+            .expect("export")
+            .into_inner();
+        for _ in 0..2 {
+            pieces.next().await.expect("piece").expect("ok");
+        }
+        backend
+            .create_order(create("126", vec![item("p-107", 1)]))
+            .await
+            .expect("created while exporting");
+        let rest: Vec<String> = pieces
+            .map(|p| text(&p.expect("piece")).to_owned())
+            .collect()
+            .await;
+        assert_eq!(rest.len(), 5, "{rest:?}");
+        assert!(
+            rest[4].starts_with("o-1006,126,pending,1,39.00,USD,"),
+            "{rest:?}"
+        );
     }
 }

@@ -11,6 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tonic::Status;
 
 use super::bad_field;
+use crate::proto::google::api::HttpBody;
 use crate::proto::orders::v1::{LineItem, Order, OrderStatus};
 use crate::proto::payments::v1::{Payment, PaymentStatus};
 use crate::proto::products::v1::Product;
@@ -40,6 +41,8 @@ pub struct DemoStore {
 pub(crate) struct Tables {
     pub(crate) users: BTreeMap<String, User>,
     pub(crate) products: BTreeMap<String, Product>,
+    /// Product id → its image, as uploaded.
+    pub(crate) product_images: BTreeMap<String, HttpBody>,
     pub(crate) orders: BTreeMap<String, Order>,
     pub(crate) payments: BTreeMap<String, Payment>,
     /// Idempotency key → payment id.
