@@ -4,7 +4,7 @@ mod common;
 
 use common::tokens::JwksFile;
 use common::{TestGateway, expect_error, json_ok};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 async fn document(gw: &TestGateway) -> Value {
     json_ok(gw.get("/openapi.json").send().await.unwrap()).await
@@ -103,4 +103,185 @@ async fn the_docs_page_is_served_and_config_can_turn_both_off() {
         let response = gw.get(path).send().await.unwrap();
         expect_error(response, 404, 5, "ROUTE_NOT_FOUND").await;
     }
+}
+
+/// A `[[backends]]` entry for `service` at an address nothing answers: the document only needs
+/// the service to be served.
+fn unreachable_backend(name: &str, service: &str) -> String {
+    format!(
+        "[[backends]]\nname = \"{name}\"\nservices = [\"{service}\"]\n\
+         endpoints = [\"http://127.0.0.1:9\"]\n"
+    )
+}
+
+fn binary() -> Value {
+    json!({ "type": "string", "format": "binary" })
+}
+
+#[tokio::test]
+async fn raw_bodies_uploads_and_patch_masks_are_described_with_their_media_types() {
+    let gw = TestGateway::builder()
+        .without_echo()
+        .config(&unreachable_backend(
+            "media",
+            "gatehouse.media.v1.MediaService",
+        ))
+        .start()
+        .await;
+    let doc = document(&gw).await;
+    let paths = &doc["paths"];
+
+    // Raw in and raw out: any media type, as bytes.
+    let echo = &paths["/v1/media:echo"]["post"];
+    assert_eq!(
+        echo["requestBody"]["content"],
+        json!({ "*/*": { "schema": binary() } })
+    );
+    assert_eq!(
+        echo["responses"]["200"]["content"],
+        json!({ "*/*": { "schema": binary() } })
+    );
+    // An error is still the JSON error shape.
+    assert_eq!(
+        echo["responses"]["400"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/gatehouse.Error"
+    );
+
+    // body: "file" names an HttpBody field: raw in; the query sets the other fields.
+    let put = &paths["/v1/media/{name}"]["put"];
+    assert_eq!(
+        put["requestBody"]["content"],
+        json!({ "*/*": { "schema": binary() } })
+    );
+    assert!(query_names(put).contains(&"caption".to_string()), "{put}");
+    assert!(
+        !query_names(put).iter().any(|n| n.starts_with("file")),
+        "{put}"
+    );
+
+    // Downloads, unary and streamed, are raw bytes.
+    for (path, streamed) in [
+        ("/v1/media/{name}", false),
+        ("/v1/media/{name}:stream", true),
+    ] {
+        let ok = &paths[path]["get"]["responses"]["200"];
+        assert_eq!(
+            ok["content"],
+            json!({ "*/*": { "schema": binary() } }),
+            "{path}"
+        );
+        let description = ok["description"].as_str().unwrap();
+        assert_eq!(
+            description.contains("streamed"),
+            streamed,
+            "{path}: {description}"
+        );
+    }
+
+    // Uploads into a message with files: JSON or multipart, files as binary parts, nested
+    // fields as dotted part names, repeated fields as arrays.
+    let upload = &paths["/v1/media/{name}:upload"]["post"]["requestBody"]["content"];
+    assert_eq!(
+        upload["application/json"]["schema"]["$ref"],
+        "#/components/schemas/gatehouse.media.v1.Blob"
+    );
+    let form = &upload["multipart/form-data"]["schema"];
+    assert_eq!(form["type"], "object");
+    let properties = &form["properties"];
+    assert_eq!(properties["file"]["format"], "binary", "{form}");
+    assert_eq!(properties["data"]["format"], "binary", "{form}");
+    assert_eq!(properties["attachments"]["items"], binary(), "{form}");
+    assert_eq!(properties["caption"]["type"], "string");
+    assert_eq!(properties["count"]["type"], "integer");
+    assert_eq!(
+        properties["tags"],
+        json!({ "type": "array", "items": { "type": "string" } })
+    );
+    assert_eq!(properties["details.author"]["type"], "string");
+    assert_eq!(properties["details.thumbnail"]["format"], "binary");
+    // body: "details": the form fills that message.
+    let details = &paths["/v1/media/{name}:details"]["post"]["requestBody"]["content"]["multipart/form-data"]
+        ["schema"]["properties"];
+    let mut names: Vec<&String> = details.as_object().unwrap().keys().collect();
+    names.sort();
+    assert_eq!(names, ["author", "draft", "thumbnail"]);
+    assert_eq!(details["thumbnail"]["format"], "binary");
+
+    // PATCH with body "item": the mask stays optional and says what it defaults to.
+    let patch = &paths["/v1/items/{item_name}"]["patch"];
+    let mask = patch["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "updateMask")
+        .unwrap_or_else(|| panic!("no updateMask parameter: {patch}"));
+    assert_eq!(mask["in"], "query");
+    assert_eq!(mask["required"], false);
+    assert!(
+        mask["description"]
+            .as_str()
+            .unwrap()
+            .contains("fields the body sets"),
+        "{mask}"
+    );
+    // A message without files is only JSON.
+    assert_eq!(
+        patch["requestBody"]["content"].as_object().unwrap().len(),
+        1,
+        "{patch}"
+    );
+}
+
+#[tokio::test]
+async fn the_demo_downloads_and_image_upload_are_described() {
+    let mut builder = TestGateway::builder().without_echo();
+    for (name, service) in [
+        ("orders", "orders.v1.OrderService"),
+        ("products", "products.v1.ProductService"),
+    ] {
+        builder = builder.config(&unreachable_backend(name, service));
+    }
+    let doc = document(&builder.start().await).await;
+    let paths = &doc["paths"];
+    for (path, verb) in [
+        ("/api/orders/{order_id}/invoice", "get"),
+        ("/api/orders:export", "get"),
+        ("/api/products/{product_id}/image", "get"),
+    ] {
+        let operation = &paths[path][verb];
+        assert_eq!(
+            operation["responses"]["200"]["content"],
+            json!({ "*/*": { "schema": binary() } }),
+            "{path}"
+        );
+        // Lint directives in the proto comments are not part of the description.
+        let description = operation["description"].as_str().unwrap();
+        assert!(!description.contains("buf:lint"), "{path}: {description}");
+    }
+    let image = &paths["/api/products/{product_id}/image"];
+    assert_eq!(
+        image["put"]["requestBody"]["content"],
+        json!({ "*/*": { "schema": binary() } })
+    );
+    let multipart = &image["post"]["requestBody"]["content"]["multipart/form-data"];
+    assert_eq!(
+        multipart["schema"]["properties"]["image"],
+        binary_with_description("The image: its bytes and its media type, such as image/png.")
+    );
+}
+
+fn binary_with_description(description: &str) -> Value {
+    let mut schema = binary();
+    schema["description"] = description.into();
+    schema
+}
+
+fn query_names(operation: &Value) -> Vec<String> {
+    operation["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["in"] == "query")
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect()
 }

@@ -135,6 +135,21 @@ fn float() -> Value {
     ]})
 }
 
+/// Whether a value of `message` is written as one string in a query string or a form field
+/// (Timestamp, Duration, FieldMask, the wrappers), as opposed to a JSON structure or a message
+/// whose fields are set one by one.
+pub fn is_text_like(message: &MessageDescriptor) -> bool {
+    well_known(message).is_some()
+        && !matches!(
+            message.full_name(),
+            "google.protobuf.Struct"
+                | "google.protobuf.Value"
+                | "google.protobuf.ListValue"
+                | "google.protobuf.Any"
+                | "google.protobuf.Empty"
+        )
+}
+
 /// The JSON form of a well-known type, inline; `None` for other messages.
 pub fn well_known(message: &MessageDescriptor) -> Option<Value> {
     let nullable = |schema: Value| json!({ "anyOf": [schema, { "type": "null" }] });

@@ -1,0 +1,235 @@
+//! Bodies beyond JSON, as the gateway serves them: `google.api.HttpBody` requests and responses
+//! (raw bytes with their own media type), multipart uploads into messages that carry files, and
+//! the PATCH mask the gateway takes from the body. Everything is read from the descriptors, so
+//! compiled-in and run-time services are described alike.
+
+use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor};
+use serde_json::{Map, Value, json};
+
+use super::schema::{self, Schemas};
+use super::{comments, json_path};
+use crate::schema::MethodKind;
+
+/// The message whose request or response is a raw body.
+const HTTP_BODY: &str = "google.api.HttpBody";
+/// The media range documented for a raw body when the route accepts any.
+const ANY_MEDIA: &str = "*/*";
+/// The description of a PATCH mask the gateway fills from the body.
+const MASK_DEFAULT: &str = "Optional: without it the gateway names the fields the body sets \
+    (proto names, in body order), so only those are updated.";
+
+/// Whether `message` is `google.api.HttpBody`.
+pub fn is_http_body(message: &MessageDescriptor) -> bool {
+    message.full_name() == HTTP_BODY
+}
+
+/// A body of raw bytes.
+fn binary() -> Value {
+    json!({ "type": "string", "format": "binary" })
+}
+
+/// The message a binding's `body` fills: the request for `*`, else the named field's message
+/// (`None` when the field is no singular message).
+pub fn body_message(input: &MessageDescriptor, body: &str) -> Option<MessageDescriptor> {
+    if body == "*" {
+        return Some(input.clone());
+    }
+    let field = input.get_field_by_name(body)?;
+    match field.kind() {
+        Kind::Message(message) if !field.is_list() && !field.is_map() => Some(message),
+        _ => None,
+    }
+}
+
+/// The `requestBody` of a binding whose `body` is `body`: raw bytes of each `accept` range (any
+/// when empty) when it fills a `google.api.HttpBody`; otherwise JSON, and a multipart form too
+/// when the message it fills carries a file (a `bytes` or `HttpBody` field at top level).
+pub fn request_body(
+    input: &MessageDescriptor,
+    body: &str,
+    accept: &[String],
+    schemas: &mut Schemas,
+) -> Value {
+    let target = body_message(input, body);
+    if target.as_ref().is_some_and(is_http_body) {
+        let mut content = Map::new();
+        for range in media_ranges(accept) {
+            content.insert(range, json!({ "schema": binary() }));
+        }
+        return json!({
+            "required": false,
+            "description": "The raw body, as it is: its Content-Type header is passed on with it.",
+            "content": content,
+        });
+    }
+    let json_schema = if body == "*" {
+        schemas.message(input)
+    } else {
+        input
+            .get_field_by_name(body)
+            .map(|f| schemas.field(&f))
+            .unwrap_or_else(|| json!({}))
+    };
+    let mut content = json!({ "application/json": { "schema": json_schema } });
+    if let Some(message) = target.filter(carries_file) {
+        content["multipart/form-data"] = multipart(&message, accept, schemas);
+    }
+    json!({ "required": false, "content": content })
+}
+
+/// `accept`, or any media type when it is empty.
+fn media_ranges(accept: &[String]) -> Vec<String> {
+    if accept.is_empty() {
+        vec![ANY_MEDIA.to_string()]
+    } else {
+        accept.to_vec()
+    }
+}
+
+/// Whether `message` has a `bytes` or `google.api.HttpBody` field of its own.
+fn carries_file(message: &MessageDescriptor) -> bool {
+    message.fields().any(|field| is_file(&field))
+}
+
+fn is_file(field: &FieldDescriptor) -> bool {
+    match field.kind() {
+        Kind::Bytes => true,
+        Kind::Message(message) => !field.is_map() && is_http_body(&message),
+        _ => false,
+    }
+}
+
+/// The multipart/form-data media type of an upload into `message`: one property per part name
+/// the gateway takes (dotted JSON paths into singular messages), files as binary strings, the
+/// media types `accept` allows named as each file's encoding.
+fn multipart(message: &MessageDescriptor, accept: &[String], schemas: &mut Schemas) -> Value {
+    let mut properties = Map::new();
+    form_fields(message, "", schemas, &mut properties, 0);
+    let mut media = json!({ "schema": { "type": "object", "properties": properties } });
+    if !accept.is_empty() {
+        let mut encoding = Map::new();
+        for field in message.fields() {
+            if let Kind::Message(inner) = field.kind()
+                && is_http_body(&inner)
+            {
+                encoding.insert(
+                    field.json_name().to_string(),
+                    json!({ "contentType": accept.join(", ") }),
+                );
+            }
+        }
+        if !encoding.is_empty() {
+            media["encoding"] = Value::Object(encoding);
+        }
+    }
+    media
+}
+
+/// The form parts that set fields of `message` under the proto-named `prefix`.
+fn form_fields(
+    message: &MessageDescriptor,
+    prefix: &str,
+    schemas: &mut Schemas,
+    out: &mut Map<String, Value>,
+    depth: usize,
+) {
+    for field in message.fields() {
+        if field.is_map() {
+            continue;
+        }
+        let name = json_path(prefix, &field);
+        let kind = field.kind();
+        let single = if is_file(&field) {
+            binary()
+        } else if let Kind::Message(inner) = &kind
+            && !schema::is_text_like(inner)
+        {
+            // Into singular messages a few levels deep, as a query string goes.
+            if !field.is_list() && schema::well_known(inner).is_none() && depth < 3 {
+                let prefix = format!("{prefix}{}.", field.name());
+                form_fields(inner, &prefix, schemas, out, depth + 1);
+            }
+            continue;
+        } else {
+            schemas.single(&kind)
+        };
+        let mut property = if field.is_list() {
+            json!({ "type": "array", "items": single })
+        } else {
+            single
+        };
+        if let (Some(text), Value::Object(object)) = (comments(&field), &mut property)
+            && !object.contains_key("$ref")
+        {
+            object.insert("description".into(), text.into());
+        }
+        out.insert(name, property);
+    }
+}
+
+/// The 200 answer of a binding whose response (or `response_body` field) is a
+/// `google.api.HttpBody`: raw bytes of whatever type the backend names; `None` otherwise.
+pub fn raw_response(
+    kind: MethodKind,
+    output: &MessageDescriptor,
+    response_body: Option<&str>,
+) -> Option<Value> {
+    let raw = match response_body {
+        Some(name) => body_message(output, name).is_some_and(|m| is_http_body(&m)),
+        None => is_http_body(output),
+    };
+    if !raw {
+        return None;
+    }
+    let description = match kind {
+        MethodKind::ServerStreaming => {
+            "The raw body, streamed: the Content-Type of the first message, then the bytes of \
+             every message as they arrive. An error after the first message cuts the body short."
+        }
+        _ => "The raw body, with the Content-Type the backend names.",
+    };
+    Some(json!({
+        "description": description,
+        "content": { ANY_MEDIA: { "schema": binary() } },
+    }))
+}
+
+/// The JSON name of the field a PATCH binding's mask fills from the body: a top-level
+/// `google.protobuf.FieldMask` named `update_mask`, else the only one, when `body` names a field.
+pub fn body_mask(
+    http_method: &str,
+    body: Option<&str>,
+    input: &MessageDescriptor,
+) -> Option<String> {
+    if !http_method.eq_ignore_ascii_case("PATCH") || matches!(body, None | Some("*")) {
+        return None;
+    }
+    let masks: Vec<FieldDescriptor> = input
+        .fields()
+        .filter(|f| {
+            !f.is_list()
+                && matches!(f.kind(), Kind::Message(m) if m.full_name() == "google.protobuf.FieldMask")
+        })
+        .collect();
+    let mask = masks
+        .iter()
+        .find(|f| f.name() == "update_mask")
+        .or(match masks.as_slice() {
+            [only] => Some(only),
+            _ => None,
+        })?;
+    Some(mask.json_name().to_string())
+}
+
+/// Says on the query parameter `name` that it defaults to the body's fields.
+pub fn describe_mask_default(parameters: &mut [Value], name: &str) {
+    for parameter in parameters.iter_mut() {
+        if parameter["in"] == "query" && parameter["name"] == name {
+            let text = match parameter["description"].as_str() {
+                Some(own) => format!("{own}\n{MASK_DEFAULT}"),
+                None => MASK_DEFAULT.to_string(),
+            };
+            parameter["description"] = text.into();
+        }
+    }
+}
