@@ -126,6 +126,11 @@ async fn raw_bodies_uploads_and_patch_masks_are_described_with_their_media_types
             "media",
             "gatehouse.media.v1.MediaService",
         ))
+        .config(
+            "[[routes]]\nroute = \"PUT /v1/media/{name}\"\naccept = [\"image/png\", \"IMAGE/*\"]\n\
+             [[routes]]\nmethod = \"gatehouse.media.v1.MediaService/Upload\"\n\
+             accept = [\"text/plain\"]\n",
+        )
         .start()
         .await;
     let doc = document(&gw).await;
@@ -147,11 +152,12 @@ async fn raw_bodies_uploads_and_patch_masks_are_described_with_their_media_types
         "#/components/schemas/gatehouse.Error"
     );
 
-    // body: "file" names an HttpBody field: raw in; the query sets the other fields.
+    // body: "file" names an HttpBody field: raw in, of the (normalised) types the route
+    // accepts; the query sets the other fields.
     let put = &paths["/v1/media/{name}"]["put"];
     assert_eq!(
         put["requestBody"]["content"],
-        json!({ "*/*": { "schema": binary() } })
+        json!({ "image/png": { "schema": binary() }, "image/*": { "schema": binary() } })
     );
     assert!(query_names(put).contains(&"caption".to_string()), "{put}");
     assert!(
@@ -199,6 +205,11 @@ async fn raw_bodies_uploads_and_patch_masks_are_described_with_their_media_types
     );
     assert_eq!(properties["details.author"]["type"], "string");
     assert_eq!(properties["details.thumbnail"]["format"], "binary");
+    // The route's `accept` applies to the HttpBody part.
+    assert_eq!(
+        upload["multipart/form-data"]["encoding"],
+        json!({ "file": { "contentType": "text/plain" } })
+    );
     // body: "details": the form fills that message.
     let details = &paths["/v1/media/{name}:details"]["post"]["requestBody"]["content"]["multipart/form-data"]
         ["schema"]["properties"];

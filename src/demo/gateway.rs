@@ -1,6 +1,7 @@
 //! The gateway config `gatehouse demo` runs: the four demo backends with health checks, an
 //! issuer whose key the demo generates, products public and everything else behind a bearer
-//! token, the seed's rate limits, and CORS open to any page (bearer tokens, no cookies).
+//! token, the seed's rate limits, product images limited to common web formats of at most
+//! 8 MiB, and CORS open to any page (bearer tokens, no cookies).
 
 use std::path::Path;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use crate::config::{
 };
 
 use super::RunningBackend;
+use super::products::MAX_IMAGE_BYTES;
 
 /// `iss` of the demo's tokens.
 pub const DEMO_ISSUER: &str = "https://demo.gatehouse.local";
@@ -23,6 +25,8 @@ pub const DEMO_SUBJECT: &str = "123";
 pub const DEMO_ROLES: [&str; 1] = ["customer"];
 /// How long the printed token is valid.
 pub const DEMO_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+/// The media types a product image may have: `[[routes]] accept` of its upload routes.
+pub const DEMO_IMAGE_TYPES: [&str; 4] = ["image/png", "image/jpeg", "image/gif", "image/webp"];
 
 /// The demo's config, for `running` backends, with the issuer's public keys at `jwks_file`.
 pub fn demo_config(running: &[RunningBackend], jwks_file: &Path) -> Config {
@@ -77,6 +81,13 @@ pub fn demo_config(running: &[RunningBackend], jwks_file: &Path) -> Config {
             Some(vec!["customer".into()]),
             limit(50, None, RateLimitKey::Subject),
         ),
+        // Both upload bindings (PUT raw, POST multipart): web image formats only, and more room
+        // than `[server] max_body` gives a JSON body.
+        RouteConfig {
+            accept: Some(DEMO_IMAGE_TYPES.map(String::from).to_vec()),
+            max_body: Some(bytesize::ByteSize::b(MAX_IMAGE_BYTES as u64)),
+            ..RouteConfig::for_method("products.v1.ProductService/SetProductImage")
+        },
     ];
     config.aggregates.push(dashboard());
     config.server.cors = Some(CorsConfig {

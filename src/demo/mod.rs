@@ -29,8 +29,8 @@ mod store;
 mod users;
 
 pub use gateway::{
-    DASHBOARD, DEMO_AUDIENCE, DEMO_ISSUER, DEMO_ROLES, DEMO_SUBJECT, demo_config, demo_issuer,
-    demo_token,
+    DASHBOARD, DEMO_AUDIENCE, DEMO_IMAGE_TYPES, DEMO_ISSUER, DEMO_ROLES, DEMO_SUBJECT, demo_config,
+    demo_issuer, demo_token,
 };
 pub use issuer::DemoIssuer;
 

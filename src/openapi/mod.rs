@@ -12,8 +12,9 @@ use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor};
 use serde_json::{Map, Value, json};
 
 use crate::aggregate::{FIELDS_PARAMETER, Plan, Source};
-use crate::config::Config;
+use crate::config::{Config, RouteConfig};
 use crate::http_rule::{PathTemplate, Segment};
+use crate::media_type::MediaRange;
 use crate::schema::{MethodKind, RouteSpec, Schema};
 use crate::security::RoutePolicy;
 pub use schema::Schemas;
@@ -655,9 +656,22 @@ fn aggregate_operation(
 }
 
 /// The media ranges `[[routes]] accept` allows for the binding's body; empty when any goes.
-fn accepted_media(_config: &Config, _spec: &RouteSpec) -> Vec<String> {
-    // The `accept` key lands with the issue 24 core; until then every route takes any type.
-    Vec::new()
+fn accepted_media(config: &Config, spec: &RouteSpec) -> Vec<String> {
+    let selects = |r: &RouteConfig| {
+        r.selects_binding(
+            &spec.http_method,
+            &spec.template,
+            Some((&spec.service, &spec.method)),
+        )
+    };
+    let accept = config.route_setting(selects, |r| r.accept.clone());
+    // Validated with the config: every range parses; written as the gateway matches it.
+    accept
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|range| MediaRange::parse(range).ok())
+        .map(|range| range.to_string())
+        .collect()
 }
 
 /// Used by `gatehouse openapi` without a config: every service of `schema`, public.
