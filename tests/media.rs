@@ -829,7 +829,7 @@ async fn a_form_for_a_body_field_names_fields_of_that_message() {
     let gw = gateway().await;
     let form = Form::new()
         .text("author", "bea")
-        .text("draft", "1")
+        .text("draft", "true")
         .part("thumbnail", part(&[7u8, 7, 7], "image/png"));
     let body = json_ok(upload(&gw, "/v1/media/d:details?caption=from%20query", form).await).await;
     assert_eq!(
