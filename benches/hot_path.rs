@@ -33,7 +33,7 @@ use gatehouse::http_rule::{Binding, PathMatch, PathTemplate, RouteMatcher};
 use gatehouse::proto::google::rpc;
 use gatehouse::proto::orders::v1::{LineItem, ListOrdersResponse, Order, OrderStatus};
 use gatehouse::proto::users::v1::{GetUserResponse, User, UserTier};
-use gatehouse::schema::{MethodCodec, RequestParts, RouteSpec};
+use gatehouse::schema::{MethodCodec, RequestBody, RequestParts, RouteSpec};
 use gatehouse::transcode::compiled::schema;
 use gatehouse::transcode::dynamic::DynamicCodec;
 use gatehouse::wkt::Timestamp;
@@ -342,7 +342,7 @@ fn build_request(
     let parts = RequestParts {
         bindings,
         query,
-        body,
+        body: RequestBody::Json(body),
         // The `[server]` default.
         ignore_unknown_query: false,
     };

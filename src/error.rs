@@ -30,8 +30,15 @@ pub enum GatewayError {
     InvalidField { field: String, reason: String },
     #[error("unknown field {field:?}")]
     UnknownField { field: String },
-    #[error("unsupported content type {0:?}: send application/json")]
-    UnsupportedMediaType(String),
+    #[error("unsupported content type {content_type:?}: send {expected}")]
+    UnsupportedMediaType {
+        /// As the request sent it; empty when it sent none.
+        content_type: String,
+        /// The types the binding takes, as a phrase (`image/png or image/*`).
+        expected: String,
+    },
+    #[error("invalid form: {0}")]
+    InvalidForm(String),
     #[error("request body larger than the limit of {limit} bytes")]
     BodyTooLarge { limit: usize },
     #[error("invalid Grpc-Timeout header {0:?}")]
@@ -123,7 +130,12 @@ impl GatewayError {
                 Code::InvalidArgument,
                 "UNKNOWN_FIELD",
             ),
-            UnsupportedMediaType(_) => (
+            InvalidForm(_) => (
+                StatusCode::BAD_REQUEST,
+                Code::InvalidArgument,
+                "INVALID_FORM",
+            ),
+            UnsupportedMediaType { .. } => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 Code::InvalidArgument,
                 "UNSUPPORTED_MEDIA_TYPE",

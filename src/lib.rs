@@ -22,6 +22,7 @@ pub mod http_rule;
 pub mod ingress;
 pub mod listener;
 pub mod log_budget;
+pub mod media_type;
 pub mod openapi;
 pub mod reload;
 pub mod rest;

@@ -267,8 +267,9 @@ async fn json_content_types_are_accepted() {
 #[tokio::test]
 async fn other_content_types_are_unsupported() {
     let gw = TestGateway::start().await;
-    // (application/grpc* is not REST at all: it goes to the gRPC ingress, tests/grpc_ingress.rs.)
-    for content_type in ["text/plain", "application/x-www-form-urlencoded"] {
+    // (application/grpc* is not REST at all: it goes to the gRPC ingress, tests/grpc_ingress.rs.
+    // Forms are bodies too: tests/media.rs.)
+    for content_type in ["text/plain", "application/xml; charset=utf-8", "json"] {
         let response = gw
             .request("POST", "/v1/echo")
             .header("content-type", content_type)
@@ -276,7 +277,14 @@ async fn other_content_types_are_unsupported() {
             .send()
             .await
             .unwrap();
-        expect_error(response, 415, 3, "UNSUPPORTED_MEDIA_TYPE").await;
+        let error = expect_error(response, 415, 3, "UNSUPPORTED_MEDIA_TYPE").await;
+        assert_eq!(
+            error["message"],
+            format!(
+                "unsupported content type {content_type:?}: send application/json, \
+                 multipart/form-data or application/x-www-form-urlencoded"
+            )
+        );
     }
 }
 

@@ -9,7 +9,7 @@ pub mod keys;
 use std::sync::OnceLock;
 
 use gatehouse::http_rule::{Binding, PathMatch, PathTemplate, RouteMatcher};
-use gatehouse::schema::{MethodKind, RequestParts, RouteSpec};
+use gatehouse::schema::{MethodKind, RequestBody, RequestParts, RouteSpec};
 use gatehouse::transcode::compiled::schema;
 
 /// The proto service of the echo backend.
@@ -54,7 +54,7 @@ pub fn build(
     let parts = RequestParts {
         bindings,
         query,
-        body,
+        body: RequestBody::Json(body),
         ignore_unknown_query,
     };
     let _ = spec.codec.build_request(spec, parts);

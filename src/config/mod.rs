@@ -310,6 +310,24 @@ impl Config {
                     .validate()
                     .map_err(|reason| fail(format!("routes[{i}].rate_limit"), reason))?;
             }
+            if route.max_body.is_some_and(|b| b.as_u64() == 0) {
+                return Err(fail(
+                    format!("routes[{i}].max_body"),
+                    "must be greater than 0".into(),
+                ));
+            }
+            if let Some(accept) = &route.accept {
+                if accept.is_empty() {
+                    return Err(fail(
+                        format!("routes[{i}].accept"),
+                        "must list at least one media range; leave it out to accept any".into(),
+                    ));
+                }
+                for range in accept {
+                    crate::media_type::MediaRange::parse(range)
+                        .map_err(|reason| fail(format!("routes[{i}].accept"), reason))?;
+                }
+            }
         }
         Ok(())
     }

@@ -36,6 +36,13 @@ pub struct RouteConfig {
     /// Calls allowed per key.
     #[serde(default)]
     pub rate_limit: Option<RateLimitConfig>,
+    /// The most bytes a request body may have, overriding `[server] max_body`.
+    #[serde(default)]
+    pub max_body: Option<bytesize::ByteSize>,
+    /// The media ranges (`image/png`, `image/*`) a raw body (`google.api.HttpBody`) may have,
+    /// in the request or in an upload's part; any when absent.
+    #[serde(default)]
+    pub accept: Option<Vec<String>>,
 }
 
 impl RouteConfig {

@@ -12,6 +12,7 @@ use crate::http_rule::{PathMatch, PathTemplate, RouteMatcher};
 use crate::schema::{RouteSpec, Schema};
 use crate::security::RoutePolicy;
 use crate::telemetry::metrics::{self, SharedString};
+use crate::transcode::body::BodyPlan;
 use crate::upstream::Backend;
 
 use super::settings::{MethodSettings, Settings};
@@ -31,6 +32,10 @@ pub struct RouteEntry {
     pub idempotent: bool,
     /// Credential, roles and rate limit.
     pub policy: RoutePolicy,
+    /// The most bytes the request body may have: `[[routes]] max_body`, else `[server]`.
+    pub max_body: usize,
+    /// Raw bodies, forms and masks.
+    pub body: Arc<BodyPlan>,
 }
 
 /// What a matched route leads to: one method, or an aggregate of calls.
@@ -82,6 +87,18 @@ impl RouteTable {
                 idempotent,
                 policy,
             } = settings.binding(spec);
+            let (max_body, accept) = settings.body(spec);
+            let method = schema
+                .descriptors()
+                .get_service_by_name(&spec.service)
+                .and_then(|s| s.methods().find(|m| m.name() == spec.method))
+                .ok_or_else(|| format!("{}: no descriptor", spec.qualified_method()))?;
+            let body = Arc::new(BodyPlan::new(
+                spec,
+                &method.input(),
+                &method.output(),
+                accept,
+            ));
             let entry = RouteEntry {
                 spec: spec.clone(),
                 label: metrics::shared(spec.template.as_str()),
@@ -90,6 +107,8 @@ impl RouteTable {
                 timeout,
                 idempotent,
                 policy,
+                max_body,
+                body,
             };
             matcher.insert(&spec.http_method, template, RouteTarget::Method(entry));
         }

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use crate::aggregate::Plan;
 use crate::config::{Config, RouteConfig};
+use crate::media_type::MediaRange;
 use crate::schema::{MethodSpec, RouteSpec};
 use crate::security::RoutePolicy;
 use crate::security::ratelimit::RateLimit;
@@ -71,6 +72,35 @@ impl<'a> Settings<'a> {
             },
             &spec.service,
             spec.idempotent,
+        )
+    }
+
+    /// A REST binding's request-body settings: the most bytes its body may have, and the
+    /// media ranges a raw body may have (any when `None`).
+    pub fn body(&self, spec: &RouteSpec) -> (usize, Option<Vec<MediaRange>>) {
+        let config = self.config;
+        let selects = |r: &RouteConfig| {
+            r.selects_binding(
+                &spec.http_method,
+                &spec.template,
+                Some((&spec.service, &spec.method)),
+            )
+        };
+        let max_body = config
+            .route_setting(selects, |r| r.max_body)
+            .unwrap_or(config.server.max_body);
+        // Validated with the config, so every range parses.
+        let accept = config
+            .route_setting(selects, |r| r.accept.clone())
+            .map(|ranges| {
+                ranges
+                    .iter()
+                    .filter_map(|r| MediaRange::parse(r).ok())
+                    .collect()
+            });
+        (
+            usize::try_from(max_body.as_u64()).unwrap_or(usize::MAX),
+            accept,
         )
     }
 

@@ -23,7 +23,8 @@ use crate::gateway::{AggregateEntry, Gateway, RouteEntry, RouteTarget};
 use crate::grpc::GRPC_TIMEOUT;
 use crate::grpc::timeout::parse_grpc_timeout;
 use crate::http_rule::{Binding, PathMatch};
-use crate::schema::{MethodKind, RequestParts};
+use crate::media_type;
+use crate::schema::{MethodKind, RequestBody, RequestParts};
 use crate::security::{self, Identity, RoutePolicy, take_rate_limit};
 use crate::telemetry::metrics as telemetry_metrics;
 use crate::telemetry::{LogFields, Upstream};
@@ -157,31 +158,25 @@ impl Gateway {
             }
         }
         let deadline = self.deadline(&parts.headers, entry.timeout)?;
-        let body = match &spec.body {
-            Some(_) => self.read_body(parts, body).await?,
-            None => Bytes::new(),
-        };
-        let message = spec.codec.build_request(
-            spec,
-            RequestParts {
-                bindings,
-                query: parts.uri.query(),
-                body: &body,
-                ignore_unknown_query: self.ignore_unknown_query,
-            },
-        )?;
+        let message = self.request_message(entry, bindings, parts, body).await?;
         let metadata = self.call_metadata(parts, peer, identity);
         if spec.kind == MethodKind::ServerStreaming {
-            use crate::transcode::stream::{self, StreamFormat};
+            use crate::transcode::stream::{self, Framing, StreamFormat};
             let started = tokio::time::Instant::now();
-            let format = StreamFormat::negotiate(&parts.headers);
+            let framing = if entry.body.raw_response() {
+                Framing::Raw(entry.body.clone())
+            } else {
+                Framing::Json {
+                    codec: spec.codec.clone(),
+                    format: StreamFormat::negotiate(&parts.headers),
+                }
+            };
             let reply = entry
                 .backend
                 .server_streaming(entry.path.clone(), metadata, message, deadline)
                 .await?;
             let upstream = reply.extensions().get::<Upstream>().cloned();
-            let mut response =
-                stream::respond(reply, spec.codec.clone(), format, started, deadline).await?;
+            let mut response = stream::respond(reply, framing, started, deadline).await?;
             if let Some(upstream) = upstream {
                 response.extensions_mut().insert(upstream);
             }
@@ -198,16 +193,101 @@ impl Gateway {
             )
             .await?;
         let (reply_metadata, reply_message, reply_extensions) = reply.into_parts();
-        let mut out = Vec::with_capacity(reply_message.len() * 2 + 16);
-        spec.codec.render_response(&reply_message, &mut out)?;
-        let mut response = Response::new(Body::from(out));
-        let headers = response.headers_mut();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        crate::grpc::metadata::response_headers(&reply_metadata, headers);
+        let mut response = if entry.body.raw_response() {
+            let (content_type, data) = entry.body.raw_reply(&reply_message)?;
+            let content_type = HeaderValue::try_from(content_type).map_err(|_| {
+                GatewayError::bad_response("the reply's content_type is not a valid header value")
+            })?;
+            let mut response = Response::new(Body::from(data));
+            response.headers_mut().insert(CONTENT_TYPE, content_type);
+            response
+        } else {
+            let mut out = Vec::with_capacity(reply_message.len() * 2 + 16);
+            spec.codec.render_response(&reply_message, &mut out)?;
+            let mut response = Response::new(Body::from(out));
+            let json = HeaderValue::from_static("application/json");
+            response.headers_mut().insert(CONTENT_TYPE, json);
+            response
+        };
+        crate::grpc::metadata::response_headers(&reply_metadata, response.headers_mut());
         if let Some(upstream) = reply_extensions.get::<Upstream>() {
             response.extensions_mut().insert(upstream.clone());
         }
         Ok(response)
+    }
+
+    /// The encoded request message: the body as the binding takes it (proto3 JSON, a form,
+    /// or raw into a `google.api.HttpBody`), then the query, then the path.
+    async fn request_message(
+        &self,
+        entry: &RouteEntry,
+        bindings: &[Binding<'_>],
+        parts: &Parts,
+        body: Body,
+    ) -> Result<Bytes, GatewayError> {
+        let spec = &*entry.spec;
+        let plan = &*entry.body;
+        let build = |body: RequestBody<'_>| {
+            spec.codec.build_request(
+                spec,
+                RequestParts {
+                    bindings,
+                    query: parts.uri.query(),
+                    body,
+                    ignore_unknown_query: self.ignore_unknown_query,
+                },
+            )
+        };
+        if spec.body.is_none() {
+            return build(RequestBody::Json(&[]));
+        }
+        let content_type = parts
+            .headers
+            .get(CONTENT_TYPE)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        if plan.raw_request() {
+            plan.check_raw_type(content_type.as_deref())?;
+            let body = self.read_body(parts, body, entry.max_body).await?;
+            let message = build(RequestBody::Json(&[]))?;
+            let content_type = content_type.as_deref().unwrap_or_default();
+            return Ok(plan.with_raw_body(message, content_type, &body));
+        }
+        let essence = content_type.as_deref().map(media_type::essence);
+        match essence.as_ref().map(|e| e.as_deref()) {
+            None | Some(Some("application/json")) => {}
+            Some(Some(json)) if json.ends_with("+json") => {}
+            Some(Some("multipart/form-data")) if plan.takes_forms() => {
+                let body = self.read_body(parts, body, entry.max_body).await?;
+                let content_type = content_type.as_deref().unwrap_or_default();
+                let form = plan.read_multipart(content_type, body).await?;
+                let message = build(RequestBody::Fields(&form.fields))?;
+                return Ok(plan.with_files(message, &form));
+            }
+            Some(Some("application/x-www-form-urlencoded")) if plan.takes_forms() => {
+                let body = self.read_body(parts, body, entry.max_body).await?;
+                let form = plan.read_urlencoded(&body)?;
+                return build(RequestBody::Fields(&form.fields));
+            }
+            Some(_) => {
+                let expected = if plan.takes_forms() {
+                    "application/json, multipart/form-data or application/x-www-form-urlencoded"
+                } else {
+                    "application/json"
+                };
+                return Err(GatewayError::UnsupportedMediaType {
+                    content_type: content_type.unwrap_or_default(),
+                    expected: expected.into(),
+                });
+            }
+        }
+        let body = self.read_body(parts, body, entry.max_body).await?;
+        if security::json_too_deep(&body, self.max_json_depth) {
+            return Err(GatewayError::JsonTooDeep {
+                limit: self.max_json_depth,
+            });
+        }
+        let message = build(RequestBody::Json(&body))?;
+        plan.with_mask(message, parts.uri.query(), &body)
     }
 
     /// Runs an aggregate: every call is admitted as a direct call of its method would be,
@@ -275,50 +355,30 @@ impl Gateway {
         Ok(asked.min(self.max_timeout).min(route))
     }
 
-    /// Reads a JSON body up to `max_body` bytes.
-    async fn read_body(&self, parts: &Parts, body: Body) -> Result<Bytes, GatewayError> {
-        if let Some(content_type) = parts.headers.get(CONTENT_TYPE) {
-            let essence = content_type
-                .to_str()
-                .unwrap_or_default()
-                .split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase();
-            if essence != "application/json" && !essence.ends_with("+json") {
-                return Err(GatewayError::UnsupportedMediaType(
-                    String::from_utf8_lossy(content_type.as_bytes()).into(),
-                ));
-            }
-        }
-        let too_large = GatewayError::BodyTooLarge {
-            limit: self.max_body,
-        };
+    /// Reads a request body of at most `limit` bytes.
+    async fn read_body(
+        &self,
+        parts: &Parts,
+        body: Body,
+        limit: usize,
+    ) -> Result<Bytes, GatewayError> {
+        let too_large = GatewayError::BodyTooLarge { limit };
         let declared = parts
             .headers
             .get(CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > self.max_body as u64) {
+        if declared.is_some_and(|n| n > limit as u64) {
             return Err(too_large);
         }
-        let read = Limited::new(body, self.max_body).collect();
-        let body = match tokio::time::timeout(self.body_timeout, read).await {
-            Err(_) => return Err(GatewayError::BodyTimeout),
-            Ok(Ok(collected)) => collected.to_bytes(),
-            Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => return Err(too_large),
-            Ok(Err(_)) => {
-                return Err(GatewayError::InvalidJson(
-                    "the request body could not be read".into(),
-                ));
-            }
-        };
-        if security::json_too_deep(&body, self.max_json_depth) {
-            return Err(GatewayError::JsonTooDeep {
-                limit: self.max_json_depth,
-            });
+        let read = Limited::new(body, limit).collect();
+        match tokio::time::timeout(self.body_timeout, read).await {
+            Err(_) => Err(GatewayError::BodyTimeout),
+            Ok(Ok(collected)) => Ok(collected.to_bytes()),
+            Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large),
+            Ok(Err(_)) => Err(GatewayError::InvalidJson(
+                "the request body could not be read".into(),
+            )),
         }
-        Ok(body)
     }
 }

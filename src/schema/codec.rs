@@ -11,9 +11,19 @@ use crate::http_rule::Binding;
 pub struct RequestParts<'a> {
     pub bindings: &'a [Binding<'a>],
     pub query: Option<&'a str>,
-    pub body: &'a [u8],
+    pub body: RequestBody<'a>,
     /// Drop query parameters that name no field instead of answering 400.
     pub ignore_unknown_query: bool,
+}
+
+/// What the HTTP body sets, when the binding has a `body`.
+#[derive(Clone, Copy)]
+pub enum RequestBody<'a> {
+    /// proto3 JSON of what `body` names; empty or only whitespace counts as no body.
+    Json(&'a [u8]),
+    /// A form's text fields: `(field path from the request message, value)`, each value set
+    /// as a query parameter's would be.
+    Fields(&'a [(Vec<String>, String)]),
 }
 
 /// Builds encoded request messages and renders encoded responses for one binding.

@@ -18,7 +18,7 @@ use bytes::Bytes;
 use prost::Message;
 use prost_reflect::DescriptorPool;
 
-pub use codec::{MethodCodec, RequestParts};
+pub use codec::{MethodCodec, RequestBody, RequestParts};
 pub use spec::{MethodKind, MethodSpec, RouteSpec, ServiceSpec};
 
 /// Services, methods, bindings and descriptors: what a config can choose to serve. Cloning

@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 
 use super::{FieldSet, json};
 use crate::error::GatewayError;
-use crate::schema::{MethodCodec, RequestParts, RouteSpec};
+use crate::schema::{MethodCodec, RequestBody, RequestParts, RouteSpec};
 
 /// The generated codec of one binding: how the body binds, how the response renders.
 pub struct UnaryCodec<Req, Resp> {
@@ -77,16 +77,28 @@ pub(super) fn unrenderable(error: serde_json::Error) -> GatewayError {
     ))
 }
 
-/// Body first, then query parameters, then path variables (so the path always wins); a body
-/// of only whitespace counts as none. Both codecs build requests with this.
+/// Body first, then query parameters, then path variables (so the path always wins); a JSON
+/// body of only whitespace counts as none. Both codecs build requests with this.
 pub(super) fn bind_request<M: FieldSet>(
     message: &mut M,
     route: &RouteSpec,
     parts: RequestParts<'_>,
     bind_body: impl FnOnce(&mut M, &[u8]) -> Result<(), GatewayError>,
 ) -> Result<(), GatewayError> {
-    if route.body.is_some() && !parts.body.iter().all(u8::is_ascii_whitespace) {
-        bind_body(message, parts.body)?;
+    match parts.body {
+        RequestBody::Json(body)
+            if route.body.is_some() && !body.iter().all(u8::is_ascii_whitespace) =>
+        {
+            bind_body(message, body)?;
+        }
+        RequestBody::Json(_) => {}
+        RequestBody::Fields(fields) => {
+            for (path, value) in fields {
+                message
+                    .set_field(path, value)
+                    .map_err(|e| super::field_error(&path.join("."), e))?;
+            }
+        }
     }
     if let Some(query) = parts.query {
         bind_query(message, route, query, parts.ignore_unknown_query)?;

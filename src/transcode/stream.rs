@@ -8,11 +8,15 @@
 //! JSON error shape: the NDJSON line `{"error": {...}}`, or the event `event: error`. The
 //! call's deadline covers the whole stream.
 //!
+//! A stream of `google.api.HttpBody` is a download instead: its `Content-Type` is the first
+//! message's, its body the `data` of every message in turn, and an error after the first
+//! message aborts the body (the client sees it cut short), since nothing can be appended to
+//! raw bytes to say what went wrong.
+//!
 //! A message is read from the backend only when the HTTP body is polled for more: a slow client
 //! slows the backend down through HTTP/2 flow control instead of filling the gateway's memory,
 //! and a client that goes away drops the body, which cancels the backend's call.
 
-use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -26,6 +30,7 @@ use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, HeaderMap, HeaderName, H
 use tokio::time::{Instant, Sleep};
 use tonic::Streaming;
 
+use super::body::BodyPlan;
 use crate::error::GatewayError;
 use crate::schema::MethodCodec;
 
@@ -73,7 +78,7 @@ impl StreamFormat {
         })
     }
 
-    /// Appends one message; on error `out` is left as it was.
+    /// Appends one message rendered by `codec`; on error `out` is left as it was.
     fn write_message(
         self,
         codec: &dyn MethodCodec,
@@ -200,13 +205,38 @@ fn preference(ranges: &[MediaRange<'_>], media: (&str, &str)) -> Option<Preferen
     best.map(|(_, preference)| preference)
 }
 
+/// How the messages of a stream become the HTTP body.
+#[derive(Clone)]
+pub enum Framing {
+    /// Each message rendered by the codec, framed as `format` says.
+    Json {
+        codec: Arc<dyn MethodCodec>,
+        format: StreamFormat,
+    },
+    /// `google.api.HttpBody` messages: their raw `data`, one after another.
+    Raw(Arc<BodyPlan>),
+}
+
+impl Framing {
+    /// Appends one message; on error `out` is left as it was.
+    fn write_message(&self, message: &Bytes, out: &mut Vec<u8>) -> Result<(), GatewayError> {
+        match self {
+            Framing::Json { codec, format } => format.write_message(&**codec, message, out),
+            Framing::Raw(plan) => {
+                let (_, data) = plan.raw_reply(message)?;
+                out.extend_from_slice(&data);
+                Ok(())
+            }
+        }
+    }
+}
+
 /// The HTTP response for an opened stream: waits for the first message (or the end) until
 /// `started + deadline`, then answers 200 with a body that reads the rest as it is polled.
 /// An error before the first message is returned, to be answered with its own status.
 pub async fn respond(
     reply: tonic::Response<Streaming<Bytes>>,
-    codec: Arc<dyn MethodCodec>,
-    format: StreamFormat,
+    framing: Framing,
     started: Instant,
     deadline: Duration,
 ) -> Result<Response, GatewayError> {
@@ -222,20 +252,39 @@ pub async fn respond(
     };
     let mut out = Vec::new();
     if let Some(message) = &first {
-        format.write_message(&*codec, message, &mut out)?;
+        framing.write_message(message, &mut out)?;
     }
+    let content_type = match &framing {
+        Framing::Json { format, .. } => format.content_type(),
+        Framing::Raw(plan) => {
+            let content_type = match &first {
+                Some(message) => plan.raw_reply(message)?.0,
+                None => "application/octet-stream".into(),
+            };
+            HeaderValue::try_from(content_type).map_err(|_| {
+                GatewayError::bad_response("the stream's content_type is not a valid header value")
+            })?
+        }
+    };
+    let event_stream = matches!(
+        framing,
+        Framing::Json {
+            format: StreamFormat::EventStream,
+            ..
+        }
+    );
     let frames = Frames {
         messages: first.is_some().then_some(messages),
         waiting: out,
         deadline: Box::pin(tokio::time::sleep_until(ends)),
-        codec,
-        format,
+        framing,
+        aborted: None,
     };
     let mut response = Response::new(Body::from_stream(frames));
     let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, format.content_type());
+    headers.insert(CONTENT_TYPE, content_type);
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    if format == StreamFormat::EventStream {
+    if event_stream {
         // Asks nginx-style proxies in front not to hold events back.
         headers.insert(
             HeaderName::from_static("x-accel-buffering"),
@@ -253,23 +302,34 @@ struct Frames {
     /// Rendered and not yet sent (the first message).
     waiting: Vec<u8>,
     deadline: Pin<Box<Sleep>>,
-    codec: Arc<dyn MethodCodec>,
-    format: StreamFormat,
+    framing: Framing,
+    /// A raw stream's error, ending the body once what came before it is sent.
+    aborted: Option<GatewayError>,
 }
 
+/// The error that cuts a raw download short.
+#[derive(Debug, thiserror::Error)]
+#[error("the download failed after it started: {0}")]
+pub struct DownloadFailed(GatewayError);
+
 impl Frames {
-    /// Ends the stream, with `error` as its last object if there is one.
+    /// Ends the stream, with `error` as its last object if there is one (or, for a raw
+    /// stream, as the error that aborts the body).
     fn end(&mut self, error: Option<GatewayError>, out: &mut Vec<u8>) {
         self.messages = None;
-        if let Some(error) = error {
-            tracing::debug!(%error, "stream ended by an error after its first message");
-            self.format.write_error(&error, out);
+        let Some(error) = error else {
+            return;
+        };
+        tracing::debug!(%error, "stream ended by an error after its first message");
+        match &self.framing {
+            Framing::Json { format, .. } => format.write_error(&error, out),
+            Framing::Raw(_) => self.aborted = Some(error),
         }
     }
 }
 
 impl Stream for Frames {
-    type Item = Result<Bytes, Infallible>;
+    type Item = Result<Bytes, DownloadFailed>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
@@ -284,8 +344,7 @@ impl Stream for Frames {
             match Pin::new(messages).poll_next(cx) {
                 Poll::Pending => break,
                 Poll::Ready(Some(Ok(message))) => {
-                    if let Err(error) = this.format.write_message(&*this.codec, &message, &mut out)
-                    {
+                    if let Err(error) = this.framing.write_message(&message, &mut out) {
                         this.end(Some(error), &mut out);
                     }
                 }
@@ -297,6 +356,8 @@ impl Stream for Frames {
         }
         if !out.is_empty() {
             Poll::Ready(Some(Ok(Bytes::from(out))))
+        } else if let Some(error) = this.aborted.take() {
+            Poll::Ready(Some(Err(DownloadFailed(error))))
         } else if this.messages.is_none() {
             Poll::Ready(None)
         } else {

@@ -8,7 +8,7 @@ use super::{dynamic, kitchen, method, route};
 use crate::error::GatewayError;
 use crate::http_rule::Binding;
 use crate::proto::gatehouse::echo::v1::{Kitchen, Nested};
-use crate::schema::{MethodCodec, RequestParts, RouteSpec};
+use crate::schema::{MethodCodec, RequestBody, RequestParts, RouteSpec};
 use crate::transcode::compiled::schema;
 use crate::transcode::dynamic::DynamicCodec;
 use crate::transcode::dynamic::plan::Plans;
@@ -135,7 +135,7 @@ fn build(
         RequestParts {
             bindings: &bindings,
             query: request.query,
-            body: request.body.as_bytes(),
+            body: RequestBody::Json(request.body.as_bytes()),
             ignore_unknown_query: request.ignore_unknown_query,
         },
     )
