@@ -330,6 +330,53 @@ async fn an_error_after_the_first_message_aborts_the_body() {
 }
 
 #[tokio::test]
+async fn an_error_after_the_first_message_aborts_a_body_already_under_way() {
+    let media = Media::spawn_held().await;
+    let gw = TestGateway::builder()
+        .backend("media", MEDIA_SERVICE, media.addr)
+        .start()
+        .await;
+    let request = gw
+        .get("/v1/media/cut:stream")
+        .query(&[
+            ("contentType", "image/png"),
+            ("chunks", "3"),
+            ("chunkSize", "100"),
+            // UNAVAILABLE
+            ("failAfterFirst", "14"),
+        ])
+        .send();
+    let mut response = tokio::time::timeout(PATIENCE, request)
+        .await
+        .expect("the response starts while the backend holds back the error")
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        header(&response, "content-type").as_deref(),
+        Some("image/png")
+    );
+    let mut received = Vec::new();
+    while received.len() < 100 {
+        let chunk = tokio::time::timeout(PATIENCE, response.chunk())
+            .await
+            .expect("the first message's bytes arrive")
+            .unwrap()
+            .expect("the body goes on");
+        received.extend_from_slice(&chunk);
+    }
+    assert_eq!(received, pattern("cut", 100));
+
+    media.release();
+    let rest = tokio::time::timeout(PATIENCE, response.bytes())
+        .await
+        .expect("the failure reaches the client");
+    assert!(
+        rest.is_err(),
+        "a truncated body must not read as complete: {rest:?}"
+    );
+}
+
+#[tokio::test]
 async fn an_error_before_the_first_message_is_a_json_error_with_its_status() {
     let gw = gateway().await;
     let response = gw
@@ -1197,7 +1244,6 @@ async fn a_mask_in_the_query_wins_over_the_body() {
         "updateMask=title",
         "update_mask=title",
         "updateMask=title,size.width",
-        "updateMask=*",
     ] {
         let reply = patch(
             &gw,
@@ -1209,6 +1255,21 @@ async fn a_mask_in_the_query_wins_over_the_body() {
         assert_eq!(reply["updateMask"], expected, "{query}: {reply}");
         // The body is sent whole all the same.
         assert_eq!(reply["item"]["description"], "d", "{query}: {reply}");
+    }
+}
+
+#[tokio::test]
+async fn a_query_mask_may_be_a_lone_star() {
+    let gw = gateway().await;
+    for query in ["updateMask=*", "update_mask=*"] {
+        let reply = patch(
+            &gw,
+            &format!("/v1/items/i1?{query}"),
+            r#"{"title": "t", "size": {"width": 2}}"#,
+        )
+        .await;
+        assert_eq!(reply["updateMask"], "*", "{query}: {reply}");
+        assert_eq!(reply["item"]["title"], "t", "{query}: {reply}");
     }
 }
 

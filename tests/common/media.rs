@@ -11,8 +11,8 @@
 //! `chunks` is 0). Every answer carries the metadata `x-backend: media`.
 //!
 //! A server started with [`Media::spawn_held`] stops each stream after its first message until
-//! the test calls [`MediaServer::release`]: the test can see the first bytes arrive while the
-//! backend has not yet produced the rest.
+//! the test calls [`MediaServer::release`] (then sends the rest, or fails): the test can see the
+//! first bytes arrive while the backend has not yet produced the rest.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -236,17 +236,19 @@ impl Producer {
         if self.ended {
             return None;
         }
+        let more = self.fail != 0 || self.next < self.chunks;
+        if self.next == 1
+            && more
+            && let Some(hold) = &self.hold
+        {
+            hold.acquire().await.expect("the hold stays open").forget();
+        }
         if self.next == 1 && self.fail != 0 {
             self.ended = true;
             return Some((Err(failure(self.fail)), self));
         }
         if self.next == self.chunks {
             return None;
-        }
-        if self.next == 1
-            && let Some(hold) = &self.hold
-        {
-            hold.acquire().await.expect("the hold stays open").forget();
         }
         let content_type = if self.next == 0 {
             self.content_type.clone()
