@@ -137,10 +137,15 @@ pub struct FieldMask {
 }
 
 impl FieldMask {
-    /// Parses the JSON form: `"displayName,address.city"` → `display_name`, `address.city`.
+    /// Parses the JSON form: `"displayName,address.city"` → `display_name`, `address.city`;
+    /// a path of `*` (every field, AIP-134's full replacement) is kept as it is.
     pub fn from_json_text(text: &str) -> Option<FieldMask> {
         let mut paths = Vec::new();
         for path in text.split(',').filter(|p| !p.is_empty()) {
+            if path == "*" {
+                paths.push(path.to_string());
+                continue;
+            }
             if !path.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.') {
                 return None;
             }

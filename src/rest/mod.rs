@@ -28,6 +28,7 @@ use crate::schema::{MethodKind, RequestBody, RequestParts};
 use crate::security::{self, Identity, RoutePolicy, take_rate_limit};
 use crate::telemetry::metrics as telemetry_metrics;
 use crate::telemetry::{LogFields, Upstream};
+use crate::transcode::body::BodyPlan;
 use crate::transcode::metadata;
 
 /// A REST request the custom routes did not take. It keeps `gateway`, the one in service when
@@ -241,44 +242,44 @@ impl Gateway {
         if spec.body.is_none() {
             return build(RequestBody::Json(&[]));
         }
-        let content_type = parts
-            .headers
-            .get(CONTENT_TYPE)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        // A value that is not text is shown as the error shows it, and matches no type.
+        let content_type = parts.headers.get(CONTENT_TYPE).map(|v| {
+            v.to_str()
+                .map_err(|_| String::from_utf8_lossy(v.as_bytes()))
+        });
         if plan.raw_request() {
-            plan.check_raw_type(content_type.as_deref())?;
+            let text = match &content_type {
+                None => None,
+                Some(Ok(text)) => Some(*text),
+                Some(Err(shown)) => Some(shown.as_ref()),
+            };
+            plan.check_raw_type(text)?;
             let body = self.read_body(parts, body, entry.max_body).await?;
             let message = build(RequestBody::Json(&[]))?;
-            let content_type = content_type.as_deref().unwrap_or_default();
-            return Ok(plan.with_raw_body(message, content_type, &body));
+            return Ok(plan.with_raw_body(message, text.unwrap_or_default(), &body));
         }
-        let essence = content_type.as_deref().map(media_type::essence);
-        match essence.as_ref().map(|e| e.as_deref()) {
-            None | Some(Some("application/json")) => {}
-            Some(Some(json)) if json.ends_with("+json") => {}
-            Some(Some("multipart/form-data")) if plan.takes_forms() => {
-                let body = self.read_body(parts, body, entry.max_body).await?;
-                let content_type = content_type.as_deref().unwrap_or_default();
-                let form = plan.read_multipart(content_type, body).await?;
-                let message = build(RequestBody::Fields(&form.fields))?;
-                return Ok(plan.with_files(message, &form));
-            }
-            Some(Some("application/x-www-form-urlencoded")) if plan.takes_forms() => {
-                let body = self.read_body(parts, body, entry.max_body).await?;
-                let form = plan.read_urlencoded(&body)?;
-                return build(RequestBody::Fields(&form.fields));
-            }
-            Some(_) => {
-                let expected = if plan.takes_forms() {
-                    "application/json, multipart/form-data or application/x-www-form-urlencoded"
-                } else {
-                    "application/json"
-                };
-                return Err(GatewayError::UnsupportedMediaType {
-                    content_type: content_type.unwrap_or_default(),
-                    expected: expected.into(),
-                });
-            }
+        let is = |essence: &str, wanted: &str| essence.eq_ignore_ascii_case(wanted);
+        match content_type {
+            None => {}
+            Some(Ok(text)) => match media_type::essence(text) {
+                Some(json) if is(json, "application/json") => {}
+                Some(json) if json.len() > 5 && is(&json[json.len() - 5..], "+json") => {}
+                Some(form) if is(form, "multipart/form-data") && plan.takes_forms() => {
+                    let body = self.read_body(parts, body, entry.max_body).await?;
+                    let form = plan.read_multipart(text, body).await?;
+                    let message = build(RequestBody::Fields(&form.fields))?;
+                    return Ok(plan.with_files(message, &form));
+                }
+                Some(form)
+                    if is(form, "application/x-www-form-urlencoded") && plan.takes_forms() =>
+                {
+                    let body = self.read_body(parts, body, entry.max_body).await?;
+                    let form = plan.read_urlencoded(&body)?;
+                    return build(RequestBody::Fields(&form.fields));
+                }
+                _ => return Err(unsupported(text, plan)),
+            },
+            Some(Err(shown)) => return Err(unsupported(&shown, plan)),
         }
         let body = self.read_body(parts, body, entry.max_body).await?;
         if security::json_too_deep(&body, self.max_json_depth) {
@@ -380,5 +381,18 @@ impl Gateway {
                 "the request body could not be read".into(),
             )),
         }
+    }
+}
+
+/// The answer to a body of a type the binding does not take.
+fn unsupported(content_type: &str, plan: &BodyPlan) -> GatewayError {
+    let expected = if plan.takes_forms() {
+        "application/json, multipart/form-data or application/x-www-form-urlencoded"
+    } else {
+        "application/json"
+    };
+    GatewayError::UnsupportedMediaType {
+        content_type: content_type.to_string(),
+        expected: expected.into(),
     }
 }

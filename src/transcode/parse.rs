@@ -151,5 +151,7 @@ mod tests {
         assert!(duration("1.5").is_err());
         let mask = field_mask("displayName,email").unwrap();
         assert_eq!(mask.paths, vec!["display_name", "email"]);
+        assert_eq!(field_mask("*").unwrap().paths, vec!["*"]);
+        assert!(field_mask("display_name").is_err());
     }
 }

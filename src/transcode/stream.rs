@@ -279,6 +279,7 @@ pub async fn respond(
         deadline: Box::pin(tokio::time::sleep_until(ends)),
         framing,
         aborted: None,
+        paused: false,
     };
     let mut response = Response::new(Body::from_stream(frames));
     let headers = response.headers_mut();
@@ -305,6 +306,9 @@ struct Frames {
     framing: Framing,
     /// A raw stream's error, ending the body once what came before it is sent.
     aborted: Option<GatewayError>,
+    /// Whether the body has paused once since its last data, so that the server writes that
+    /// data out before an abort closes the connection.
+    paused: bool,
 }
 
 /// The error that cuts a raw download short.
@@ -355,7 +359,13 @@ impl Stream for Frames {
             }
         }
         if !out.is_empty() {
+            this.paused = false;
             Poll::Ready(Some(Ok(Bytes::from(out))))
+        } else if this.aborted.is_some() && !this.paused {
+            // hyper drops what it has not yet written when a body fails: let it flush first.
+            this.paused = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
         } else if let Some(error) = this.aborted.take() {
             Poll::Ready(Some(Err(DownloadFailed(error))))
         } else if this.messages.is_none() {

@@ -13,6 +13,7 @@ mod echo;
 mod errors;
 mod fleet;
 pub mod http1;
+pub mod media;
 mod process;
 mod raw;
 mod redis;
@@ -30,6 +31,7 @@ use tokio::sync::oneshot;
 pub use echo::{Echo, EchoServer, GatedEcho, STACK_TRACE, VIOLATION_DESCRIPTION, VIOLATION_FIELD};
 pub use errors::{error_reason, expect_error, expect_status, field_violations, json_ok};
 pub use fleet::{Fleet, Instance, RefusingServer};
+pub use media::{MEDIA_SERVICE, Media, MediaServer};
 pub use process::{Gatehouse, PATIENCE, check_refuses, run_to_exit};
 pub use raw::RawResponse;
 pub use redis::RedisServer;
@@ -44,6 +46,7 @@ pub struct TestGateway {
     pub client: reqwest::Client,
     _stop: oneshot::Sender<()>,
     _echo: Option<EchoServer>,
+    _media: Option<MediaServer>,
 }
 
 /// Where the echo service's `[[backends]]` entry points.
@@ -61,6 +64,8 @@ enum EchoBackend {
 /// Builds the config of a [`TestGateway`].
 pub struct GatewayBuilder {
     echo: EchoBackend,
+    /// Start a [`Media`] server and name it in a `media` backend entry.
+    media: bool,
     backends: String,
     extra: String,
 }
@@ -79,6 +84,7 @@ impl TestGateway {
     pub fn builder() -> GatewayBuilder {
         GatewayBuilder {
             echo: EchoBackend::Spawn,
+            media: false,
             backends: String::new(),
             extra: String::new(),
         }
@@ -142,6 +148,14 @@ impl GatewayBuilder {
         self
     }
 
+    /// Starts a [`Media`] server too, with a `media` backend entry for [`MEDIA_SERVICE`]; a
+    /// test that needs the server itself (a held one) passes its address to
+    /// [`GatewayBuilder::backend`] instead.
+    pub fn media(mut self) -> Self {
+        self.media = true;
+        self
+    }
+
     /// Adds a `[[backends]]` entry serving `service` at `addr`.
     pub fn backend(mut self, name: &str, service: &str, addr: SocketAddr) -> Self {
         push_backend(&mut self.backends, name, service, &format!("http://{addr}"));
@@ -151,6 +165,18 @@ impl GatewayBuilder {
     /// Starts the backends it owns and the gateway.
     pub async fn start(self) -> TestGateway {
         let mut toml = self.backends;
+        let media = if self.media {
+            let server = Media::spawn().await;
+            push_backend(
+                &mut toml,
+                "media",
+                MEDIA_SERVICE,
+                &format!("http://{}", server.addr),
+            );
+            Some(server)
+        } else {
+            None
+        };
         let echo = match self.echo {
             EchoBackend::Spawn => {
                 let server = Echo::spawn().await;
@@ -206,6 +232,7 @@ impl GatewayBuilder {
             client,
             _stop: stop,
             _echo: echo,
+            _media: media,
         }
     }
 }
