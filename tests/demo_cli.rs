@@ -134,6 +134,60 @@ async fn the_demo_walkthrough_works_with_the_printed_token() {
     assert_eq!(dashboard["errors"], serde_json::json!([]));
 }
 
+#[tokio::test]
+async fn the_demo_serves_the_bodies_beyond_json_walkthrough() {
+    let demo = start(&["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"]);
+    let http = client();
+    let url = |path: &str| format!("{}{path}", demo.base);
+    let bearer = format!("Bearer {}", demo.token);
+
+    // The invoice is an order: it needs the token (and its role), as GetOrder does.
+    let invoice = url("/api/orders/o-1001/invoice");
+    let response = http.get(&invoice).send().await.unwrap();
+    assert_eq!(response.status(), 401);
+    let response = http
+        .get(&invoice)
+        .header("authorization", &bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/csv; charset=utf-8"
+    );
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .ends_with("total,,3,,115.97,USD\r\n")
+    );
+
+    // The demo's config takes web images only, up to 8 MiB.
+    let image = url("/api/products/p-100/image");
+    let upload = |content_type: &'static str, body: Vec<u8>| {
+        http.put(&image)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let response = upload("image/svg+xml", b"<svg/>".to_vec()).await.unwrap();
+    assert_eq!(response.status(), 415);
+    // 8 MiB is twice [server] max_body's default.
+    let response = upload("image/webp", vec![0; 8 * 1024 * 1024])
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let response = upload("image/webp", b"RIFF....WEBP".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let response = http.get(&image).send().await.unwrap();
+    assert_eq!(response.headers()["content-type"], "image/webp");
+    assert_eq!(response.bytes().await.unwrap().as_ref(), b"RIFF....WEBP");
+}
+
 /// Runs `gatehouse demo` with `args` until it exits, and returns how and its stderr.
 fn run_demo_to_exit(args: &[&str]) -> (ExitStatus, String) {
     run_to_exit(Command::new(BIN).arg("demo").args(args))
