@@ -93,8 +93,36 @@ async fn a_download_answers_its_content_type_and_exact_bytes() {
         Some("media"),
         "backend metadata becomes headers as for JSON replies"
     );
+    assert_eq!(
+        header(&response, "x-content-type-options").as_deref(),
+        Some("nosniff"),
+        "a browser must not second-guess a raw body's type"
+    );
     let body = response.bytes().await.unwrap();
     assert_eq!(body.as_ref(), pattern("picture", 5000).as_slice());
+}
+
+/// A reply message over the backend's `max_response_message` (4 MiB unless set) is a bad
+/// reply; the key raises the limit for the downloads that need it.
+#[tokio::test]
+async fn a_download_larger_than_the_backend_limit_needs_max_response_message() {
+    let size = (6 * 1024 * 1024).to_string();
+    let query = [("contentType", "video/mp4"), ("chunkSize", size.as_str())];
+    let gw = gateway().await;
+    let response = gw.get("/v1/media/film").query(&query).send().await.unwrap();
+    expect_error(response, 502, 14, "UPSTREAM_BAD_RESPONSE").await;
+
+    let media = Media::spawn().await;
+    let entry = format!(
+        "[[backends]]\nname = \"media\"\nservices = [\"{MEDIA_SERVICE}\"]\n\
+         endpoints = [\"http://{}\"]\nmax_response_message = \"7MiB\"\n",
+        media.addr
+    );
+    let gw = TestGateway::builder().config(&entry).start().await;
+    let response = gw.get("/v1/media/film").query(&query).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body = response.bytes().await.unwrap();
+    assert_eq!(body.as_ref(), pattern("film", 6 * 1024 * 1024).as_slice());
 }
 
 #[tokio::test]
@@ -188,6 +216,10 @@ async fn a_stream_answers_the_first_content_type_and_every_chunk_in_order() {
     assert_ne!(
         header(&response, "content-type").as_deref(),
         Some(LATER_CONTENT_TYPE)
+    );
+    assert_eq!(
+        header(&response, "x-content-type-options").as_deref(),
+        Some("nosniff")
     );
     assert_eq!(
         header(&response, "grpc-metadata-x-backend").as_deref(),

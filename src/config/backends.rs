@@ -68,6 +68,17 @@ pub struct BackendConfig {
     /// `[backends.tls]`: CA, client certificate and name for `https://` endpoints.
     #[serde(default)]
     pub tls: Option<BackendTlsConfig>,
+    /// The largest reply message read from this backend (a raw download sent whole is one
+    /// message); a larger one fails the call with 502.
+    #[serde(default = "default_max_response_message")]
+    pub max_response_message: bytesize::ByteSize,
+}
+
+/// gRPC's customary limit on a received message, tonic's default.
+pub const DEFAULT_MAX_RESPONSE_MESSAGE: u64 = 4 * 1024 * 1024;
+
+fn default_max_response_message() -> bytesize::ByteSize {
+    bytesize::ByteSize::b(DEFAULT_MAX_RESPONSE_MESSAGE)
 }
 
 fn default_connections_per_endpoint() -> usize {
@@ -186,6 +197,7 @@ impl BackendConfig {
             outlier: OutlierConfig::default(),
             retry: RetryConfig::default(),
             tls: None,
+            max_response_message: default_max_response_message(),
         }
     }
 
@@ -200,6 +212,13 @@ impl BackendConfig {
         }
         if self.max_pending == 0 {
             return Err(("max_pending", positive));
+        }
+        // The gRPC length prefix is 32 bits.
+        if !(1..=u64::from(u32::MAX)).contains(&self.max_response_message.as_u64()) {
+            return Err((
+                "max_response_message",
+                "must be greater than 0 and less than 4 GiB".into(),
+            ));
         }
         if self.connect_timeout.is_zero() {
             return Err(("connect_timeout", positive));

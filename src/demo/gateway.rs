@@ -12,8 +12,8 @@ use crate::config::{
     HealthConfig, JwtConfig, RateLimitConfig, RateLimitKey, RouteConfig,
 };
 
-use super::RunningBackend;
 use super::products::MAX_IMAGE_BYTES;
+use super::{DemoService, RunningBackend};
 
 /// `iss` of the demo's tokens.
 pub const DEMO_ISSUER: &str = "https://demo.gatehouse.local";
@@ -43,6 +43,10 @@ pub fn demo_config(running: &[RunningBackend], jwks_file: &Path) -> Config {
             service: service.grpc_service().to_string(),
             ..HealthConfig::default()
         });
+        if service == DemoService::Products {
+            // A product image is downloaded whole, in one reply message.
+            entry.max_response_message = bytesize::ByteSize::b(MAX_IMAGE_BYTES as u64 + 64 * 1024);
+        }
         config.backends.push(entry);
     }
     config.auth.default = AuthPolicy::Authenticated;

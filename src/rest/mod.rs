@@ -200,7 +200,7 @@ impl Gateway {
                 GatewayError::bad_response("the reply's content_type is not a valid header value")
             })?;
             let mut response = Response::new(Body::from(data));
-            response.headers_mut().insert(CONTENT_TYPE, content_type);
+            crate::transcode::body::raw_headers(response.headers_mut(), content_type);
             response
         } else {
             let mut out = Vec::with_capacity(reply_message.len() * 2 + 16);

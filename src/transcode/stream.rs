@@ -273,6 +273,7 @@ pub async fn respond(
             ..
         }
     );
+    let raw = matches!(framing, Framing::Raw(_));
     let frames = Frames {
         messages: first.is_some().then_some(messages),
         waiting: out,
@@ -283,7 +284,11 @@ pub async fn respond(
     };
     let mut response = Response::new(Body::from_stream(frames));
     let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, content_type);
+    if raw {
+        super::body::raw_headers(headers, content_type);
+    } else {
+        headers.insert(CONTENT_TYPE, content_type);
+    }
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     if event_stream {
         // Asks nginx-style proxies in front not to hold events back.

@@ -41,10 +41,11 @@ use crate::telemetry::metrics::{self, CallOutcome};
 /// jitter. Attempts that never reached one are retried at once.
 pub const RETRY_BACKOFF_BASE: Duration = Duration::from_millis(25);
 
-/// The largest response message the gateway reads from a backend, in bytes (tonic's default,
-/// made explicit). A larger one is refused at its length prefix, before any of it is buffered,
-/// and the call fails as a bad reply (502): the backend sent it, the client asked nothing wrong.
-pub const MAX_RESPONSE_MESSAGE: usize = 4 * 1024 * 1024;
+/// The largest response message the gateway reads from a backend by default, in bytes (tonic's
+/// default, made explicit; `[[backends]] max_response_message` changes it). A larger one is
+/// refused at its length prefix, before any of it is buffered, and the call fails as a bad
+/// reply (502): the backend sent it, the client asked nothing wrong.
+pub const MAX_RESPONSE_MESSAGE: usize = crate::config::DEFAULT_MAX_RESPONSE_MESSAGE as usize;
 
 /// How long the retry budget remembers calls.
 const BUDGET_WINDOW: Duration = Duration::from_secs(10);
@@ -63,6 +64,8 @@ struct Inner {
     pending: AtomicUsize,
     max_retries: usize,
     budget: TpsBudget,
+    /// The largest reply message read, in bytes.
+    max_message: usize,
 }
 
 impl std::fmt::Debug for Backend {
@@ -104,6 +107,8 @@ impl Backend {
                     retry.min_retries_per_second,
                     retry.budget_percent as f32 / 100.0,
                 ),
+                max_message: usize::try_from(config.max_response_message.as_u64())
+                    .unwrap_or(usize::MAX),
             }),
         })
     }
@@ -129,6 +134,7 @@ impl Backend {
         idempotent: bool,
     ) -> Result<tonic::Response<Bytes>, GatewayError> {
         let _admitted = self.inner.admit()?;
+        let max_message = self.inner.max_message;
         let call = |lease: &Lease, remaining| {
             attempt(
                 lease.connection().clone(),
@@ -136,6 +142,7 @@ impl Backend {
                 metadata.clone(),
                 message.clone(),
                 remaining,
+                max_message,
             )
         };
         self.with_retries(deadline, idempotent, |lease| lease, call)
@@ -165,6 +172,7 @@ impl Backend {
         deadline: Duration,
     ) -> Result<tonic::Response<tonic::Streaming<Bytes>>, GatewayError> {
         let admitted = Arc::new(StreamAdmitted::new(&self.inner)?);
+        let max_message = self.inner.max_message;
         // The stream holds its lease: how it ends is not waited for (it may run for long), so
         // its metrics and the endpoint's record count the opening, to the response headers.
         let call = |lease: &Arc<Lease>, remaining| {
@@ -179,6 +187,7 @@ impl Backend {
                 metadata.clone(),
                 message.clone(),
                 remaining,
+                max_message,
             )
         };
         // Nothing is sent again once a backend may have seen it: a stream is not idempotent.
@@ -338,18 +347,15 @@ fn single_message(
 }
 
 /// `connection` behind the guard that checks the reply's framing, for a unary call or a stream.
-fn guarded(connection: Connection, unary: bool) -> ResponseGuard<Connection> {
-    let decoding = Decoding {
-        max_message: MAX_RESPONSE_MESSAGE,
-        unary,
-    };
+fn guarded(connection: Connection, unary: bool, max_message: usize) -> ResponseGuard<Connection> {
+    let decoding = Decoding { max_message, unary };
     ResponseGuard::decoding(connection, decoding)
 }
 
 /// A tonic client over `transport` whose decoding limit is the guard's: the guard refuses a
 /// larger message first, so tonic's own refusal (OUT_OF_RANGE, a client error) never happens.
-fn decoding_client<T>(transport: T) -> tonic::client::Grpc<T> {
-    tonic::client::Grpc::new(transport).max_decoding_message_size(MAX_RESPONSE_MESSAGE)
+fn decoding_client<T>(transport: T, max_message: usize) -> tonic::client::Grpc<T> {
+    tonic::client::Grpc::new(transport).max_decoding_message_size(max_message)
 }
 
 /// One attempt on one connection: the request is the message behind its 5-byte prefix, ending
@@ -362,6 +368,7 @@ async fn attempt(
     metadata: MetadataMap,
     message: Bytes,
     timeout: Duration,
+    max_message: usize,
 ) -> Result<tonic::Response<Bytes>, Status> {
     let mut headers = metadata.into_headers();
     // Rarely there: one look at each name rather than a lookup (which hashes) per name.
@@ -391,7 +398,7 @@ async fn attempt(
     *request.method_mut() = http::Method::POST;
     *request.uri_mut() = http::Uri::from(path);
     *request.headers_mut() = headers;
-    let response = guarded(connection, true)
+    let response = guarded(connection, true, max_message)
         .oneshot(request)
         .await
         .map_err(Status::from_error)?;
@@ -494,6 +501,7 @@ async fn open_stream(
     metadata: MetadataMap,
     message: Bytes,
     timeout: Duration,
+    max_message: usize,
 ) -> Result<tonic::Response<tonic::Streaming<Bytes>>, Status> {
     // `map_response` wants a `Clone` function; the one call made clones `hold` once.
     let transport = tower::ServiceBuilder::new()
@@ -504,8 +512,8 @@ async fn open_stream(
             })
         })
         .map_request(single_message(message.len()))
-        .service(guarded(connection, false));
-    let mut grpc = decoding_client(transport);
+        .service(guarded(connection, false, max_message));
+    let mut grpc = decoding_client(transport, max_message);
     let request = call_request(metadata, message, timeout);
     grpc.ready().await.map_err(Status::from_error)?;
     grpc.server_streaming(request, path, RawCodec).await

@@ -162,6 +162,16 @@ impl GatewayBuilder {
         self
     }
 
+    /// Adds a `[[backends]]` entry serving `service` at `addr`, with the TOML lines `keys`.
+    pub fn backend_with(mut self, name: &str, service: &str, addr: SocketAddr, keys: &str) -> Self {
+        push_backend(&mut self.backends, name, service, &format!("http://{addr}"));
+        // The entry ends with a blank line; its keys go before it.
+        self.backends.pop();
+        self.backends.push_str(keys.trim_end());
+        self.backends.push_str("\n\n");
+        self
+    }
+
     /// Starts the backends it owns and the gateway.
     pub async fn start(self) -> TestGateway {
         let mut toml = self.backends;

@@ -18,6 +18,8 @@ mod mask;
 mod wire;
 
 use bytes::Bytes;
+use http::HeaderMap;
+use http::header::{CONTENT_TYPE, HeaderValue, X_CONTENT_TYPE_OPTIONS};
 use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor};
 
 pub use form::Form;
@@ -192,6 +194,13 @@ impl BodyPlan {
         };
         mask.apply(message, query, body)
     }
+}
+
+/// The headers of a raw body: its type, which browsers must not second-guess (the bytes may
+/// be a user's upload, served back under the type it was stored with).
+pub fn raw_headers(headers: &mut HeaderMap, content_type: HeaderValue) {
+    headers.insert(CONTENT_TYPE, content_type);
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
 }
 
 /// Whether `field` holds a `google.api.HttpBody`.
