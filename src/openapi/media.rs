@@ -9,49 +9,31 @@ use serde_json::{Map, Value, json};
 use super::schema::{self, Schemas};
 use super::{comments, json_path};
 use crate::schema::MethodKind;
+use crate::transcode::body::{BodyPlan, is_http_body};
 
-/// The message whose request or response is a raw body.
-const HTTP_BODY: &str = "google.api.HttpBody";
 /// The media range documented for a raw body when the route accepts any.
 const ANY_MEDIA: &str = "*/*";
 /// The description of a PATCH mask the gateway fills from the body.
 const MASK_DEFAULT: &str = "Optional: without it the gateway names the fields the body sets \
     (proto names, in body order), so only those are updated.";
 
-/// Whether `message` is `google.api.HttpBody`.
-pub fn is_http_body(message: &MessageDescriptor) -> bool {
-    message.full_name() == HTTP_BODY
-}
-
 /// A body of raw bytes.
 fn binary() -> Value {
     json!({ "type": "string", "format": "binary" })
 }
 
-/// The message a binding's `body` fills: the request for `*`, else the named field's message
-/// (`None` when the field is no singular message).
-pub fn body_message(input: &MessageDescriptor, body: &str) -> Option<MessageDescriptor> {
-    if body == "*" {
-        return Some(input.clone());
-    }
-    let field = input.get_field_by_name(body)?;
-    match field.kind() {
-        Kind::Message(message) if !field.is_list() && !field.is_map() => Some(message),
-        _ => None,
-    }
-}
-
-/// The `requestBody` of a binding whose `body` is `body`: raw bytes of each `accept` range (any
-/// when empty) when it fills a `google.api.HttpBody`; otherwise JSON, and a multipart form too
-/// when the message it fills carries a file (a `bytes` or `HttpBody` field at top level).
+/// The `requestBody` of a binding whose `body` is `body` (`plan` says how the gateway reads
+/// it): raw bytes of each `accept` range (any when empty) when it fills a
+/// `google.api.HttpBody`; otherwise JSON, and a multipart form too when the message a form
+/// fills carries a file (a `bytes` or `HttpBody` field at top level).
 pub fn request_body(
+    plan: &BodyPlan,
     input: &MessageDescriptor,
     body: &str,
     accept: &[String],
     schemas: &mut Schemas,
 ) -> Value {
-    let target = body_message(input, body);
-    if target.as_ref().is_some_and(is_http_body) {
+    if plan.raw_request() {
         let mut content = Map::new();
         for range in media_ranges(accept) {
             content.insert(range, json!({ "schema": binary() }));
@@ -71,8 +53,8 @@ pub fn request_body(
             .unwrap_or_else(|| json!({}))
     };
     let mut content = json!({ "application/json": { "schema": json_schema } });
-    if let Some(message) = target.filter(carries_file) {
-        content["multipart/form-data"] = multipart(&message, accept, schemas);
+    if let Some(message) = plan.form_message().filter(|m| carries_file(m)) {
+        content["multipart/form-data"] = multipart(message, accept, schemas);
     }
     json!({ "required": false, "content": content })
 }
@@ -94,7 +76,7 @@ fn carries_file(message: &MessageDescriptor) -> bool {
 fn is_file(field: &FieldDescriptor) -> bool {
     match field.kind() {
         Kind::Bytes => true,
-        Kind::Message(message) => !field.is_map() && is_http_body(&message),
+        Kind::Message(_) => is_http_body(field),
         _ => false,
     }
 }
@@ -109,9 +91,7 @@ fn multipart(message: &MessageDescriptor, accept: &[String], schemas: &mut Schem
     if !accept.is_empty() {
         let mut encoding = Map::new();
         for field in message.fields() {
-            if let Kind::Message(inner) = field.kind()
-                && is_http_body(&inner)
-            {
+            if is_http_body(&field) {
                 encoding.insert(
                     field.json_name().to_string(),
                     json!({ "contentType": accept.join(", ") }),
@@ -169,16 +149,8 @@ fn form_fields(
 
 /// The 200 answer of a binding whose response (or `response_body` field) is a
 /// `google.api.HttpBody`: raw bytes of whatever type the backend names; `None` otherwise.
-pub fn raw_response(
-    kind: MethodKind,
-    output: &MessageDescriptor,
-    response_body: Option<&str>,
-) -> Option<Value> {
-    let raw = match response_body {
-        Some(name) => body_message(output, name).is_some_and(|m| is_http_body(&m)),
-        None => is_http_body(output),
-    };
-    if !raw {
+pub fn raw_response(kind: MethodKind, plan: &BodyPlan) -> Option<Value> {
+    if !plan.raw_response() {
         return None;
     }
     let description = match kind {
@@ -192,33 +164,6 @@ pub fn raw_response(
         "description": description,
         "content": { ANY_MEDIA: { "schema": binary() } },
     }))
-}
-
-/// The JSON name of the field a PATCH binding's mask fills from the body: a top-level
-/// `google.protobuf.FieldMask` named `update_mask`, else the only one, when `body` names a field.
-pub fn body_mask(
-    http_method: &str,
-    body: Option<&str>,
-    input: &MessageDescriptor,
-) -> Option<String> {
-    if !http_method.eq_ignore_ascii_case("PATCH") || matches!(body, None | Some("*")) {
-        return None;
-    }
-    let masks: Vec<FieldDescriptor> = input
-        .fields()
-        .filter(|f| {
-            !f.is_list()
-                && matches!(f.kind(), Kind::Message(m) if m.full_name() == "google.protobuf.FieldMask")
-        })
-        .collect();
-    let mask = masks
-        .iter()
-        .find(|f| f.name() == "update_mask")
-        .or(match masks.as_slice() {
-            [only] => Some(only),
-            _ => None,
-        })?;
-    Some(mask.json_name().to_string())
 }
 
 /// Says on the query parameter `name` that it defaults to the body's fields.

@@ -17,6 +17,7 @@ use crate::http_rule::{PathTemplate, Segment};
 use crate::media_type::MediaRange;
 use crate::schema::{MethodKind, RouteSpec, Schema};
 use crate::security::RoutePolicy;
+use crate::transcode::body::BodyPlan;
 pub use schema::Schemas;
 
 /// The API page served at `/docs`: it reads `/openapi.json` and lets a person try each operation
@@ -110,8 +111,10 @@ pub fn document(config: &Config, schema: &Schema, plans: &[Plan]) -> Value {
                 .collect();
             query_parameters(&input, "", &skip, &mut schemas, &mut parameters, 0);
         }
-        if let Some(mask) = media::body_mask(&spec.http_method, spec.body.as_deref(), &input) {
-            media::describe_mask_default(&mut parameters, &mask);
+        let output = method.output();
+        let plan = BodyPlan::new(spec, &input, &output, None);
+        if let Some(mask) = plan.mask_field() {
+            media::describe_mask_default(&mut parameters, mask);
         }
         let id = operation_id(&mut operation_ids, &spec.service, &spec.method);
         let mut operation = json!({
@@ -126,9 +129,10 @@ pub fn document(config: &Config, schema: &Schema, plans: &[Plan]) -> Value {
         }
         if let Some(body) = spec.body.as_deref() {
             let accept = accepted_media(config, spec);
-            operation["requestBody"] = media::request_body(&input, body, &accept, &mut schemas);
+            operation["requestBody"] =
+                media::request_body(&plan, &input, body, &accept, &mut schemas);
         }
-        operation["responses"] = responses(spec, &method.output(), &mut schemas);
+        operation["responses"] = responses(spec, &plan, &output, &mut schemas);
         let policy = RoutePolicy::resolve(config, &no_limits, |r| {
             r.selects_binding(
                 &spec.http_method,
@@ -438,8 +442,13 @@ fn lower_camel(name: &str) -> String {
 }
 
 /// The 200 answer for the binding's kind, and every error status.
-fn responses(spec: &RouteSpec, output: &MessageDescriptor, schemas: &mut Schemas) -> Value {
-    if let Some(raw) = media::raw_response(spec.kind, output, spec.response_body.as_deref()) {
+fn responses(
+    spec: &RouteSpec,
+    plan: &BodyPlan,
+    output: &MessageDescriptor,
+    schemas: &mut Schemas,
+) -> Value {
+    if let Some(raw) = media::raw_response(spec.kind, plan) {
         let mut responses = error_responses();
         responses["200"] = raw;
         return responses;

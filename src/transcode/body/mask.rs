@@ -53,6 +53,11 @@ impl MaskPlan {
         })
     }
 
+    /// The mask field's JSON name.
+    pub(super) fn json_name(&self) -> &str {
+        &self.json_name
+    }
+
     /// `message` with the mask the body implies, unless the query sets one; a mask in the
     /// query must name fields of the body's message.
     pub(super) fn apply(

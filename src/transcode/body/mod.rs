@@ -130,9 +130,15 @@ impl BodyPlan {
         self.form.is_some()
     }
 
-    /// Whether the binding fills a `FieldMask` from its JSON body.
-    pub fn fills_mask(&self) -> bool {
-        self.mask.is_some()
+    /// The message a form fills (the request for `body: "*"`, else the body field's), when
+    /// the binding takes forms.
+    pub fn form_message(&self) -> Option<&MessageDescriptor> {
+        self.form.as_ref().map(|target| &target.message)
+    }
+
+    /// The JSON name of the `FieldMask` field this binding fills from its JSON body, if any.
+    pub fn mask_field(&self) -> Option<&str> {
+        self.mask.as_ref().map(MaskPlan::json_name)
     }
 
     /// Refuses a raw body whose `Content-Type` (`None` when absent) the binding's `accept`
@@ -203,8 +209,8 @@ pub fn raw_headers(headers: &mut HeaderMap, content_type: HeaderValue) {
     headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
 }
 
-/// Whether `field` holds a `google.api.HttpBody`.
-fn is_http_body(field: &FieldDescriptor) -> bool {
+/// Whether `field` holds a `google.api.HttpBody` (or a list of them).
+pub fn is_http_body(field: &FieldDescriptor) -> bool {
     matches!(field.kind(), Kind::Message(m) if m.full_name() == HTTP_BODY)
 }
 
