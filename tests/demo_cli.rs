@@ -164,14 +164,24 @@ async fn the_demo_serves_the_bodies_beyond_json_walkthrough() {
             .ends_with("total,,3,,115.97,USD\r\n")
     );
 
-    // The demo's config takes web images only, up to 8 MiB.
+    // The demo's config takes web images from token holders only, up to 8 MiB.
     let image = url("/api/products/p-100/image");
     let upload = |content_type: &'static str, body: Vec<u8>| {
         http.put(&image)
+            .header("authorization", &bearer)
             .header("content-type", content_type)
             .body(body)
             .send()
     };
+    // Uploading needs the token; reading the catalogue, images included, does not.
+    let response = http
+        .put(&image)
+        .header("content-type", "image/png")
+        .body(b"PNG".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
     let response = upload("image/svg+xml", b"<svg/>".to_vec()).await.unwrap();
     assert_eq!(response.status(), 415);
     // 8 MiB is twice [server] max_body's default.

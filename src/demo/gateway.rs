@@ -85,9 +85,10 @@ pub fn demo_config(running: &[RunningBackend], jwks_file: &Path) -> Config {
             Some(vec!["customer".into()]),
             limit(50, None, RateLimitKey::Subject),
         ),
-        // Both upload bindings (PUT raw, POST multipart): web image formats only, and more room
-        // than `[server] max_body` gives a JSON body.
+        // Both upload bindings (PUT raw, POST multipart): for token holders, web image formats
+        // only, and more room than `[server] max_body` gives a JSON body.
         RouteConfig {
+            auth: Some(AuthPolicy::Authenticated),
             accept: Some(DEMO_IMAGE_TYPES.map(String::from).to_vec()),
             max_body: Some(bytesize::ByteSize::b(MAX_IMAGE_BYTES as u64)),
             ..RouteConfig::for_method("products.v1.ProductService/SetProductImage")
