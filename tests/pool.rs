@@ -549,7 +549,7 @@ async fn unary(backend: &gatehouse::upstream::Backend) -> usize {
         .unary(
             http::uri::PathAndQuery::from_static("/gatehouse.echo.v1.EchoService/Echo"),
             tonic::metadata::MetadataMap::new(),
-            message.into(),
+            bytes::Bytes::from(message).into(),
             Duration::from_secs(5),
             true,
         )

@@ -18,6 +18,7 @@ use gatehouse::proto::gatehouse::media::v1::{Blob, UpdateItemRequest};
 use gatehouse::schema::{RequestBody, RequestParts, RouteSpec};
 use gatehouse::transcode::body::BodyPlan;
 use gatehouse::transcode::compiled::schema;
+use http_body_util::{BodyExt, Full};
 use libfuzzer_sys::fuzz_target;
 use prost::Message;
 
@@ -69,15 +70,13 @@ fuzz_target!(|data: &[u8]| {
     match control % 6 {
         0 | 1 => {
             let (spec, plan) = binding(method);
-            let read = plan.read_multipart(
-                "multipart/form-data; boundary=XyZ",
-                Bytes::copy_from_slice(body),
-            );
+            let chunks = Full::new(Bytes::copy_from_slice(body)).into_data_stream();
+            let read = plan.read_multipart("multipart/form-data; boundary=XyZ", chunks, usize::MAX);
             let Ok(form) = runtime().block_on(read) else {
                 return;
             };
             if let Some(message) = build(spec, None, RequestBody::Fields(&form.fields)) {
-                let message = plan.with_files(message, &form);
+                let message = plan.with_files(message, form).join();
                 Blob::decode(message).expect("an accepted multipart form decodes");
             }
         }
@@ -87,7 +86,8 @@ fuzz_target!(|data: &[u8]| {
                 return;
             };
             if let Some(message) = build(spec, None, RequestBody::Fields(&form.fields)) {
-                Blob::decode(plan.with_files(message, &form)).expect("an accepted form decodes");
+                let message = plan.with_files(message, form).join();
+                Blob::decode(message).expect("an accepted form decodes");
             }
         }
         4 => {

@@ -184,7 +184,7 @@ impl Aggregate {
             .unary(
                 target.path.clone(),
                 metadata.clone(),
-                message,
+                message.into(),
                 remaining,
                 self.targets[i].idempotent,
             )

@@ -3,7 +3,10 @@
 //! over `http` and `tonic` types; nothing here looks at the rest of the gateway.
 
 pub mod metadata;
+mod payload;
 pub mod timeout;
+
+pub use payload::Payload;
 
 use http::header::CONTENT_TYPE;
 use http::{HeaderMap, HeaderName, StatusCode};

@@ -12,7 +12,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use http::{HeaderMap, Method, request::Parts};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -21,6 +21,7 @@ use crate::aggregate::{Admission, Inputs};
 use crate::error::GatewayError;
 use crate::gateway::{AggregateEntry, Gateway, RouteEntry, RouteTarget};
 use crate::grpc::GRPC_TIMEOUT;
+use crate::grpc::Payload;
 use crate::grpc::timeout::parse_grpc_timeout;
 use crate::http_rule::{Binding, PathMatch};
 use crate::media_type;
@@ -28,7 +29,7 @@ use crate::schema::{MethodKind, RequestBody, RequestParts};
 use crate::security::{self, Identity, RoutePolicy, take_rate_limit};
 use crate::telemetry::metrics as telemetry_metrics;
 use crate::telemetry::{LogFields, Upstream};
-use crate::transcode::body::BodyPlan;
+use crate::transcode::body::{BodyPlan, Form};
 use crate::transcode::metadata;
 
 /// A REST request the custom routes did not take. It keeps `gateway`, the one in service when
@@ -225,7 +226,7 @@ impl Gateway {
         bindings: &[Binding<'_>],
         parts: &Parts,
         body: Body,
-    ) -> Result<Bytes, GatewayError> {
+    ) -> Result<Payload, GatewayError> {
         let spec = &*entry.spec;
         let plan = &*entry.body;
         let build = |body: RequestBody<'_>| {
@@ -240,7 +241,7 @@ impl Gateway {
             )
         };
         if spec.body.is_none() {
-            return build(RequestBody::Json(&[]));
+            return build(RequestBody::Json(&[])).map(Payload::from);
         }
         // A value that is not text is shown as the error shows it, and matches no type.
         let content_type = parts.headers.get(CONTENT_TYPE).map(|v| {
@@ -256,7 +257,7 @@ impl Gateway {
             plan.check_raw_type(text)?;
             let body = self.read_body(parts, body, entry.max_body).await?;
             let message = build(RequestBody::Json(&[]))?;
-            return Ok(plan.with_raw_body(message, text.unwrap_or_default(), &body));
+            return Ok(plan.with_raw_body(message, text.unwrap_or_default(), body));
         }
         let is = |essence: &str, wanted: &str| essence.eq_ignore_ascii_case(wanted);
         match content_type {
@@ -265,17 +266,16 @@ impl Gateway {
                 Some(json) if is(json, "application/json") => {}
                 Some(json) if json.len() > 5 && is(&json[json.len() - 5..], "+json") => {}
                 Some(form) if is(form, "multipart/form-data") && plan.takes_forms() => {
-                    let body = self.read_body(parts, body, entry.max_body).await?;
-                    let form = plan.read_multipart(text, body).await?;
+                    let form = self.read_multipart(parts, text, body, entry).await?;
                     let message = build(RequestBody::Fields(&form.fields))?;
-                    return Ok(plan.with_files(message, &form));
+                    return Ok(plan.with_files(message, form));
                 }
                 Some(form)
                     if is(form, "application/x-www-form-urlencoded") && plan.takes_forms() =>
                 {
                     let body = self.read_body(parts, body, entry.max_body).await?;
                     let form = plan.read_urlencoded(&body)?;
-                    return build(RequestBody::Fields(&form.fields));
+                    return build(RequestBody::Fields(&form.fields)).map(Payload::from);
                 }
                 _ => return Err(unsupported(text, plan)),
             },
@@ -289,6 +289,26 @@ impl Gateway {
         }
         let message = build(RequestBody::Json(&body))?;
         plan.with_mask(message, parts.uri.query(), &body)
+            .map(Payload::from)
+    }
+
+    /// Reads a `multipart/form-data` body as it arrives, so a large file is held once.
+    async fn read_multipart(
+        &self,
+        parts: &Parts,
+        content_type: &str,
+        body: Body,
+        entry: &RouteEntry,
+    ) -> Result<Form, GatewayError> {
+        let limit = entry.max_body;
+        if declared_length(parts).is_some_and(|n| n > limit as u64) {
+            return Err(GatewayError::BodyTooLarge { limit });
+        }
+        let chunks = Limited::new(body, limit).into_data_stream();
+        let read = entry.body.read_multipart(content_type, chunks, limit);
+        tokio::time::timeout(self.body_timeout, read)
+            .await
+            .map_err(|_| GatewayError::BodyTimeout)?
     }
 
     /// Runs an aggregate: every call is admitted as a direct call of its method would be,
@@ -356,7 +376,8 @@ impl Gateway {
         Ok(asked.min(self.max_timeout).min(route))
     }
 
-    /// Reads a request body of at most `limit` bytes.
+    /// Reads a request body of at most `limit` bytes into one buffer: a body that came in one
+    /// chunk is that chunk; more are gathered as they arrive, so the body is never held twice.
     async fn read_body(
         &self,
         parts: &Parts,
@@ -364,24 +385,51 @@ impl Gateway {
         limit: usize,
     ) -> Result<Bytes, GatewayError> {
         let too_large = GatewayError::BodyTooLarge { limit };
-        let declared = parts
-            .headers
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
+        let declared = declared_length(parts);
         if declared.is_some_and(|n| n > limit as u64) {
             return Err(too_large);
         }
-        let read = Limited::new(body, limit).collect();
+        let read = async {
+            let mut body = Limited::new(body, limit);
+            let mut first = Bytes::new();
+            let mut gathered: Option<BytesMut> = None;
+            while let Some(frame) = body.frame().await {
+                let Ok(data) = frame?.into_data() else {
+                    continue;
+                };
+                if let Some(gathered) = &mut gathered {
+                    gathered.extend_from_slice(&data);
+                } else if first.is_empty() {
+                    first = data;
+                } else {
+                    let expected = declared.map_or(0, |n| n as usize).min(limit);
+                    let mut buffer =
+                        BytesMut::with_capacity(expected.max(first.len() + data.len()));
+                    buffer.extend_from_slice(&std::mem::take(&mut first));
+                    buffer.extend_from_slice(&data);
+                    gathered = Some(buffer);
+                }
+            }
+            Ok::<_, axum::BoxError>(gathered.map_or(first, BytesMut::freeze))
+        };
         match tokio::time::timeout(self.body_timeout, read).await {
             Err(_) => Err(GatewayError::BodyTimeout),
-            Ok(Ok(collected)) => Ok(collected.to_bytes()),
+            Ok(Ok(body)) => Ok(body),
             Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large),
             Ok(Err(_)) => Err(GatewayError::InvalidJson(
                 "the request body could not be read".into(),
             )),
         }
     }
+}
+
+/// The request's `Content-Length`, when it sends a valid one.
+fn declared_length(parts: &Parts) -> Option<u64> {
+    parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
 }
 
 /// The answer to a body of a type the binding does not take.

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use bytes::{BufMut, Bytes};
+use bytes::Bytes;
 use futures_util::FutureExt;
 use http::uri::PathAndQuery;
 use http_body_util::BodyExt;
@@ -23,7 +23,7 @@ use tonic::{Code, Status};
 use tower::ServiceExt;
 use tower::retry::budget::{Budget, TpsBudget};
 
-use super::codec::SingleMessageBody;
+use super::codec::{SingleMessageBody, framed_request};
 use super::connection::Connection;
 use super::discovery::{self, Resolver, Source};
 use super::failure::{Failure, classify};
@@ -31,9 +31,9 @@ use super::pool::{EndpointReport, Lease, NoEndpoint, Pool, PoolEndpoint};
 use super::{Decoding, RawCodec, ResponseGuard, UpstreamFault, health};
 use crate::config::BackendConfig;
 use crate::error::GatewayError;
-use crate::grpc::GRPC_TIMEOUT;
 use crate::grpc::metadata::skip_indexing_per_call_values;
 use crate::grpc::timeout::encode_grpc_timeout;
+use crate::grpc::{GRPC_TIMEOUT, Payload};
 use crate::telemetry::Upstream;
 use crate::telemetry::metrics::{self, CallOutcome};
 
@@ -129,7 +129,7 @@ impl Backend {
         &self,
         path: PathAndQuery,
         metadata: MetadataMap,
-        message: Bytes,
+        message: Payload,
         deadline: Duration,
         idempotent: bool,
     ) -> Result<tonic::Response<Bytes>, GatewayError> {
@@ -163,14 +163,16 @@ impl Backend {
     /// or the stream was refused) is sent to another endpoint as `unary` sends it; nothing is
     /// retried once a backend has answered. The call counts against `max_pending` and as in
     /// flight on its connection until its stream has ended or is dropped; dropping the stream
-    /// cancels the call. A trailers-only error reply fails here, as a unary call would.
+    /// cancels the call. A trailers-only error reply fails here, as a unary call would. (A
+    /// message in pieces is joined: tonic's encoder copies it into its own buffer anyway.)
     pub async fn server_streaming(
         &self,
         path: PathAndQuery,
         metadata: MetadataMap,
-        message: Bytes,
+        message: Payload,
         deadline: Duration,
     ) -> Result<tonic::Response<tonic::Streaming<Bytes>>, GatewayError> {
+        let message = message.join();
         let admitted = Arc::new(StreamAdmitted::new(&self.inner)?);
         let max_message = self.inner.max_message;
         // The stream holds its lease: how it ends is not waited for (it may run for long), so
@@ -366,7 +368,7 @@ async fn attempt(
     connection: Connection,
     path: PathAndQuery,
     metadata: MetadataMap,
-    message: Bytes,
+    message: Payload,
     timeout: Duration,
     max_message: usize,
 ) -> Result<tonic::Response<Bytes>, Status> {
@@ -387,14 +389,7 @@ async fn attempt(
     );
     headers.insert(GRPC_TIMEOUT, encode_grpc_timeout(timeout));
     skip_indexing_per_call_values(&mut headers);
-    let mut framed = bytes::BytesMut::with_capacity(5 + message.len());
-    framed.put_u8(0);
-    framed.put_u32(
-        u32::try_from(message.len())
-            .map_err(|_| Status::invalid_argument("request message too large"))?,
-    );
-    framed.put_slice(&message);
-    let mut request = http::Request::new(Body::new(http_body_util::Full::new(framed.freeze())));
+    let mut request = http::Request::new(Body::new(framed_request(&message)?));
     *request.method_mut() = http::Method::POST;
     *request.uri_mut() = http::Uri::from(path);
     *request.headers_mut() = headers;

@@ -1,9 +1,16 @@
 //! A tonic codec that moves encoded messages as bytes: the transcoder has already encoded the
 //! request, and renders the response from its bytes.
 
-use bytes::{Buf, BufMut, Bytes};
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tonic::Status;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+
+use crate::grpc::Payload;
 
 /// Bytes in, bytes out.
 #[derive(Clone, Copy, Debug, Default)]
@@ -45,6 +52,63 @@ impl Decoder for RawCodec {
 
 /// Length of the gRPC message prefix: a compression flag and a 4-byte length.
 const MESSAGE_PREFIX_LEN: usize = 5;
+
+/// Pieces of a message up to this size are copied behind its prefix; larger ones are sent
+/// from their own buffers.
+const COPY_LIMIT: usize = 16 * 1024;
+
+/// The request body of a unary call: `message` behind its 5-byte prefix. A small message goes
+/// as one chunk (one DATA frame, which ends the stream); a large one's big pieces are sent as
+/// they are, so the gateway never holds a second copy of a large upload.
+pub fn framed_request(message: &Payload) -> Result<FramedRequest, Status> {
+    let len = u32::try_from(message.len())
+        .map_err(|_| Status::invalid_argument("request message too large"))?;
+    let pieces = message.pieces();
+    let copied = pieces
+        .iter()
+        .take_while(|piece| piece.len() <= COPY_LIMIT)
+        .count();
+    let head_len: usize = pieces[..copied].iter().map(Bytes::len).sum();
+    let mut head = BytesMut::with_capacity(MESSAGE_PREFIX_LEN + head_len);
+    head.put_u8(0);
+    head.put_u32(len);
+    for piece in &pieces[..copied] {
+        head.put_slice(piece);
+    }
+    let mut chunks = VecDeque::with_capacity(1 + pieces.len() - copied);
+    chunks.push_back(head.freeze());
+    chunks.extend(pieces[copied..].iter().filter(|p| !p.is_empty()).cloned());
+    Ok(FramedRequest { chunks })
+}
+
+/// The chunks of a framed request, sent in order; the last one ends the stream.
+pub struct FramedRequest {
+    chunks: VecDeque<Bytes>,
+}
+
+impl http_body::Body for FramedRequest {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
+        Poll::Ready(
+            self.chunks
+                .pop_front()
+                .map(|c| Ok(http_body::Frame::data(c))),
+        )
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.chunks.is_empty()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.chunks.iter().map(|c| c.len() as u64).sum())
+    }
+}
 
 /// The request body of a call that sends one message: tonic's encoded body, ended as soon as
 /// the framed message has passed.
@@ -92,5 +156,48 @@ impl http_body::Body for SingleMessageBody {
 
     fn is_end_stream(&self) -> bool {
         self.remaining == 0
+    }
+}
+
+#[cfg(test)]
+mod framing_tests {
+    use http_body_util::BodyExt;
+
+    use super::*;
+
+    async fn chunks(message: Payload) -> Vec<Bytes> {
+        let mut body = framed_request(&message).unwrap();
+        let mut out = Vec::new();
+        while let Some(frame) = body.frame().await {
+            out.push(frame.unwrap().into_data().unwrap());
+        }
+        assert!(http_body::Body::is_end_stream(&body));
+        out
+    }
+
+    #[tokio::test]
+    async fn a_small_message_is_one_chunk_behind_its_prefix() {
+        let sent = chunks(Bytes::from_static(b"abc").into()).await;
+        assert_eq!(sent, [Bytes::from_static(b"\0\0\0\0\x03abc")]);
+    }
+
+    #[tokio::test]
+    async fn a_large_piece_is_sent_from_its_own_buffer() {
+        let large = Bytes::from(vec![7; COPY_LIMIT + 1]);
+        let message = Payload::from(vec![
+            Bytes::from_static(b"head"),
+            large.clone(),
+            Bytes::new(),
+            Bytes::from_static(b"tail"),
+        ]);
+        let sent = chunks(message.clone()).await;
+        let len = u32::try_from(message.len()).unwrap().to_be_bytes();
+        let mut head = vec![0];
+        head.extend_from_slice(&len);
+        head.extend_from_slice(b"head");
+        assert_eq!(sent.len(), 3);
+        assert_eq!(sent[0], head);
+        assert_eq!(sent[1].as_ptr(), large.as_ptr(), "not copied");
+        assert_eq!(sent[2], Bytes::from_static(b"tail"));
     }
 }

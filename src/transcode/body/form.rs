@@ -7,13 +7,14 @@
 //! set as a query parameter's value would be. In URL-encoded forms every value is text.
 
 use bytes::Bytes;
-use futures_util::stream;
+use futures_util::Stream;
 use http::header::CONTENT_TYPE;
+use http_body_util::LengthLimitError;
 use prost_reflect::Kind;
 
-use super::wire::{self, RawValue};
-use super::{BodyPlan, FormTarget, is_http_body};
+use super::{BodyPlan, FormTarget, append_raw, is_http_body};
 use crate::error::GatewayError;
+use crate::grpc::Payload;
 use crate::transcode::query;
 
 /// What a form sets.
@@ -87,18 +88,28 @@ impl FormTarget {
 }
 
 impl BodyPlan {
-    /// Reads a `multipart/form-data` body; `content_type` carries its boundary.
-    pub async fn read_multipart(
+    /// Reads a `multipart/form-data` body from its `chunks` as they arrive (a file is
+    /// gathered once, by the parser); `content_type` carries the boundary. A chunk error that
+    /// is http-body-util's length limit is the body limit, `limit`.
+    pub async fn read_multipart<S, E>(
         &self,
         content_type: &str,
-        body: Bytes,
-    ) -> Result<Form, GatewayError> {
+        chunks: S,
+        limit: usize,
+    ) -> Result<Form, GatewayError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
+    {
         let target = self.form_target()?;
-        let boundary = multer::parse_boundary(content_type).map_err(invalid_form)?;
-        let once = stream::once(async move { Ok::<Bytes, std::io::Error>(body) });
-        let mut multipart = multer::Multipart::new(once, boundary);
+        let boundary = multer::parse_boundary(content_type).map_err(|e| invalid_form(e, limit))?;
+        let mut multipart = multer::Multipart::new(chunks, boundary);
         let mut form = Form::default();
-        while let Some(part) = multipart.next_field().await.map_err(invalid_form)? {
+        while let Some(part) = multipart
+            .next_field()
+            .await
+            .map_err(|e| invalid_form(e, limit))?
+        {
             let Some(name) = part.name().filter(|n| !n.is_empty()).map(str::to_string) else {
                 return Err(GatewayError::InvalidForm("a part has no name".into()));
             };
@@ -106,7 +117,7 @@ impl BodyPlan {
                 .headers()
                 .get(CONTENT_TYPE)
                 .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-            let data = part.bytes().await.map_err(invalid_form)?;
+            let data = part.bytes().await.map_err(|e| invalid_form(e, limit))?;
             let resolved = target.resolve(&name)?;
             match resolved.leaf {
                 Leaf::Bytes => form.files.push(File {
@@ -152,25 +163,21 @@ impl BodyPlan {
     }
 
     /// `message` (encoded, built from the form's text, the query and the path) with the
-    /// form's raw values written after it.
-    pub fn with_files(&self, message: Bytes, form: &Form) -> Bytes {
+    /// form's raw values written after it, each file a piece of its own.
+    pub fn with_files(&self, message: Bytes, form: Form) -> Payload {
         if form.files.is_empty() {
-            return message;
+            return message.into();
         }
-        let extra: usize = form.files.iter().map(|f| f.data.len() + 32).sum();
-        let mut out = Vec::with_capacity(message.len() + extra);
-        out.extend_from_slice(&message);
-        for file in &form.files {
-            let value = match &file.content_type {
-                Some(content_type) => RawValue::HttpBody {
-                    content_type,
-                    data: &file.data,
-                },
-                None => RawValue::Bytes(&file.data),
-            };
-            wire::encode_at(&file.numbers, &value, &mut out);
+        let mut pieces = vec![message];
+        for file in form.files {
+            append_raw(
+                &mut pieces,
+                &file.numbers,
+                file.content_type.as_deref(),
+                file.data,
+            );
         }
-        out.into()
+        pieces.into()
     }
 
     fn form_target(&self) -> Result<&FormTarget, GatewayError> {
@@ -180,6 +187,15 @@ impl BodyPlan {
     }
 }
 
-fn invalid_form(error: multer::Error) -> GatewayError {
-    GatewayError::InvalidForm(error.to_string())
+/// A multipart body that does not parse, or could not be read.
+fn invalid_form(error: multer::Error, limit: usize) -> GatewayError {
+    match error {
+        multer::Error::StreamReadFailed(cause) if cause.is::<LengthLimitError>() => {
+            GatewayError::BodyTooLarge { limit }
+        }
+        multer::Error::StreamReadFailed(_) => {
+            GatewayError::InvalidForm("the request body could not be read".into())
+        }
+        error => GatewayError::InvalidForm(error.to_string()),
+    }
 }

@@ -27,6 +27,7 @@ use mask::MaskPlan;
 use wire::RawValue;
 
 use crate::error::GatewayError;
+use crate::grpc::Payload;
 use crate::media_type::MediaRange;
 use crate::schema::RouteSpec;
 
@@ -159,19 +160,14 @@ impl BodyPlan {
     }
 
     /// `message` (encoded, built from the path and query) with the raw request body and its
-    /// content type written into the `HttpBody`.
-    pub fn with_raw_body(&self, message: Bytes, content_type: &str, body: &[u8]) -> Bytes {
+    /// content type written into the `HttpBody`; the body stays a piece of its own.
+    pub fn with_raw_body(&self, message: Bytes, content_type: &str, body: Bytes) -> Payload {
         let Some(numbers) = &self.raw_request else {
-            return message;
+            return message.into();
         };
-        let mut out = Vec::with_capacity(message.len() + body.len() + content_type.len() + 16);
-        out.extend_from_slice(&message);
-        let value = RawValue::HttpBody {
-            content_type,
-            data: body,
-        };
-        wire::encode_at(numbers, &value, &mut out);
-        out.into()
+        let mut pieces = vec![message];
+        append_raw(&mut pieces, numbers, Some(content_type), body);
+        pieces.into()
     }
 
     /// The `content_type` and `data` of a raw response (the content type
@@ -200,6 +196,22 @@ impl BodyPlan {
         };
         mask.apply(message, query, body)
     }
+}
+
+/// Adds the pieces that write `data` at the field path `numbers`: into an `HttpBody` with
+/// `content_type` when there is one, else as a `bytes` field.
+fn append_raw(pieces: &mut Vec<Bytes>, numbers: &[u32], content_type: Option<&str>, data: Bytes) {
+    let value = match content_type {
+        Some(content_type) => RawValue::HttpBody {
+            content_type,
+            data: &data,
+        },
+        None => RawValue::Bytes(&data),
+    };
+    let mut head = Vec::new();
+    wire::head_at(numbers, &value, &mut head);
+    pieces.push(head.into());
+    pieces.push(data);
 }
 
 /// The headers of a raw body: its type, which browsers must not second-guess (the bytes may

@@ -21,7 +21,7 @@ pub enum RawValue<'a> {
     Bytes(&'a [u8]),
 }
 
-impl RawValue<'_> {
+impl<'a> RawValue<'a> {
     /// The encoded length of the value itself (what a length prefix counts).
     fn len(&self) -> usize {
         match self {
@@ -39,19 +39,23 @@ impl RawValue<'_> {
         }
     }
 
-    fn write(&self, out: &mut Vec<u8>) {
+    /// The bytes the value ends with, as they are.
+    pub fn data(&self) -> &'a [u8] {
         match self {
-            RawValue::HttpBody { content_type, data } => {
-                if !content_type.is_empty() {
-                    write_prefix(CONTENT_TYPE, content_type.len(), out);
-                    out.put_slice(content_type.as_bytes());
-                }
-                if !data.is_empty() {
-                    write_prefix(DATA, data.len(), out);
-                    out.put_slice(data);
-                }
+            RawValue::HttpBody { data, .. } | RawValue::Bytes(data) => data,
+        }
+    }
+
+    /// Writes what comes before [`RawValue::data`].
+    fn write_head(&self, out: &mut Vec<u8>) {
+        if let RawValue::HttpBody { content_type, data } = self {
+            if !content_type.is_empty() {
+                write_prefix(CONTENT_TYPE, content_type.len(), out);
+                out.put_slice(content_type.as_bytes());
             }
-            RawValue::Bytes(data) => out.put_slice(data),
+            if !data.is_empty() {
+                write_prefix(DATA, data.len(), out);
+            }
         }
     }
 }
@@ -70,6 +74,12 @@ fn write_prefix(number: u32, len: usize, out: &mut Vec<u8>) {
 /// before, the last the field itself); with no numbers, `value`'s own fields (the message
 /// is an `HttpBody`).
 pub fn encode_at(numbers: &[u32], value: &RawValue<'_>, out: &mut Vec<u8>) {
+    head_at(numbers, value, out);
+    out.put_slice(value.data());
+}
+
+/// [`encode_at`] but for the value's data, which is to follow as it is.
+pub fn head_at(numbers: &[u32], value: &RawValue<'_>, out: &mut Vec<u8>) {
     // The length of what each field of the path holds, innermost last.
     let mut lens = vec![0; numbers.len()];
     let mut inner = value.len();
@@ -77,11 +87,11 @@ pub fn encode_at(numbers: &[u32], value: &RawValue<'_>, out: &mut Vec<u8>) {
         lens[i] = inner;
         inner = field_len(number, inner);
     }
-    out.reserve(inner);
+    out.reserve(inner - value.data().len());
     for (&number, &len) in numbers.iter().zip(&lens) {
         write_prefix(number, len, out);
     }
-    value.write(out);
+    value.write_head(out);
 }
 
 /// The `content_type` and `data` of the `HttpBody` at the field path `numbers` of `message`
@@ -167,6 +177,19 @@ mod tests {
             })
         );
         assert_eq!(blob.attachments, vec![Vec::<u8>::new()]);
+    }
+
+    #[test]
+    fn the_head_and_the_data_are_the_whole_encoding() {
+        let value = RawValue::HttpBody {
+            content_type: "text/plain",
+            data: b"hello",
+        };
+        let (mut whole, mut head) = (Vec::new(), Vec::new());
+        encode_at(&[7, 2], &value, &mut whole);
+        head_at(&[7, 2], &value, &mut head);
+        head.extend_from_slice(value.data());
+        assert_eq!(head, whole);
     }
 
     #[test]
