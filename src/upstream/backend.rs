@@ -406,7 +406,9 @@ async fn attempt(
         }
         return Err(missing_message());
     }
-    // A reply usually comes in one DATA frame, kept as it is; more are joined.
+    // A reply usually comes in one DATA frame, kept as it is; more are joined, into a buffer
+    // of the size the message's prefix gives (which the guard has checked), so a large reply
+    // is never copied as its buffer grows.
     let mut first = Bytes::new();
     let mut joined: Option<bytes::BytesMut> = None;
     let mut trailers = None;
@@ -415,7 +417,16 @@ async fn attempt(
         match frame.into_data() {
             Ok(chunk) if first.is_empty() && joined.is_none() => first = chunk,
             Ok(chunk) => joined
-                .get_or_insert_with(|| bytes::BytesMut::from(&first[..]))
+                .get_or_insert_with(|| {
+                    let framed = match first.get(1..5) {
+                        Some(&[a, b, c, d]) => 5 + u32::from_be_bytes([a, b, c, d]) as usize,
+                        _ => 0,
+                    };
+                    let capacity = framed.min(5 + max_message).max(first.len() + chunk.len());
+                    let mut buffer = bytes::BytesMut::with_capacity(capacity);
+                    buffer.extend_from_slice(&first);
+                    buffer
+                })
                 .extend_from_slice(&chunk),
             Err(frame) => trailers = frame.into_trailers().ok(),
         }

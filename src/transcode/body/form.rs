@@ -33,7 +33,8 @@ struct File {
     numbers: Vec<u32>,
     /// `Some` (the part's `Content-Type`, possibly empty) for an `HttpBody`.
     content_type: Option<String>,
-    data: Bytes,
+    /// The part's bytes, in the chunks they were read in.
+    data: Vec<Bytes>,
 }
 
 /// What a part's name leads to.
@@ -105,7 +106,7 @@ impl BodyPlan {
         let boundary = multer::parse_boundary(content_type).map_err(|e| invalid_form(e, limit))?;
         let mut multipart = multer::Multipart::new(chunks, boundary);
         let mut form = Form::default();
-        while let Some(part) = multipart
+        while let Some(mut part) = multipart
             .next_field()
             .await
             .map_err(|e| invalid_form(e, limit))?
@@ -117,8 +118,12 @@ impl BodyPlan {
                 .headers()
                 .get(CONTENT_TYPE)
                 .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-            let data = part.bytes().await.map_err(|e| invalid_form(e, limit))?;
             let resolved = target.resolve(&name)?;
+            // Kept in the chunks the parser hands out, so a file is never copied whole.
+            let mut data = Vec::new();
+            while let Some(chunk) = part.chunk().await.map_err(|e| invalid_form(e, limit))? {
+                data.push(chunk);
+            }
             match resolved.leaf {
                 Leaf::Bytes => form.files.push(File {
                     numbers: resolved.numbers,
@@ -134,11 +139,12 @@ impl BodyPlan {
                     });
                 }
                 Leaf::Text => {
-                    let text =
-                        String::from_utf8(data.into()).map_err(|_| GatewayError::InvalidField {
+                    let text = String::from_utf8(data.concat()).map_err(|_| {
+                        GatewayError::InvalidField {
                             field: name,
                             reason: "the part's value is not UTF-8".into(),
-                        })?;
+                        }
+                    })?;
                     form.fields.push((resolved.path, text));
                 }
             }

@@ -13,7 +13,7 @@ use prost::Message;
 use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor};
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::wire::{self, RawValue};
+use super::wire::{self, Raw};
 use crate::error::GatewayError;
 use crate::transcode::query;
 use crate::wkt::FieldMask;
@@ -102,7 +102,7 @@ impl MaskPlan {
         let mask = FieldMask { paths }.encode_to_vec();
         let mut out = Vec::with_capacity(message.len() + mask.len() + 8);
         out.extend_from_slice(&message);
-        wire::encode_at(&[self.number], &RawValue::Bytes(&mask), &mut out);
+        wire::encode_at(&[self.number], &Raw::Bytes, &mask, &mut out);
         Ok(out.into())
     }
 

@@ -24,7 +24,7 @@ use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor};
 
 pub use form::Form;
 use mask::MaskPlan;
-use wire::RawValue;
+use wire::Raw;
 
 use crate::error::GatewayError;
 use crate::grpc::Payload;
@@ -166,7 +166,7 @@ impl BodyPlan {
             return message.into();
         };
         let mut pieces = vec![message];
-        append_raw(&mut pieces, numbers, Some(content_type), body);
+        append_raw(&mut pieces, numbers, Some(content_type), vec![body]);
         pieces.into()
     }
 
@@ -198,20 +198,23 @@ impl BodyPlan {
     }
 }
 
-/// Adds the pieces that write `data` at the field path `numbers`: into an `HttpBody` with
-/// `content_type` when there is one, else as a `bytes` field.
-fn append_raw(pieces: &mut Vec<Bytes>, numbers: &[u32], content_type: Option<&str>, data: Bytes) {
-    let value = match content_type {
-        Some(content_type) => RawValue::HttpBody {
-            content_type,
-            data: &data,
-        },
-        None => RawValue::Bytes(&data),
+/// Adds the pieces that write `data` (the concatenation of its chunks, kept as they are) at the
+/// field path `numbers`: into an `HttpBody` with `content_type` when there is one, else as a
+/// `bytes` field.
+fn append_raw(
+    pieces: &mut Vec<Bytes>,
+    numbers: &[u32],
+    content_type: Option<&str>,
+    data: Vec<Bytes>,
+) {
+    let raw = match content_type {
+        Some(content_type) => Raw::HttpBody { content_type },
+        None => Raw::Bytes,
     };
     let mut head = Vec::new();
-    wire::head_at(numbers, &value, &mut head);
+    wire::head_at(numbers, &raw, data.iter().map(Bytes::len).sum(), &mut head);
     pieces.push(head.into());
-    pieces.push(data);
+    pieces.extend(data);
 }
 
 /// The headers of a raw body: its type, which browsers must not second-guess (the bytes may

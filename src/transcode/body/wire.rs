@@ -12,49 +12,41 @@ use prost::encoding::{
 const CONTENT_TYPE: u32 = 1;
 const DATA: u32 = 2;
 
-/// A value to write at a field path: an `HttpBody`, or the bytes of a `bytes` field.
-pub enum RawValue<'a> {
-    HttpBody {
-        content_type: &'a str,
-        data: &'a [u8],
-    },
-    Bytes(&'a [u8]),
+/// How a raw value is written: into an `HttpBody` with this content type, or as the bytes of a
+/// `bytes` field.
+pub enum Raw<'a> {
+    HttpBody { content_type: &'a str },
+    Bytes,
 }
 
-impl<'a> RawValue<'a> {
-    /// The encoded length of the value itself (what a length prefix counts).
-    fn len(&self) -> usize {
+impl Raw<'_> {
+    /// The encoded length of the value with `data_len` bytes of data (what a length prefix
+    /// counts).
+    fn len(&self, data_len: usize) -> usize {
         match self {
-            RawValue::HttpBody { content_type, data } => {
+            Raw::HttpBody { content_type } => {
                 let mut len = 0;
                 if !content_type.is_empty() {
                     len += field_len(CONTENT_TYPE, content_type.len());
                 }
-                if !data.is_empty() {
-                    len += field_len(DATA, data.len());
+                if data_len > 0 {
+                    len += field_len(DATA, data_len);
                 }
                 len
             }
-            RawValue::Bytes(data) => data.len(),
+            Raw::Bytes => data_len,
         }
     }
 
-    /// The bytes the value ends with, as they are.
-    pub fn data(&self) -> &'a [u8] {
-        match self {
-            RawValue::HttpBody { data, .. } | RawValue::Bytes(data) => data,
-        }
-    }
-
-    /// Writes what comes before [`RawValue::data`].
-    fn write_head(&self, out: &mut Vec<u8>) {
-        if let RawValue::HttpBody { content_type, data } = self {
+    /// Writes what comes before the data.
+    fn write_head(&self, data_len: usize, out: &mut Vec<u8>) {
+        if let Raw::HttpBody { content_type } = self {
             if !content_type.is_empty() {
                 write_prefix(CONTENT_TYPE, content_type.len(), out);
                 out.put_slice(content_type.as_bytes());
             }
-            if !data.is_empty() {
-                write_prefix(DATA, data.len(), out);
+            if data_len > 0 {
+                write_prefix(DATA, data_len, out);
             }
         }
     }
@@ -70,28 +62,28 @@ fn write_prefix(number: u32, len: usize, out: &mut Vec<u8>) {
     encode_varint(len as u64, out);
 }
 
-/// The encoding of `value` at the field path `numbers` (each a message field of the one
-/// before, the last the field itself); with no numbers, `value`'s own fields (the message
-/// is an `HttpBody`).
-pub fn encode_at(numbers: &[u32], value: &RawValue<'_>, out: &mut Vec<u8>) {
-    head_at(numbers, value, out);
-    out.put_slice(value.data());
+/// The encoding of `data` written as `raw` at the field path `numbers` (each a message field
+/// of the one before, the last the field itself); with no numbers, the `HttpBody`'s own fields
+/// (the message is one).
+pub fn encode_at(numbers: &[u32], raw: &Raw<'_>, data: &[u8], out: &mut Vec<u8>) {
+    head_at(numbers, raw, data.len(), out);
+    out.put_slice(data);
 }
 
-/// [`encode_at`] but for the value's data, which is to follow as it is.
-pub fn head_at(numbers: &[u32], value: &RawValue<'_>, out: &mut Vec<u8>) {
+/// [`encode_at`] but for the data itself, `data_len` bytes which are to follow as they are.
+pub fn head_at(numbers: &[u32], raw: &Raw<'_>, data_len: usize, out: &mut Vec<u8>) {
     // The length of what each field of the path holds, innermost last.
     let mut lens = vec![0; numbers.len()];
-    let mut inner = value.len();
+    let mut inner = raw.len(data_len);
     for (i, &number) in numbers.iter().enumerate().rev() {
         lens[i] = inner;
         inner = field_len(number, inner);
     }
-    out.reserve(inner - value.data().len());
+    out.reserve(inner - data_len);
     for (&number, &len) in numbers.iter().zip(&lens) {
         write_prefix(number, len, out);
     }
-    value.write_head(out);
+    raw.write_head(data_len, out);
 }
 
 /// The `content_type` and `data` of the `HttpBody` at the field path `numbers` of `message`
@@ -155,13 +147,12 @@ mod tests {
             ..Blob::default()
         }
         .encode_to_vec();
-        let value = RawValue::HttpBody {
+        let png = Raw::HttpBody {
             content_type: "image/png",
-            data: b"\x89PNG",
         };
-        encode_at(&[2], &value, &mut out);
-        encode_at(&[7, 3], &RawValue::Bytes(b"thumb"), &mut out);
-        encode_at(&[8], &RawValue::Bytes(b""), &mut out);
+        encode_at(&[2], &png, b"\x89PNG", &mut out);
+        encode_at(&[7, 3], &Raw::Bytes, b"thumb", &mut out);
+        encode_at(&[8], &Raw::Bytes, b"", &mut out);
         let blob = Blob::decode(&*out).unwrap();
         assert_eq!(blob.name, "n");
         let file = blob.file.unwrap();
@@ -181,14 +172,13 @@ mod tests {
 
     #[test]
     fn the_head_and_the_data_are_the_whole_encoding() {
-        let value = RawValue::HttpBody {
+        let raw = Raw::HttpBody {
             content_type: "text/plain",
-            data: b"hello",
         };
         let (mut whole, mut head) = (Vec::new(), Vec::new());
-        encode_at(&[7, 2], &value, &mut whole);
-        head_at(&[7, 2], &value, &mut head);
-        head.extend_from_slice(value.data());
+        encode_at(&[7, 2], &raw, b"hello", &mut whole);
+        head_at(&[7, 2], &raw, 5, &mut head);
+        head.extend_from_slice(b"hello");
         assert_eq!(head, whole);
     }
 
@@ -200,14 +190,7 @@ mod tests {
             extensions: vec![],
         };
         let mut wire = first.encode_to_vec();
-        encode_at(
-            &[],
-            &RawValue::HttpBody {
-                content_type: "",
-                data: b"new",
-            },
-            &mut wire,
-        );
+        encode_at(&[], &Raw::HttpBody { content_type: "" }, b"new", &mut wire);
         let wire = Bytes::from(wire);
         let (content_type, data) = read_http_body(&wire, &[]).unwrap();
         assert_eq!(
