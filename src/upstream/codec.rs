@@ -1,7 +1,6 @@
 //! A tonic codec that moves encoded messages as bytes: the transcoder has already encoded the
 //! request, and renders the response from its bytes.
 
-use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -75,15 +74,28 @@ pub fn framed_request(message: &Payload) -> Result<FramedRequest, Status> {
     for piece in &pieces[..copied] {
         head.put_slice(piece);
     }
-    let mut chunks = VecDeque::with_capacity(1 + pieces.len() - copied);
-    chunks.push_back(head.freeze());
-    chunks.extend(pieces[copied..].iter().filter(|p| !p.is_empty()).cloned());
-    Ok(FramedRequest { chunks })
+    Ok(FramedRequest {
+        head: Some(head.freeze()),
+        message: message.clone(),
+        next: copied,
+    })
 }
 
-/// The chunks of a framed request, sent in order; the last one ends the stream.
+/// A framed request: the prefix with the message's small first pieces, then the other pieces
+/// as they are; the last chunk ends the stream.
 pub struct FramedRequest {
-    chunks: VecDeque<Bytes>,
+    head: Option<Bytes>,
+    message: Payload,
+    /// The next piece of `message` to send.
+    next: usize,
+}
+
+impl FramedRequest {
+    /// The pieces not sent yet.
+    fn rest(&self) -> &[Bytes] {
+        let pieces = self.message.pieces();
+        &pieces[self.next.min(pieces.len())..]
+    }
 }
 
 impl http_body::Body for FramedRequest {
@@ -94,19 +106,26 @@ impl http_body::Body for FramedRequest {
         mut self: Pin<&mut Self>,
         _: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
-        Poll::Ready(
-            self.chunks
-                .pop_front()
-                .map(|c| Ok(http_body::Frame::data(c))),
-        )
+        let this = &mut *self;
+        if let Some(head) = this.head.take() {
+            return Poll::Ready(Some(Ok(http_body::Frame::data(head))));
+        }
+        let piece = this.rest().iter().position(|p| !p.is_empty()).map(|i| {
+            let piece = this.rest()[i].clone();
+            this.next += i + 1;
+            piece
+        });
+        Poll::Ready(piece.map(|p| Ok(http_body::Frame::data(p))))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.chunks.is_empty()
+        self.head.is_none() && self.rest().iter().all(Bytes::is_empty)
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
-        http_body::SizeHint::with_exact(self.chunks.iter().map(|c| c.len() as u64).sum())
+        let head = self.head.as_ref().map_or(0, Bytes::len);
+        let rest: usize = self.rest().iter().map(Bytes::len).sum();
+        http_body::SizeHint::with_exact((head + rest) as u64)
     }
 }
 
