@@ -49,7 +49,11 @@ fn binding(method: &str) -> &'static (std::sync::Arc<RouteSpec>, BodyPlan) {
 
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| tokio::runtime::Builder::new_current_thread().build().unwrap())
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+    })
 }
 
 fn build(spec: &RouteSpec, query: Option<&str>, body: RequestBody<'_>) -> Option<Bytes> {
@@ -66,7 +70,11 @@ fuzz_target!(|data: &[u8]| {
     let Some((&control, body)) = data.split_first() else {
         return;
     };
-    let method = if control & 1 == 0 { "Upload" } else { "UploadDetails" };
+    let method = if control & 1 == 0 {
+        "Upload"
+    } else {
+        "UploadDetails"
+    };
     match control % 6 {
         0 | 1 => {
             let (spec, plan) = binding(method);
@@ -105,7 +113,10 @@ fuzz_target!(|data: &[u8]| {
                 .unwrap();
             for path in request.update_mask.map(|m| m.paths).unwrap_or_default() {
                 let first = path.split('.').next().unwrap_or_default();
-                assert!(item.get_field_by_name(first).is_some(), "mask path {path:?}");
+                assert!(
+                    item.get_field_by_name(first).is_some(),
+                    "mask path {path:?}"
+                );
             }
         }
         _ => {
