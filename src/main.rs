@@ -461,8 +461,8 @@ async fn demo(listen: SocketAddr, admin_listen: SocketAddr) -> Result<(), String
     config.validate("demo").map_err(|e| e.to_string())?;
     let token = demo::demo_token(&issuer);
     let banner = format!(
-        "Products are public; users, orders and payments need the demo token (user 123, role \
-         customer, valid 24 h):\n\n\
+        "Products are public (uploading an image is not); users, orders and payments need the demo \
+         token (user 123, role customer, valid 24 h):\n\n\
          export TOKEN={token}\n\n\
          Try:\n  \
          curl http://{{addr}}/api/products/p-100\n  \
