@@ -48,8 +48,9 @@ async fn the_dashboard_combines_user_orders_and_their_products() {
     let backends = demo::spawn_all(DemoStore::seeded()).await.unwrap();
     let gw = demo_gateway(&backends).await;
     let body = json_ok(gw.get("/api/user-dashboard/123").send().await.unwrap()).await;
-    assert_eq!(body["user"]["user"]["displayName"], "Ada Lovelace");
-    let orders = body["orders"]["orders"].as_array().unwrap();
+    // Each call shows the field it names (`response_body`), not its whole response.
+    assert_eq!(body["user"]["displayName"], "Ada Lovelace");
+    let orders = body["orders"].as_array().unwrap();
     assert!(!orders.is_empty());
     // Every product of every order, once each, in first-seen order.
     let mut wanted: Vec<&str> = Vec::new();
@@ -61,7 +62,7 @@ async fn the_dashboard_combines_user_orders_and_their_products() {
             }
         }
     }
-    let got: Vec<&str> = body["products"]["products"]
+    let got: Vec<&str> = body["products"]
         .as_array()
         .unwrap()
         .iter()
@@ -69,6 +70,18 @@ async fn the_dashboard_combines_user_orders_and_their_products() {
         .collect();
     assert_eq!(got, wanted);
     assert_eq!(body["errors"], json!([]));
+    // A field shown alone is as the codec rendered it: the user's members in proto order.
+    let text = gw
+        .get("/api/user-dashboard/123")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let user = ["\"userId\"", "\"email\"", "\"displayName\"", "\"tier\""]
+        .map(|k| text.find(k).unwrap_or_else(|| panic!("no {k} in {text}")));
+    assert!(user.windows(2).all(|w| w[0] < w[1]), "{text}");
 
     // The required user call failing fails the whole request with its own status.
     let response = gw.get("/api/user-dashboard/999").send().await.unwrap();
@@ -124,6 +137,43 @@ async fn a_dependent_call_sees_its_input() {
     assert_eq!(body["second"]["stringField"], "t-1");
     assert_eq!(body["second"]["int64Field"], "7");
     assert_eq!(instance.served(), 2);
+}
+
+/// `response_body` shows one field of a call's response, or its default when the response
+/// leaves it out; references to the call still read the whole response.
+#[tokio::test]
+async fn a_call_may_show_one_field_of_its_response() {
+    let instance = Instance::start(0).await;
+    let echo = "gatehouse.echo.v1.EchoService/Echo";
+    let aggregate = format!(
+        "[[aggregates]]\nroute = \"GET /agg/natural/{{id}}\"\n\
+         [[aggregates.calls]]\nname = \"a\"\nmethod = \"{echo}\"\n\
+         request = {{ string_field = \"{{id}}\", repeated_string = [\"x\", \"y\"] }}\n\
+         response_body = \"string_field\"\n\
+         [[aggregates.calls]]\nname = \"b\"\nmethod = \"{echo}\"\n\
+         request = {{ repeated_string = \"{{a.repeated_string[*]}}\" }}\n\
+         response_body = \"repeated_string\"\n\
+         [[aggregates.calls]]\nname = \"empty_list\"\nmethod = \"{echo}\"\n\
+         response_body = \"repeated_nested\"\n\
+         [[aggregates.calls]]\nname = \"empty_message\"\nmethod = \"{echo}\"\n\
+         response_body = \"nested\"\n\
+         [[aggregates.calls]]\nname = \"zero\"\nmethod = \"{echo}\"\n\
+         response_body = \"int64_field\"\n"
+    );
+    let gw = gateway(&instance.endpoint(), &aggregate, "").await;
+    let body = json_ok(gw.get("/agg/natural/hi").send().await.unwrap()).await;
+    assert_eq!(
+        body,
+        json!({
+            "a": "hi",
+            // Read from a's whole response, though a shows only its string field.
+            "b": ["x", "y"],
+            "empty_list": [],
+            "empty_message": {},
+            "zero": "0",
+            "errors": []
+        })
+    );
 }
 
 #[tokio::test]
@@ -326,6 +376,11 @@ fn start_up_checks_name_the_aggregate_call_and_key() {
             format!("{route}{}", call("errors", echo, "")),
             "aggregates[0].calls[0].name",
             "reserved",
+        ),
+        (
+            format!("{route}{}response_body = \"nope\"\n", call("a", echo, "")),
+            "aggregates[0].calls[0].response_body",
+            "\"nope\" is not a field of gatehouse.echo.v1.Kitchen",
         ),
         (
             format!(

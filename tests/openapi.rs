@@ -281,6 +281,27 @@ async fn the_demo_downloads_and_image_upload_are_described() {
     );
 }
 
+/// An aggregate call with `response_body` is described by that field's schema.
+#[tokio::test]
+async fn an_aggregate_call_is_described_by_the_field_it_shows() {
+    let echo = "gatehouse.echo.v1.EchoService/Echo";
+    let aggregate = format!(
+        "[[aggregates]]\nroute = \"GET /agg/{{id}}\"\n\
+         [[aggregates.calls]]\nname = \"tags\"\nmethod = \"{echo}\"\n\
+         response_body = \"repeated_string\"\n\
+         [[aggregates.calls]]\nname = \"whole\"\nmethod = \"{echo}\"\n"
+    );
+    let doc = document(&TestGateway::with_config(&aggregate).await).await;
+    let answer = &doc["paths"]["/agg/{id}"]["get"]["responses"]["200"]["content"]["application/json"]
+        ["schema"]["properties"];
+    assert_eq!(answer["tags"]["type"], "array", "{answer}");
+    assert_eq!(answer["tags"]["items"]["type"], "string", "{answer}");
+    assert_eq!(
+        answer["whole"]["$ref"], "#/components/schemas/gatehouse.echo.v1.Kitchen",
+        "{answer}"
+    );
+}
+
 fn binary_with_description(description: &str) -> Value {
     let mut schema = binary();
     schema["description"] = description.into();

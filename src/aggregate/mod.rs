@@ -8,6 +8,7 @@
 
 mod plan;
 
+use std::collections::HashMap;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
@@ -191,14 +192,27 @@ impl Aggregate {
             .await?;
         let mut json = Vec::with_capacity(reply.get_ref().len() * 2 + 16);
         method.codec.render_response(reply.get_ref(), &mut json)?;
-        let value = if planned.referenced {
-            Some(serde_json::from_slice(&json).map_err(|e| {
+        let parse = |json: &[u8]| {
+            serde_json::from_slice::<Value>(json).map_err(|e| {
                 GatewayError::bad_response(format_args!("the reply's JSON does not parse: {e}"))
-            })?)
-        } else {
-            None
+            })
         };
-        Ok((json, value))
+        let Some(contributes) = &planned.contributes else {
+            let value = planned.referenced.then(|| parse(&json)).transpose()?;
+            return Ok((json, value));
+        };
+        // The answer shows one field, as rendered (its members in proto order); references
+        // read the whole response.
+        let members: HashMap<&str, &serde_json::value::RawValue> = serde_json::from_slice(&json)
+            .map_err(|e| {
+                GatewayError::bad_response(format_args!("the reply's JSON does not parse: {e}"))
+            })?;
+        let shown = match members.get(contributes.json_name.as_str()) {
+            Some(member) => member.get().as_bytes().to_vec(),
+            None => contributes.default.as_bytes().to_vec(),
+        };
+        let value = planned.referenced.then(|| parse(&json)).transpose()?;
+        Ok((shown, value))
     }
 
     /// The text values a source gives for this request (none: the field is left unset).

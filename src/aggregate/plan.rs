@@ -39,6 +39,17 @@ pub struct PlannedCall {
     pub deps: Vec<usize>,
     /// Whether another call reads this one's response.
     pub referenced: bool,
+    /// `response_body`: the one field of the response the answer shows.
+    pub contributes: Option<Contribution>,
+}
+
+/// The response field a call contributes to the answer.
+pub struct Contribution {
+    /// Its proto name, and its JSON name (the member of the rendered response).
+    pub name: String,
+    pub json_name: String,
+    /// The proto3 JSON of its default value, shown when the response leaves it out.
+    pub default: String,
 }
 
 /// One request field and where its values come from.
@@ -142,6 +153,23 @@ impl Plan {
                     ),
                 ));
             }
+            let contributes = match &call.response_body {
+                None => None,
+                Some(name) => {
+                    let output = message(schema, &method.output);
+                    let field = output.get_field_by_name(name).ok_or_else(|| {
+                        failure(
+                            format!(".calls[{j}].response_body"),
+                            format!("{name:?} is not a field of {}", output.full_name()),
+                        )
+                    })?;
+                    Some(Contribution {
+                        name: field.name().to_string(),
+                        json_name: field.json_name().to_string(),
+                        default: default_json(&field),
+                    })
+                }
+            };
             let input = message(schema, &method.input);
             let mut fields = Vec::new();
             let mut literal_fields: Vec<(Vec<String>, Vec<String>)> = Vec::new();
@@ -195,6 +223,7 @@ impl Plan {
                 fields,
                 deps,
                 referenced: false,
+                contributes,
             });
         }
         check_acyclic(&calls)?;
@@ -557,4 +586,30 @@ fn check_acyclic(calls: &[PlannedCall]) -> Result<(), Failure> {
             cycle.join(" → ")
         ),
     ))
+}
+
+/// The proto3 JSON a field's default value is rendered as, when a response leaves it out.
+fn default_json(field: &prost_reflect::FieldDescriptor) -> String {
+    use prost_reflect::Kind;
+    let text = if field.is_list() {
+        "[]"
+    } else if field.is_map() {
+        "{}"
+    } else {
+        match field.kind() {
+            // The well-known types have their own JSON forms; an unset one is no value.
+            Kind::Message(m) if m.package_name() == "google.protobuf" => "null",
+            Kind::Message(_) => "{}",
+            Kind::String | Kind::Bytes => "\"\"",
+            Kind::Bool => "false",
+            Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 | Kind::Uint64 | Kind::Fixed64 => "\"0\"",
+            Kind::Enum(e) => {
+                return e
+                    .get_value(0)
+                    .map_or_else(|| "0".into(), |v| format!("{:?}", v.name()));
+            }
+            _ => "0",
+        }
+    };
+    text.to_string()
 }

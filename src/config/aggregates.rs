@@ -35,4 +35,8 @@ pub struct AggregateCallConfig {
     /// `errors`. Default false.
     #[serde(default)]
     pub required: bool,
+    /// The response field the call contributes to the answer (as a binding's `response_body`
+    /// does); the whole response when absent. References still read the whole response.
+    #[serde(default)]
+    pub response_body: Option<String>,
 }

@@ -116,16 +116,20 @@ name = "user"
 method = "users.v1.UserService/GetUser"
 request = { user_id = "{user_id}" }
 required = true
+response_body = "user"
 
 [[calls]]
 name = "orders"
 method = "orders.v1.OrderService/ListOrders"
 request = { user_id = "{user_id}", page_size = 20 }
+response_body = "orders"
 
+# References read a call's whole response: `orders.orders` is ListOrdersResponse.orders.
 [[calls]]
 name = "products"
 method = "products.v1.ProductService/BatchGetProducts"
 request = { ids = "{orders.orders[*].line_items[*].product_id}" }
+response_body = "products"
 "#;
 
 fn dashboard() -> AggregateConfig {

@@ -604,7 +604,14 @@ fn aggregate_operation(
             .descriptors()
             .get_message_by_name(&call.method.output)
         {
-            let mut schema = schemas.message(&output);
+            let contributed = call
+                .contributes
+                .as_ref()
+                .and_then(|c| output.get_field_by_name(&c.name));
+            let mut schema = match contributed {
+                Some(field) => schemas.field(&field),
+                None => schemas.message(&output),
+            };
             if let Value::Object(object) = &mut schema
                 && call.required
             {
