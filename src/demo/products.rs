@@ -190,12 +190,9 @@ fn validate_image(product_id: &str, image: Option<HttpBody>) -> Result<HttpBody,
 
 /// Whether `content_type` is `image/<subtype>`, parameters and case aside.
 fn is_image_type(content_type: &str) -> bool {
-    let essence = content_type.split(';').next().unwrap_or_default().trim();
-    essence.split_once('/').is_some_and(|(kind, subtype)| {
-        kind.eq_ignore_ascii_case("image")
-            && !subtype.is_empty()
-            && !subtype.contains(|c: char| c == '/' || c.is_whitespace())
-    })
+    crate::media_type::essence(content_type)
+        .and_then(|essence| essence.split_once('/'))
+        .is_some_and(|(kind, _)| kind.eq_ignore_ascii_case("image"))
 }
 
 /// The ListProducts filter: empty, `tag:<t>`, or a substring of the name.

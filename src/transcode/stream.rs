@@ -251,20 +251,22 @@ pub async fn respond(
         Ok(Ok(first)) => first,
     };
     let mut out = Vec::new();
-    if let Some(message) = &first {
-        framing.write_message(message, &mut out)?;
-    }
-    let content_type = match &framing {
-        Framing::Json { format, .. } => format.content_type(),
-        Framing::Raw(plan) => {
-            let content_type = match &first {
-                Some(message) => plan.raw_reply(message)?.0,
-                None => "application/octet-stream".into(),
-            };
+    let content_type = match (&framing, &first) {
+        (Framing::Json { format, .. }, first) => {
+            if let Some(message) = first {
+                framing.write_message(message, &mut out)?;
+            }
+            format.content_type()
+        }
+        // The first message gives the type, and its data starts the body.
+        (Framing::Raw(plan), Some(message)) => {
+            let (content_type, data) = plan.raw_reply(message)?;
+            out.extend_from_slice(&data);
             HeaderValue::try_from(content_type).map_err(|_| {
                 GatewayError::bad_response("the stream's content_type is not a valid header value")
             })?
         }
+        (Framing::Raw(_), None) => HeaderValue::from_static("application/octet-stream"),
     };
     let event_stream = matches!(
         framing,
