@@ -39,6 +39,9 @@ pub enum GatewayError {
     },
     #[error("invalid form: {0}")]
     InvalidForm(String),
+    /// A native gRPC request message the gateway must read and cannot.
+    #[error("invalid request message: {0}")]
+    InvalidMessage(String),
     #[error("request body larger than the limit of {limit} bytes")]
     BodyTooLarge { limit: usize },
     #[error("invalid Grpc-Timeout header {0:?}")]
@@ -134,6 +137,11 @@ impl GatewayError {
                 StatusCode::BAD_REQUEST,
                 Code::InvalidArgument,
                 "INVALID_FORM",
+            ),
+            InvalidMessage(_) => (
+                StatusCode::BAD_REQUEST,
+                Code::InvalidArgument,
+                "INVALID_MESSAGE",
             ),
             UnsupportedMediaType { .. } => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -111,9 +111,34 @@ async fn the_demo_walkthrough_works_with_the_printed_token() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 200);
+    // Placing an order answers 201 with where the order is.
+    assert_eq!(response.status(), 201);
+    let location = response.headers()["location"].to_str().unwrap().to_string();
     let order: Value = response.json().await.unwrap();
     assert_eq!(order["userId"], "123");
+    assert_eq!(
+        location,
+        format!("/api/orders/{}", order["orderId"].as_str().unwrap())
+    );
+    let fetched: Value = get(&location)
+        .header("authorization", &bearer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(fetched, order);
+    // An order is always the caller's: user_id comes from the token's subject.
+    let response = http
+        .post(format!("{}/api/orders", demo.base))
+        .header("authorization", &bearer)
+        .header("content-type", "application/json")
+        .body(r#"{"userId": "124", "lineItems": [{"productId": "p-100", "quantity": 1}]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
 
     // The dashboard aggregate, in one call.
     let dashboard: Value = get("/api/user-dashboard/123")
@@ -127,6 +152,22 @@ async fn the_demo_walkthrough_works_with_the_printed_token() {
     assert_eq!(dashboard["user"]["userId"], "123");
     assert!(!dashboard["products"].as_array().unwrap().is_empty());
     assert_eq!(dashboard["errors"], serde_json::json!([]));
+
+    // Deleting a user answers 204 with no body.
+    let response = http
+        .delete(format!("{}/api/users/126", demo.base))
+        .header("authorization", &bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    assert!(response.bytes().await.unwrap().is_empty());
+    let response = get("/api/users/126")
+        .header("authorization", &bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@ mod plan;
 
 use std::collections::HashMap;
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -21,7 +22,8 @@ use tonic::metadata::MetadataMap;
 
 use crate::error::GatewayError;
 use crate::http_rule::Binding;
-use crate::security::RoutePolicy;
+use crate::security::identity_fields::IdentityFields;
+use crate::security::{Identity, RoutePolicy};
 use crate::transcode::query;
 use crate::upstream::Backend;
 pub use plan::{FIELDS_PARAMETER, Plan, PlannedCall, Source, Step};
@@ -48,6 +50,8 @@ pub struct CallTarget {
     pub idempotent: bool,
     /// The gRPC request path of the call's method.
     pub path: PathAndQuery,
+    /// The request fields the caller's credential sets (`[[routes]] from_identity`).
+    pub identity_fields: Option<Arc<IdentityFields>>,
 }
 
 /// What one request brings to a plan.
@@ -57,6 +61,8 @@ pub struct Inputs<'a> {
     /// Request metadata every call is sent (forwarded headers, the verified caller).
     pub metadata: &'a MetadataMap,
     pub deadline: Duration,
+    /// The verified caller, whose credential sets pinned fields.
+    pub identity: Option<&'a Identity>,
 }
 
 /// How a call ended.
@@ -165,7 +171,11 @@ impl Aggregate {
             .collect();
         let pairs: Vec<(&[String], &[String])> =
             values.iter().map(|(p, v)| (*p, v.as_slice())).collect();
-        planned.method.codec.build_from_fields(&pairs)
+        let message = planned.method.codec.build_from_fields(&pairs)?;
+        match &self.targets[i].identity_fields {
+            Some(pinned) => pinned.apply(inputs.identity, &message),
+            None => Ok(message),
+        }
     }
 
     /// Calls the backend and renders the response as JSON (parsed too when another call reads

@@ -280,7 +280,8 @@ impl Config {
                 ));
             }
             let needs_credential = route.auth == Some(AuthPolicy::Authenticated)
-                || route.roles.as_ref().is_some_and(|r| !r.is_empty());
+                || route.roles.as_ref().is_some_and(|r| !r.is_empty())
+                || route.from_identity.as_ref().is_some_and(|f| !f.is_empty());
             if needs_credential && !credentials {
                 return Err(fail(
                     format!("routes[{i}]"),
@@ -296,6 +297,46 @@ impl Config {
                     format!("routes[{i}].roles"),
                     "roles need a credential: a public route cannot require them".into(),
                 ));
+            }
+            if route.auth == Some(AuthPolicy::Public)
+                && route.from_identity.as_ref().is_some_and(|f| !f.is_empty())
+            {
+                return Err(fail(
+                    format!("routes[{i}].from_identity"),
+                    "fields set from the credential need one: a public route cannot have them"
+                        .into(),
+                ));
+            }
+            if let Some(status) = route.status
+                && !(200..=204).contains(&status)
+            {
+                return Err(fail(
+                    format!("routes[{i}].status"),
+                    format!("{status} is not a success status: use 200, 201, 202, 203 or 204"),
+                ));
+            }
+            if let Some(location) = &route.location {
+                routes::parse_location(location)
+                    .map_err(|reason| fail(format!("routes[{i}].location"), reason))?;
+            }
+            for (field, source) in route.from_identity.iter().flatten() {
+                let at = || format!("routes[{i}].from_identity.{field}");
+                let identifier = |p: &str| {
+                    p.chars()
+                        .next()
+                        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                        && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                };
+                if !field.split('.').all(identifier) {
+                    return Err(fail(
+                        at(),
+                        format!(
+                            "{field:?} is not a field path (write tenant_id or owner.tenant_id)"
+                        ),
+                    ));
+                }
+                crate::config::IdentitySource::parse(source)
+                    .map_err(|reason| fail(at(), reason))?;
             }
             if let Some(roles) = &route.roles
                 && roles.iter().any(|r| r.trim().is_empty())

@@ -3,6 +3,7 @@
 //! token, the seed's rate limits, product images limited to common web formats of at most
 //! 8 MiB, and CORS open to any page (bearer tokens, no cookies).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -92,6 +93,20 @@ pub fn demo_config(running: &[RunningBackend], jwks_file: &Path) -> Config {
             accept: Some(DEMO_IMAGE_TYPES.map(String::from).to_vec()),
             max_body: Some(bytesize::ByteSize::b(MAX_IMAGE_BYTES as u64)),
             ..RouteConfig::for_method("products.v1.ProductService/SetProductImage")
+        },
+        // Placing an order answers 201 with where the order is, and the order is always the
+        // caller's: `user_id` is the token's subject.
+        RouteConfig {
+            route: Some("POST /api/orders".into()),
+            status: Some(201),
+            location: Some("/api/orders/{order.order_id}".into()),
+            from_identity: Some(BTreeMap::from([("user_id".into(), "subject".into())])),
+            ..RouteConfig::default()
+        },
+        RouteConfig {
+            route: Some("DELETE /api/users/{user_id}".into()),
+            status: Some(204),
+            ..RouteConfig::default()
         },
     ];
     config.aggregates.push(dashboard());

@@ -3,10 +3,14 @@
 //! each call, and no two served routes claim the same HTTP method and path. The rest of a
 //! config is checked by `Config::validate`, which needs only the config.
 
+use std::collections::BTreeMap;
+
 use crate::aggregate::Plan;
 use crate::config::{Config, ConfigError};
 use crate::http_rule::PathTemplate;
-use crate::schema::Schema;
+use crate::schema::{MethodKind, Schema};
+use crate::security::identity_fields::IdentityFields;
+use crate::transcode::answer::AnswerPlan;
 
 /// Fails with the first key of `config` that `schema` cannot serve; the compiled plan of each
 /// `[[aggregates]]` entry otherwise.
@@ -75,7 +79,130 @@ pub fn against_schema(config: &Config, schema: &Schema) -> Result<Vec<Plan>, Con
         plans.push(plan);
     }
     served_paths_are_distinct(config, schema)?;
+    answers_and_pins_fit(config, schema)?;
     Ok(plans)
+}
+
+/// Refuses `status`, `location` and `from_identity` that cannot apply to what an entry
+/// selects: a `Location` field the response lacks, a pinned field the request lacks or a
+/// credential cannot fill, a status or `Location` on a streaming binding, a pin on a method
+/// whose request is a stream, a `Location` on an aggregate.
+fn answers_and_pins_fit(config: &Config, schema: &Schema) -> Result<(), ConfigError> {
+    let fail = |i: usize, key: &str, reason: String| ConfigError {
+        file: config.file.clone(),
+        key: format!("routes[{i}].{key}"),
+        reason,
+    };
+    let descriptor = |spec_service: &str, spec_method: &str| {
+        schema
+            .descriptors()
+            .get_service_by_name(spec_service)
+            .and_then(|s| s.methods().find(|m| m.name() == spec_method))
+    };
+    for spec in schema.bindings() {
+        if config.backend_for(&spec.service).is_none()
+            || (spec.implicit && !config.server.implicit_routes)
+        {
+            continue;
+        }
+        let Some(method) = descriptor(&spec.service, &spec.method) else {
+            continue;
+        };
+        let shown = format!("{} {}", spec.http_method, spec.template);
+        let answer = config.answer_settings(
+            &spec.http_method,
+            &spec.template,
+            Some((&spec.service, &spec.method)),
+        );
+        if spec.kind != MethodKind::Unary
+            && let Some((i, key)) = answer
+                .status
+                .map(|(i, _)| (i, "status"))
+                .or(answer.location.as_ref().map(|(i, _)| (*i, "location")))
+        {
+            return Err(fail(
+                i,
+                key,
+                format!(
+                    "applies to unary methods; {shown} ({}) streams its answer",
+                    spec.qualified_method()
+                ),
+            ));
+        }
+        if let Some((i, location)) = &answer.location {
+            AnswerPlan::new(None, Some(location), &method.output())
+                .map_err(|reason| fail(*i, "location", format!("{reason} (for {shown})")))?;
+        }
+        let pins = config.from_identity(|r| {
+            r.selects_binding(
+                &spec.http_method,
+                &spec.template,
+                Some((&spec.service, &spec.method)),
+            )
+        });
+        pins_fit(&pins, &method, &fail)?;
+    }
+    for spec in schema.methods() {
+        if config.backend_for(&spec.service).is_none() {
+            continue;
+        }
+        if let Some(method) = descriptor(&spec.service, &spec.method) {
+            let pins = config.from_identity(|r| r.selects_method(&spec.service, &spec.method));
+            pins_fit(&pins, &method, &fail)?;
+        }
+    }
+    for aggregate in &config.aggregates {
+        let Some((verb, template)) = aggregate.route.split_once(' ') else {
+            continue;
+        };
+        let verb = verb.to_ascii_uppercase();
+        if let Some((i, _)) = config
+            .answer_settings(&verb, template.trim(), None)
+            .location
+        {
+            return Err(fail(
+                i,
+                "location",
+                format!(
+                    "{:?} is an aggregate, whose answer has no fields of one response to \
+                     build a Location from",
+                    aggregate.route
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses pins a method's request cannot take.
+fn pins_fit(
+    from_identity: &Option<(usize, BTreeMap<String, String>)>,
+    method: &prost_reflect::MethodDescriptor,
+    fail: &impl Fn(usize, &str, String) -> ConfigError,
+) -> Result<(), ConfigError> {
+    let Some((i, fields)) = from_identity else {
+        return Ok(());
+    };
+    if method.is_client_streaming() {
+        return Err(fail(
+            *i,
+            "from_identity",
+            format!(
+                "{} takes a stream of requests; fields can be set from the credential only \
+                 on methods that take one request",
+                method.full_name()
+            ),
+        ));
+    }
+    IdentityFields::new(&method.input(), fields)
+        .map(drop)
+        .map_err(|reason| {
+            fail(
+                *i,
+                "from_identity",
+                format!("{reason} (for {})", method.full_name()),
+            )
+        })
 }
 
 /// One HTTP route a config serves: a binding of a served service, or an aggregate.

@@ -109,21 +109,35 @@ fn build(config: &Config, schema: &Schema, plans: Vec<Plan>) -> Result<Gateway, 
             .into()
     });
     let routes = RouteTable::build(config, schema, plans, &settings, backend)?;
-    let methods = MethodTable::new(schema.methods().iter().filter_map(|spec| {
-        let backend = config
+    let mut grpc_methods = Vec::new();
+    for spec in schema.methods() {
+        let Some(backend) = config
             .backend_for(&spec.service)
-            .and_then(|b| backend(&b.name))?;
+            .and_then(|b| backend(&b.name))
+        else {
+            continue;
+        };
         let MethodSettings {
-            timeout, policy, ..
+            timeout,
+            policy,
+            from_identity,
+            ..
         } = settings.method(spec);
-        Some(GrpcMethod {
+        let input = schema
+            .descriptors()
+            .get_message_by_name(&spec.input)
+            .ok_or_else(|| format!("{}: no descriptor", spec.input))?;
+        grpc_methods.push(GrpcMethod {
             spec: spec.clone(),
             label: crate::telemetry::metrics::shared(spec.grpc_path.as_str()),
             channel: backend.channel(),
             timeout,
             policy,
-        })
-    }));
+            identity_fields: routes::identity_fields(&input, from_identity)?,
+            max_message: usize::try_from(config.server.max_body.as_u64()).unwrap_or(usize::MAX),
+        });
+    }
+    let methods = MethodTable::new(grpc_methods);
     let authenticator = Arc::new(Authenticator::new(config)?);
     let client_ip = ClientIp::new(&config.server.trusted_proxies);
     // The gateway consumes an API key credential, so the ingress does not pass it on.

@@ -11,7 +11,9 @@ use crate::config::Config;
 use crate::http_rule::{PathMatch, PathTemplate, RouteMatcher};
 use crate::schema::{RouteSpec, Schema};
 use crate::security::RoutePolicy;
+use crate::security::identity_fields::IdentityFields;
 use crate::telemetry::metrics::{self, SharedString};
+use crate::transcode::answer::AnswerPlan;
 use crate::transcode::body::BodyPlan;
 use crate::upstream::Backend;
 
@@ -36,6 +38,10 @@ pub struct RouteEntry {
     pub max_body: usize,
     /// Raw bodies, forms and masks.
     pub body: Arc<BodyPlan>,
+    /// The success status and `Location`.
+    pub answer: AnswerPlan,
+    /// The request fields the caller's credential sets.
+    pub identity_fields: Option<Arc<IdentityFields>>,
 }
 
 /// What a matched route leads to: one method, or an aggregate of calls.
@@ -48,6 +54,8 @@ pub enum RouteTarget {
 pub struct AggregateEntry {
     pub aggregate: Aggregate,
     pub policy: RoutePolicy,
+    /// `[[routes]] status` of the aggregate's route.
+    pub status: http::StatusCode,
 }
 
 /// All served bindings and aggregate routes.
@@ -86,6 +94,7 @@ impl RouteTable {
                 timeout,
                 idempotent,
                 policy,
+                from_identity,
             } = settings.binding(spec);
             let (max_body, accept) = settings.body(spec);
             let method = schema
@@ -99,6 +108,18 @@ impl RouteTable {
                 &method.output(),
                 accept,
             ));
+            let answer = settings.answer(
+                &spec.http_method,
+                &spec.template,
+                Some((&spec.service, &spec.method)),
+            );
+            let answer = AnswerPlan::new(
+                answer.status.map(|(_, s)| s),
+                answer.location.as_ref().map(|(_, l)| l.as_str()),
+                &method.output(),
+            )
+            .map_err(|e| format!("{} {}: {e}", spec.http_method, spec.template))?;
+            let identity_fields = identity_fields(&method.input(), from_identity)?;
             let entry = RouteEntry {
                 spec: spec.clone(),
                 label: metrics::shared(spec.template.as_str()),
@@ -109,6 +130,8 @@ impl RouteTable {
                 policy,
                 max_body,
                 body,
+                answer,
+                identity_fields,
             };
             matcher.insert(&spec.http_method, template, RouteTarget::Method(entry));
         }
@@ -123,8 +146,16 @@ impl RouteTable {
                         format!("aggregates[{i}]: no backend serves {}", method.service)
                     })?;
                 let MethodSettings {
-                    idempotent, policy, ..
+                    idempotent,
+                    policy,
+                    from_identity,
+                    ..
                 } = settings.method(method);
+                let input = schema
+                    .descriptors()
+                    .get_message_by_name(&method.input)
+                    .ok_or_else(|| format!("{}: no descriptor", method.input))?;
+                let identity_fields = identity_fields(&input, from_identity)?;
                 let path = PathAndQuery::try_from(method.grpc_path.as_str())
                     .map_err(|e| format!("{}: {e}", method.grpc_path))?;
                 targets.push(CallTarget {
@@ -132,11 +163,17 @@ impl RouteTable {
                     policy,
                     idempotent,
                     path,
+                    identity_fields,
                 });
             }
             let policy = settings.aggregate(&plan);
             let http_method = plan.http_method.clone();
             let template = plan.template.clone();
+            let status = settings
+                .answer(&http_method, &template.to_string(), None)
+                .status
+                .and_then(|(_, s)| http::StatusCode::from_u16(s).ok())
+                .unwrap_or(http::StatusCode::OK);
             let entry = AggregateEntry {
                 aggregate: Aggregate {
                     timeout: plan.timeout.unwrap_or(config.server.timeout),
@@ -144,6 +181,7 @@ impl RouteTable {
                     targets,
                 },
                 policy,
+                status,
             };
             matcher.insert(&http_method, template, RouteTarget::Aggregate(entry));
         }
@@ -161,4 +199,18 @@ impl RouteTable {
     pub fn is_empty(&self) -> bool {
         self.matcher.is_empty()
     }
+}
+
+/// The request fields of a method of input `input` that the credential sets, planned; Err
+/// names the `[[routes]]` entry that asks for one that cannot be.
+pub(super) fn identity_fields(
+    input: &prost_reflect::MessageDescriptor,
+    from_identity: Option<(usize, std::collections::BTreeMap<String, String>)>,
+) -> Result<Option<Arc<IdentityFields>>, String> {
+    let Some((i, fields)) = from_identity else {
+        return Ok(None);
+    };
+    IdentityFields::new(input, &fields)
+        .map(|f| Some(Arc::new(f)))
+        .map_err(|e| format!("routes[{i}].from_identity: {e}"))
 }

@@ -7,11 +7,12 @@
 //! bindings are selected by entries that name their method or the binding itself; gRPC calls
 //! and aggregate calls, which have no binding, only by entries that name the method.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::aggregate::Plan;
-use crate::config::{Config, RouteConfig};
+use crate::config::{AnswerSettings, Config, RouteConfig};
 use crate::media_type::MediaRange;
 use crate::schema::{MethodSpec, RouteSpec};
 use crate::security::RoutePolicy;
@@ -26,6 +27,9 @@ pub struct MethodSettings {
     pub idempotent: bool,
     /// Credential, roles and rate limit.
     pub policy: RoutePolicy,
+    /// `from_identity`: the request fields set from the credential, and the `[[routes]]`
+    /// entry that set them.
+    pub from_identity: Option<(usize, BTreeMap<String, String>)>,
 }
 
 /// The config's settings, with one rate limiter per `[[routes]]` entry that sets one.
@@ -104,6 +108,17 @@ impl<'a> Settings<'a> {
         )
     }
 
+    /// A REST binding's (or an aggregate route's, with `method` None) success status and
+    /// `Location` template.
+    pub fn answer(
+        &self,
+        http_method: &str,
+        template: &str,
+        method: Option<(&str, &str)>,
+    ) -> AnswerSettings {
+        self.config.answer_settings(http_method, template, method)
+    }
+
     /// A method's own settings, as gRPC calls and aggregate calls get them.
     pub fn method(&self, spec: &MethodSpec) -> MethodSettings {
         self.resolve(
@@ -135,6 +150,7 @@ impl<'a> Settings<'a> {
             idempotent: config
                 .route_setting(&selects, |r| r.idempotent)
                 .unwrap_or(proto_idempotent),
+            from_identity: config.from_identity(&selects),
             policy: self.policy(selects),
         }
     }

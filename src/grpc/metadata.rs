@@ -55,12 +55,26 @@ pub fn reserved(name: &str) -> bool {
         )
 }
 
+/// The response metadata by which a backend sets the HTTP status of one REST answer.
+pub const HTTP_CODE_METADATA: &str = "x-http-code";
+
+/// The status a backend asked for with `x-http-code`, when it is a 2xx or 3xx: a backend may
+/// choose among successes, never turn a success into an error or the reverse.
+pub fn backend_status(metadata: &MetadataMap) -> Option<http::StatusCode> {
+    let value = metadata.get(HTTP_CODE_METADATA)?.to_str().ok()?;
+    let code: u16 = value.trim().parse().ok()?;
+    (200..400)
+        .contains(&code)
+        .then(|| http::StatusCode::from_u16(code).ok())
+        .flatten()
+}
+
 /// Copies backend metadata (headers and trailers) into `Grpc-Metadata-<Name>` response headers,
-/// leaving out the gRPC protocol's own entries.
+/// leaving out the gRPC protocol's own entries and `x-http-code`, which sets the status.
 pub fn response_headers(metadata: &MetadataMap, out: &mut HeaderMap) {
     for (name, value) in metadata.as_ref() {
         let name = name.as_str();
-        if reserved(name) || name == "date" || name == "server" {
+        if reserved(name) || name == "date" || name == "server" || name == HTTP_CODE_METADATA {
             continue;
         }
         let prefixed = format!("{METADATA_PREFIX}{name}");

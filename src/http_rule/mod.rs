@@ -58,7 +58,7 @@
 //!   is Envoy's default, so `/v1/{name=**}` on `/v1/a%2Fb/c` binds `a%2Fb/c`.
 
 mod matcher;
-mod percent;
+pub mod percent;
 mod template;
 
 pub use matcher::{Binding, Found, PathError, PathErrorKind, PathMatch, RouteMatcher};

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::schema::MethodSpec;
 use crate::security::RoutePolicy;
+use crate::security::identity_fields::IdentityFields;
 use crate::telemetry::metrics::SharedString;
 use crate::upstream::PoolChannel;
 
@@ -21,6 +22,10 @@ pub struct GrpcMethod {
     pub timeout: Duration,
     /// Credential, roles and rate limit of the method.
     pub policy: RoutePolicy,
+    /// The request fields the caller's credential sets; the request message is then read
+    /// whole (at most `max_message` bytes) and checked before the backend is called.
+    pub identity_fields: Option<Arc<IdentityFields>>,
+    pub max_message: usize,
 }
 
 /// A request path that names no served method.

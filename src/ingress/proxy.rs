@@ -6,9 +6,10 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::response::Response;
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Version, request::Parts};
+use http_body_util::BodyExt;
 use tokio::time::Instant;
 use tonic::Status;
 use tower::{BoxError, ServiceExt as _};
@@ -130,7 +131,26 @@ impl GrpcIngress {
         let deadline = started + self.deadline(&parts.headers, method.timeout)?;
         let remaining = deadline.saturating_duration_since(Instant::now());
         let headers = self.backend_headers(&parts.headers, &parts.uri, admitted, remaining);
-        let mut request = Request::new(tonic::body::Body::new(RequestBody::new(body)));
+        let body = match &method.identity_fields {
+            None => tonic::body::Body::new(RequestBody::new(body)),
+            Some(pinned) => {
+                let read = read_message(body, method.max_message);
+                let message = tokio::time::timeout_at(deadline, read)
+                    .await
+                    .map_err(|_| GatewayError::DeadlineExceeded)??;
+                let message = pinned.apply(admitted.identity.as_ref(), &message)?;
+                let mut framed = BytesMut::with_capacity(message.len() + 5);
+                framed.put_u8(0);
+                let length =
+                    u32::try_from(message.len()).map_err(|_| GatewayError::BodyTooLarge {
+                        limit: method.max_message,
+                    })?;
+                framed.put_u32(length);
+                framed.extend_from_slice(&message);
+                tonic::body::Body::new(http_body_util::Full::new(framed.freeze()))
+            }
+        };
+        let mut request = Request::new(body);
         *request.method_mut() = parts.method;
         // The pool's channel sets the backend's scheme and authority.
         *request.uri_mut() = parts.uri;
@@ -200,6 +220,48 @@ impl GrpcIngress {
         skip_indexing_per_call_values(&mut out);
         out
     }
+}
+
+/// The one request message of a call whose fields the credential sets: read whole, at most
+/// `limit` bytes, uncompressed (a compressed one cannot be checked).
+async fn read_message<B>(body: B, limit: usize) -> Result<Bytes, GatewayError>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let body = http_body_util::Limited::new(body, limit.saturating_add(5))
+        .collect()
+        .await
+        .map_err(|error| {
+            if error
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                GatewayError::BodyTooLarge { limit }
+            } else {
+                GatewayError::InvalidMessage("the request could not be read".into())
+            }
+        })?
+        .to_bytes();
+    let [flag, a, b, c, d, ..] = body[..] else {
+        return Err(GatewayError::InvalidMessage(
+            "the call carries no request message".into(),
+        ));
+    };
+    if flag != 0 {
+        return Err(GatewayError::InvalidMessage(
+            "this method's fields are set from the credential, so its request message must \
+             be sent uncompressed"
+                .into(),
+        ));
+    }
+    let length = u32::from_be_bytes([a, b, c, d]) as usize;
+    if body.len() - 5 != length {
+        return Err(GatewayError::InvalidMessage(
+            "the call must carry exactly one request message".into(),
+        ));
+    }
+    Ok(body.slice(5..))
 }
 
 /// Client headers the gateway sets itself for the backend or keeps from it (as REST does):

@@ -133,6 +133,16 @@ pub fn document(config: &Config, schema: &Schema, plans: &[Plan]) -> Value {
                 media::request_body(&plan, &input, body, &accept, &mut schemas);
         }
         operation["responses"] = responses(spec, &plan, &output, &mut schemas);
+        let answer = config.answer_settings(
+            &spec.http_method,
+            &spec.template,
+            Some((&spec.service, &spec.method)),
+        );
+        declare_answer(
+            &mut operation["responses"],
+            answer.status.map(|(_, s)| s),
+            answer.location.is_some(),
+        );
         let policy = RoutePolicy::resolve(config, &no_limits, |r| {
             r.selects_binding(
                 &spec.http_method,
@@ -484,6 +494,25 @@ fn responses(
     responses
 }
 
+/// Moves the success answer to the status the route declares (`[[routes]] status`): a 204
+/// has no content; a route with a `location` template sends a `Location` header.
+fn declare_answer(responses: &mut Value, status: Option<u16>, location: bool) {
+    let Some(mut success) = responses.as_object_mut().and_then(|r| r.remove("200")) else {
+        return;
+    };
+    let status = status.unwrap_or(200);
+    if status == 204 {
+        success = json!({ "description": "Done; the answer has no content." });
+    }
+    if location {
+        success["headers"] = json!({ "Location": {
+            "description": "Where the resource the call made or named can be found.",
+            "schema": { "type": "string" },
+        }});
+    }
+    responses[status.to_string()] = success;
+}
+
 fn error_responses() -> Value {
     let mut responses = Map::new();
     for (status, description) in ERROR_STATUSES {
@@ -650,6 +679,9 @@ fn aggregate_operation(
             "required": required,
         }}},
     });
+    let template = plan.template.to_string();
+    let answer = config.answer_settings(&plan.http_method, &template, None);
+    declare_answer(&mut responses, answer.status.map(|(_, s)| s), false);
     let id = format!(
         "aggregate_{}",
         path.trim_matches('/')

@@ -29,6 +29,7 @@ use crate::schema::{MethodKind, RequestBody, RequestParts};
 use crate::security::{self, Identity, RoutePolicy, take_rate_limit};
 use crate::telemetry::metrics as telemetry_metrics;
 use crate::telemetry::{LogFields, Upstream};
+use crate::transcode::answer;
 use crate::transcode::body::{BodyPlan, Form};
 use crate::transcode::metadata;
 
@@ -160,7 +161,10 @@ impl Gateway {
             }
         }
         let deadline = self.deadline(&parts.headers, entry.timeout)?;
-        let message = self.request_message(entry, bindings, parts, body).await?;
+        let mut message = self.request_message(entry, bindings, parts, body).await?;
+        if let Some(pinned) = &entry.identity_fields {
+            message = pinned.apply(identity, &message.join())?.into();
+        }
         let metadata = self.call_metadata(parts, peer, identity);
         if spec.kind == MethodKind::ServerStreaming {
             use crate::transcode::stream::{self, Framing, StreamFormat};
@@ -212,6 +216,15 @@ impl Gateway {
             response
         };
         crate::grpc::metadata::response_headers(&reply_metadata, response.headers_mut());
+        let status = entry
+            .answer
+            .dress(response.headers_mut(), &reply_metadata, &reply_message);
+        if status != http::StatusCode::OK {
+            *response.status_mut() = status;
+            if !answer::allows_body(status) {
+                *response.body_mut() = Body::empty();
+            }
+        }
         if let Some(upstream) = reply_extensions.get::<Upstream>() {
             response.extensions_mut().insert(upstream.clone());
         }
@@ -329,6 +342,7 @@ impl Gateway {
             query: parts.uri.query(),
             metadata: &metadata,
             deadline,
+            identity,
         };
         let admit = |policy: &RoutePolicy| -> Admission {
             if let Err(denied) = policy.authorize(identity) {
@@ -340,7 +354,12 @@ impl Gateway {
             }
         };
         let out = entry.aggregate.run(inputs, admit).await?;
+        let status = entry.status;
+        if !answer::allows_body(status) {
+            return Ok(status.into_response());
+        }
         let mut response = Response::new(Body::from(out));
+        *response.status_mut() = status;
         response
             .headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));

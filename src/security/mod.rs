@@ -8,6 +8,7 @@
 
 pub mod client_ip;
 pub mod cors;
+pub mod identity_fields;
 pub mod jwt;
 pub mod ratelimit;
 pub mod shared;
@@ -46,6 +47,8 @@ pub struct Identity {
     pub roles: Vec<String>,
     /// The API key's name when the caller used one.
     pub api_key: Option<String>,
+    /// The claims of the caller's JWT, when it sent one.
+    pub claims: Option<Arc<serde_json::Map<String, serde_json::Value>>>,
 }
 
 /// One configured API key.
@@ -165,6 +168,7 @@ impl Authenticator {
                     subject: verified.subject,
                     roles: verified.roles,
                     api_key: None,
+                    claims: Some(verified.claims),
                 }))
             }
             (None, Some(value)) => {
@@ -183,6 +187,7 @@ impl Authenticator {
                     subject: key.name.clone(),
                     roles: key.roles.clone(),
                     api_key: Some(key.name.clone()),
+                    claims: None,
                 }))
             }
         }
@@ -232,8 +237,14 @@ impl RoutePolicy {
         let rate_limit = config
             .route_setting_at(&selects, |r| r.rate_limit.as_ref().map(|l| l.key))
             .and_then(|(i, key)| Some((limits.get(i).cloned().flatten()?, key)));
+        // Fields set from the credential need one.
+        let pinned = config
+            .route_setting(&selects, |r| {
+                r.from_identity.as_ref().map(|f| !f.is_empty())
+            })
+            .unwrap_or(false);
         RoutePolicy {
-            authenticated: auth == AuthPolicy::Authenticated || !roles.is_empty(),
+            authenticated: auth == AuthPolicy::Authenticated || !roles.is_empty() || pinned,
             roles,
             rate_limit,
         }

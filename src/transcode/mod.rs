@@ -6,6 +6,7 @@
 //! parts here; for services described at run time, [`dynamic::DynamicCodec`] does the same
 //! from descriptors, with the same results.
 
+pub mod answer;
 pub mod body;
 pub mod codec;
 pub mod compiled;

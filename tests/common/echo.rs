@@ -158,9 +158,27 @@ fn failure_status(fail: &Failure) -> Status {
     Status::with_details(code, fail.message.clone(), status.encode_to_vec().into())
 }
 
+/// The `x-request-id` of every unary call any echo server of this test process received.
+static RECEIVED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Whether an echo server received a unary call with this `x-request-id`: the way a test
+/// proves the gateway did, or did not, call the backend for one request.
+pub fn received_request(id: &str) -> bool {
+    RECEIVED.lock().unwrap().iter().any(|seen| seen == id)
+}
+
 /// What every unary method does.
 pub(super) async fn echo(request: Request<Kitchen>) -> Result<Response<Kitchen>, Status> {
     let (metadata, _, kitchen) = request.into_parts();
+    if let Some(id) = metadata.get("x-request-id").and_then(|v| v.to_str().ok()) {
+        RECEIVED.lock().unwrap().push(id.to_string());
+    }
+    if let Some(code) = metadata.get("want-http-code") {
+        // The status the test wants the gateway to answer with, as a backend sets it.
+        let mut response = Response::new(kitchen);
+        response.metadata_mut().insert("x-http-code", code.clone());
+        return Ok(response);
+    }
     if kitchen.delay_ms > 0 {
         tokio::time::sleep(Duration::from_millis(
             kitchen.delay_ms.unsigned_abs().into(),

@@ -28,7 +28,10 @@ use gatehouse::gateway::Gateway;
 use gatehouse::listener::serve_gateway as serve;
 use tokio::sync::oneshot;
 
-pub use echo::{Echo, EchoServer, GatedEcho, STACK_TRACE, VIOLATION_DESCRIPTION, VIOLATION_FIELD};
+pub use echo::{
+    Echo, EchoServer, GatedEcho, STACK_TRACE, VIOLATION_DESCRIPTION, VIOLATION_FIELD,
+    received_request,
+};
 pub use errors::{error_reason, expect_error, expect_status, field_violations, json_ok};
 pub use fleet::{Fleet, Instance, RefusingServer};
 pub use media::{MEDIA_SERVICE, Media, MediaServer};

@@ -40,6 +40,8 @@ use jwks::*;
 use keys::*;
 use token::*;
 
+pub use token::claim_at;
+
 /// Longest token looked at; longer ones are refused as malformed before any decoding.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 /// Shortest HS256 secret accepted (RFC 7518 §3.2: at least the hash size).
@@ -66,6 +68,8 @@ pub struct Verified {
     pub issuer: String,
     pub subject: String,
     pub roles: Vec<String>,
+    /// Every claim of the token, for fields set from the credential.
+    pub claims: Arc<Map<String, Value>>,
 }
 
 /// Why a token was refused. The text is safe to show a client: it never holds key material
@@ -225,6 +229,7 @@ impl JwtVerifier {
             issuer: issuer.name.clone(),
             subject,
             roles: roles_at(&claims, &issuer.roles_claim),
+            claims: Arc::new(claims),
         })
     }
 }
@@ -421,6 +426,15 @@ mod tests {
             issuer: ISS.into(),
             subject: "alice".into(),
             roles: vec!["reader".into(), "writer".into()],
+            claims: Arc::default(),
+        }
+    }
+
+    /// A verified caller without the claims it carried (which hold times), to compare.
+    fn without_claims(verified: Verified) -> Verified {
+        Verified {
+            claims: Arc::default(),
+            ..verified
         }
     }
 
@@ -433,11 +447,15 @@ mod tests {
             (Algorithm::EdDSA, "ed"),
         ] {
             let token = sign(alg, Some(kid), &claims());
-            assert_eq!(verifier.verify(&token).await, Ok(alice()), "{alg:?}");
+            assert_eq!(
+                verifier.verify(&token).await.map(without_claims),
+                Ok(alice()),
+                "{alg:?}"
+            );
             // Without a `kid`, the one key of the token's algorithm is used.
             let token = sign(alg, None, &claims());
             assert_eq!(
-                verifier.verify(&token).await,
+                verifier.verify(&token).await.map(without_claims),
                 Ok(alice()),
                 "{alg:?} without kid"
             );
@@ -450,12 +468,16 @@ mod tests {
         assert_eq!(
             verifier
                 .verify(&sign(Algorithm::HS256, None, &claims()))
-                .await,
+                .await
+                .map(without_claims),
             Ok(alice())
         );
         // A `kid` means nothing to a secret issuer.
         let token = sign(Algorithm::HS256, Some("whatever"), &claims());
-        assert_eq!(verifier.verify(&token).await, Ok(alice()));
+        assert_eq!(
+            verifier.verify(&token).await.map(without_claims),
+            Ok(alice())
+        );
     }
 
     #[tokio::test]
@@ -596,7 +618,10 @@ mod tests {
         let mut within_leeway = claims();
         within_leeway["exp"] = json!(now - 10);
         let token = sign(Algorithm::EdDSA, Some("ed"), &within_leeway);
-        assert_eq!(verifier.verify(&token).await, Ok(alice()));
+        assert_eq!(
+            verifier.verify(&token).await.map(without_claims),
+            Ok(alice())
+        );
 
         let mut no_exp = claims();
         no_exp.as_object_mut().unwrap().remove("exp");
@@ -626,7 +651,10 @@ mod tests {
 
         future["nbf"] = json!(now + 10);
         let token = sign(Algorithm::ES256, Some("ec"), &future);
-        assert_eq!(verifier.verify(&token).await, Ok(alice()));
+        assert_eq!(
+            verifier.verify(&token).await.map(without_claims),
+            Ok(alice())
+        );
 
         future["nbf"] = json!("now");
         let token = sign(Algorithm::ES256, Some("ec"), &future);
@@ -693,11 +721,17 @@ mod tests {
             Err(JwtError::WrongAudience)
         );
         assert_eq!(
-            verifier.verify(&with_aud(json!(["billing", AUD]))).await,
+            verifier
+                .verify(&with_aud(json!(["billing", AUD])))
+                .await
+                .map(without_claims),
             Ok(alice())
         );
         assert_eq!(
-            verifier.verify(&with_aud(json!("other"))).await,
+            verifier
+                .verify(&with_aud(json!("other")))
+                .await
+                .map(without_claims),
             Ok(alice())
         );
 
@@ -726,7 +760,7 @@ mod tests {
         let token = sign(Algorithm::EdDSA, None, &claims());
         assert_eq!(two.verify(&token).await, Err(JwtError::UnknownKey));
         let token = sign(Algorithm::EdDSA, Some("ed"), &claims());
-        assert_eq!(two.verify(&token).await, Ok(alice()));
+        assert_eq!(two.verify(&token).await.map(without_claims), Ok(alice()));
     }
 
     #[tokio::test]
@@ -813,7 +847,10 @@ mod tests {
         fits["padding"] = json!("x".repeat(room * 3 / 4 - 20));
         let token = sign(Algorithm::EdDSA, Some("ed"), &fits);
         assert!(token.len() <= MAX_TOKEN_BYTES);
-        assert_eq!(verifier.verify(&token).await, Ok(alice()));
+        assert_eq!(
+            verifier.verify(&token).await.map(without_claims),
+            Ok(alice())
+        );
     }
 
     #[tokio::test]
@@ -1013,8 +1050,12 @@ mod tests {
             issuer: ISS.into(),
             subject: "bob".into(),
             roles: vec!["admin".into()],
+            claims: Arc::default(),
         };
-        assert_eq!(verifier.verify(&token).await, Ok(expected));
+        assert_eq!(
+            verifier.verify(&token).await.map(without_claims),
+            Ok(expected)
+        );
         let expired = demo.token("bob", &[], Duration::ZERO);
         assert!(verifier.verify(&expired).await.is_ok(), "within the leeway");
 

@@ -113,12 +113,7 @@ pub(super) fn claim_name(claim: &str) -> &'static str {
 /// such as `https://example.com/roles` contain dots), else the dots walk into objects.
 /// An array of strings or a space-separated string; anything else means no roles.
 pub(super) fn roles_at(claims: &Map<String, Value>, path: &str) -> Vec<String> {
-    let found = claims.get(path).or_else(|| {
-        let mut segments = path.split('.');
-        let first = claims.get(segments.next()?)?;
-        segments.try_fold(first, |value, segment| value.as_object()?.get(segment))
-    });
-    match found {
+    match claim_at(claims, path) {
         Some(Value::String(roles)) => roles.split_whitespace().map(str::to_owned).collect(),
         Some(Value::Array(items)) => items
             .iter()
@@ -127,4 +122,14 @@ pub(super) fn roles_at(claims: &Map<String, Value>, path: &str) -> Vec<String> {
             .unwrap_or_default(),
         _ => Vec::new(),
     }
+}
+
+/// The claim named `path`: a claim with exactly that name wins; otherwise dots walk into
+/// objects (`realm_access.roles`).
+pub fn claim_at<'c>(claims: &'c Map<String, Value>, path: &str) -> Option<&'c Value> {
+    claims.get(path).or_else(|| {
+        let mut segments = path.split('.');
+        let first = claims.get(segments.next()?)?;
+        segments.try_fold(first, |value, segment| value.as_object()?.get(segment))
+    })
 }
