@@ -384,3 +384,24 @@ fn check_refuses_pins_that_cannot_be() {
         check_refuses(&format!("pins-{i}"), &served(&extra), expected);
     }
 }
+
+#[tokio::test]
+async fn the_openapi_document_names_the_pinned_fields() {
+    let jwks = JwksFile::write();
+    let gw = start(&jwks).await;
+    let document = json_ok(gw.get("/openapi.json").send().await.unwrap()).await;
+    let description = document["paths"]["/v1/echo/{string_field}"]["get"]["description"]
+        .as_str()
+        .unwrap();
+    assert!(
+        description.ends_with(
+            "Set from the caller's credential: `int64_field` (claim:org), `string_field` \
+             (claim:tenant). A request that sends another value is refused with 403; one that \
+             sends none is given the credential's."
+        ),
+        "{description}"
+    );
+    // Not on a method without pins.
+    let other = &document["paths"]["/v1/stream/{string_field}"]["get"]["description"];
+    assert!(!other.to_string().contains("credential"), "{other}");
+}

@@ -153,6 +153,16 @@ pub fn document(config: &Config, schema: &Schema, plans: &[Plan]) -> Value {
         if let Some(security) = security(config, &policy) {
             operation["security"] = security;
         }
+        let pinned = config.from_identity(|r| {
+            r.selects_binding(
+                &spec.http_method,
+                &spec.template,
+                Some((&spec.service, &spec.method)),
+            )
+        });
+        if let Some((_, fields)) = pinned {
+            describe_pins(&mut operation, &fields);
+        }
         let entry = paths.entry(path).or_default();
         let verb = spec.http_method.to_ascii_lowercase();
         if is_openapi_method(&verb) && !entry.contains_key(&verb) {
@@ -492,6 +502,25 @@ fn responses(
         MethodKind::ClientStreaming | MethodKind::BidiStreaming => {}
     }
     responses
+}
+
+/// Says in the operation's description which request fields the credential sets
+/// (`[[routes]] from_identity`).
+fn describe_pins(operation: &mut Value, fields: &BTreeMap<String, String>) {
+    let list: Vec<String> = fields
+        .iter()
+        .map(|(field, source)| format!("`{field}` ({source})"))
+        .collect();
+    let note = format!(
+        "Set from the caller's credential: {}. A request that sends another value is refused \
+         with 403; one that sends none is given the credential's.",
+        list.join(", ")
+    );
+    let text = match operation["description"].as_str() {
+        Some(text) => format!("{text}\n\n{note}"),
+        None => note,
+    };
+    operation["description"] = text.into();
 }
 
 /// Moves the success answer to the status the route declares (`[[routes]] status`): a 204
