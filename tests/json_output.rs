@@ -6,7 +6,7 @@
 mod common;
 
 use common::{TestGateway, json_ok};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const ECHO: &str = "gatehouse.echo.v1.EchoService";
 
@@ -125,10 +125,17 @@ async fn a_route_entry_overrides_the_server_key_by_key() {
     .await;
     // Both bindings of Echo: proto names from the first entry, the POST binding's later
     // entry turns them off again; enums as numbers from [server.json].
-    let get = gw.get("/v1/echo/s?enumField=COLOR_RED").send().await.unwrap();
+    let get = gw
+        .get("/v1/echo/s?enumField=COLOR_RED")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(text(get).await, r#"{"string_field":"s","enum_field":1}"#);
     let post = r#"{"stringField":"s","enumField":"COLOR_RED"}"#;
-    assert_eq!(echo(&gw, post).await, r#"{"stringField":"s","enumField":1}"#);
+    assert_eq!(
+        echo(&gw, post).await,
+        r#"{"stringField":"s","enumField":1}"#
+    );
     // EchoBook: its entry turns enums back into names.
     let book = gw.get("/v1/shelves/1/books/2?enumField=COLOR_RED");
     assert_eq!(
@@ -200,7 +207,11 @@ async fn an_aggregate_follows_its_route_and_its_references_still_read() {
         )
     );
     // The methods' own routes are not the aggregate's: they keep the default.
-    let direct = gw.get("/v1/echo/42?enumField=COLOR_RED").send().await.unwrap();
+    let direct = gw
+        .get("/v1/echo/42?enumField=COLOR_RED")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(
         text(direct).await,
         r#"{"stringField":"42","enumField":"COLOR_RED"}"#
@@ -214,4 +225,134 @@ async fn an_aggregate_follows_its_route_and_its_references_still_read() {
     assert_eq!(plain["first"]["enumField"], "COLOR_RED");
     assert_eq!(plain["first"]["nested"], Value::Null);
     assert_eq!(plain["first"]["repeatedNested"], serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_each_binding_as_it_is_written() {
+    let gw = TestGateway::with_config(
+        "[[routes]]\nroute = \"GET /v1/echo/{string_field}\"\n\
+         json = { proto_names = true, enums_as_numbers = true, emit_defaults = true }\n\
+         [[aggregates]]\nroute = \"GET /agg/json/{id}\"\n\
+         [[aggregates.calls]]\nname = \"first\"\nmethod = \"gatehouse.echo.v1.EchoService/Echo\"\n\
+         [[routes]]\nroute = \"GET /agg/json/{id}\"\njson = { proto_names = true }\n",
+    )
+    .await;
+    let doc: Value = json_ok(gw.get("/openapi.json").send().await.unwrap()).await;
+    let schemas = &doc["components"]["schemas"];
+    let response = |path: &str, verb: &str| {
+        doc["paths"][path][verb]["responses"]["200"]["content"]["application/json"]["schema"]
+            ["$ref"]
+            .clone()
+    };
+    let suffix = "-emit_defaults-enums_as_numbers-proto_names";
+    assert_eq!(
+        response("/v1/echo/{string_field}", "get"),
+        format!("#/components/schemas/gatehouse.echo.v1.Kitchen{suffix}")
+    );
+    // The other binding of the same method, and the request body, keep the default schema.
+    assert_eq!(
+        response("/v1/echo", "post"),
+        "#/components/schemas/gatehouse.echo.v1.Kitchen"
+    );
+    let kitchen = &schemas[format!("gatehouse.echo.v1.Kitchen{suffix}")];
+    let required: Vec<&str> = kitchen["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    // Every field but the oneof members and the `optional` one, by proto name.
+    let mut expected: Vec<&str> = vec![
+        "string_field",
+        "int32_field",
+        "int64_field",
+        "uint32_field",
+        "uint64_field",
+        "sint32_field",
+        "sint64_field",
+        "fixed32_field",
+        "fixed64_field",
+        "sfixed32_field",
+        "sfixed64_field",
+        "float_field",
+        "double_field",
+        "bool_field",
+        "bytes_field",
+        "enum_field",
+        "nested",
+        "repeated_string",
+        "repeated_int64",
+        "repeated_nested",
+        "repeated_enum",
+        "labels",
+        "timestamp",
+        "duration",
+        "field_mask",
+        "string_wrapper",
+        "int64_wrapper",
+        "bool_wrapper",
+        "struct_field",
+        "value_field",
+        "custom_json",
+        "name",
+        "path",
+        "fail",
+        "delay_ms",
+    ];
+    expected.sort_unstable();
+    let mut required = required;
+    required.sort_unstable();
+    assert_eq!(required, expected);
+    let properties = &kitchen["properties"];
+    assert_eq!(
+        properties["enum_field"],
+        json!({
+            "type": "integer", "format": "int32", "enum": [0, 1, 2],
+            "description": "COLOR_UNSPECIFIED = 0, COLOR_RED = 1, COLOR_GREEN = 2",
+        })
+    );
+    assert_eq!(
+        properties["nested"],
+        json!({
+            "anyOf": [
+                { "$ref": format!("#/components/schemas/gatehouse.echo.v1.Nested{suffix}") },
+                { "type": "null" },
+            ],
+            "description": "Messages, repeated fields and maps.",
+        })
+    );
+    assert_eq!(
+        properties["string_wrapper"],
+        json!({ "anyOf": [{ "type": "string" }, { "type": "null" }] })
+    );
+    assert_eq!(
+        properties["timestamp"],
+        json!({
+            "anyOf": [{ "type": "string", "format": "date-time" }, { "type": "null" }],
+            "description": "Well-known types.",
+        })
+    );
+    assert!(properties.get("stringField").is_none());
+    assert_eq!(
+        kitchen["allOf"][0]["oneOf"][0],
+        json!({ "required": ["choice_text"] })
+    );
+    // An aggregate's calls are described with its route's options.
+    let aggregate = &doc["paths"]["/agg/json/{id}"]["get"]["responses"]["200"]["content"]["application/json"]
+        ["schema"]["properties"]["first"];
+    assert_eq!(
+        aggregate["$ref"],
+        "#/components/schemas/gatehouse.echo.v1.Kitchen-proto_names"
+    );
+    assert!(
+        schemas["gatehouse.echo.v1.Kitchen-proto_names"]["properties"]["string_field"].is_object()
+    );
+    // The default schema is as it was: JSON names, enums by name, nothing required.
+    let plain = &schemas["gatehouse.echo.v1.Kitchen"];
+    assert!(plain.get("required").is_none());
+    assert_eq!(
+        plain["properties"]["enumField"]["anyOf"][0],
+        json!({ "type": "string", "enum": ["COLOR_UNSPECIFIED", "COLOR_RED", "COLOR_GREEN"] })
+    );
+    assert!(plain["properties"].get("enum_field").is_none());
 }

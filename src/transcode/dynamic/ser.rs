@@ -102,7 +102,8 @@ impl Serialize for RecordJson<'_, '_> {
                     (Some(slot), _, _) => map.serialize_entry(name, &self.slot(field, slot))?,
                     // Fields with presence (oneof members, proto3 `optional`) are left out.
                     (None, Shape::Oneof, _) => {}
-                    (None, Shape::Explicit, _) if field.descriptor.containing_oneof().is_some() => {}
+                    (None, Shape::Explicit, _) if field.descriptor.containing_oneof().is_some() => {
+                    }
                     // Unset messages, and proto2 `optional` scalars, as protojson writes them.
                     (None, Shape::Required, Element::Message(_)) | (None, Shape::Explicit, _) => {
                         map.serialize_entry(name, &())?;
