@@ -356,3 +356,19 @@ async fn the_openapi_document_describes_each_binding_as_it_is_written() {
     );
     assert!(plain["properties"].get("enum_field").is_none());
 }
+
+#[test]
+fn an_unknown_json_key_is_refused() {
+    use gatehouse::config::Config;
+    for text in [
+        "[server.json]\nemit_default = true\n",
+        "[[routes]]\nmethod = \"gatehouse.echo.v1.EchoService/*\"\njson = { camel_case = true }\n",
+    ] {
+        let error = Config::parse("test.toml", text).unwrap_err().to_string();
+        assert!(error.contains("unknown field"), "{error}");
+    }
+    let error = Config::parse("test.toml", "[server.json]\nproto_names = \"yes\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("invalid type"), "{error}");
+}

@@ -127,7 +127,14 @@ fn every_compiled_message_renders_the_same_json_value() {
             let reply = rich(&message, seed, 2, 3);
             let expected = crate::proto::render_any(message.full_name(), &reply.encode_to_vec());
             let mut out = Vec::new();
-            let written = ser::render(&plans, roots[0], None, &reply.encode_to_vec(), &mut out);
+            let written = ser::render(
+                &plans,
+                roots[0],
+                None,
+                &reply.encode_to_vec(),
+                &mut out,
+                Default::default(),
+            );
             let actual = written
                 .ok()
                 .map(|()| serde_json::from_slice::<serde_json::Value>(&out).expect("valid JSON"));
