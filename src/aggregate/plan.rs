@@ -29,9 +29,6 @@ pub struct Plan {
     pub route: String,
     pub timeout: Option<Duration>,
     pub calls: Vec<PlannedCall>,
-    /// How the calls' answers are written (`[[routes]] json` naming the route, else
-    /// `[server.json]`); references always read the default form.
-    pub json: JsonOptions,
 }
 
 /// One call of a plan.
@@ -46,8 +43,8 @@ pub struct PlannedCall {
     pub referenced: bool,
     /// `response_body`: the one field of the response the answer shows.
     pub contributes: Option<Contribution>,
-    /// Writes the answer with the plan's `json` options when they are not the default (the
-    /// method's own codec writes it otherwise, and always writes what references read).
+    /// Writes the answer with the route's JSON output options when they are not the default
+    /// (the method's own codec writes it otherwise, and always writes what references read).
     pub render: Option<Arc<dyn MethodCodec>>,
 }
 
@@ -251,7 +248,6 @@ impl Plan {
             route: config.route.clone(),
             timeout: config.timeout,
             calls,
-            json: JsonOptions::default(),
         })
     }
 
@@ -259,7 +255,6 @@ impl Plan {
     /// them (made from its method's descriptors), and a contributed field its member name and
     /// default as written. Fails only if a codec cannot be made, which the schema rules out.
     pub fn with_json(mut self, options: JsonOptions, schema: &Schema) -> Result<Plan, String> {
-        self.json = options;
         if options.is_default() {
             return Ok(self);
         }

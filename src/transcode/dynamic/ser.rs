@@ -98,17 +98,11 @@ impl Serialize for RecordJson<'_, '_> {
         if self.1.emit_defaults {
             for (index, field) in plan.fields.iter().enumerate() {
                 let name = self.name(field);
-                match (record.get(index), field.shape, field.element) {
-                    (Some(slot), _, _) => map.serialize_entry(name, &self.slot(field, slot))?,
-                    // Fields with presence (oneof members, proto3 `optional`) are left out.
-                    (None, Shape::Oneof, _) => {}
-                    (None, Shape::Explicit, _) if field.descriptor.containing_oneof().is_some() => {
-                    }
-                    // Unset messages, and proto2 `optional` scalars, as protojson writes them.
-                    (None, Shape::Required, Element::Message(_)) | (None, Shape::Explicit, _) => {
-                        map.serialize_entry(name, &())?;
-                    }
-                    (None, _, _) => map.serialize_entry(name, &Absent(record, field, self.1))?,
+                match record.get(index) {
+                    Some(slot) => map.serialize_entry(name, &self.slot(field, slot))?,
+                    None if has_presence(field) => {}
+                    None if unset_is_null(field) => map.serialize_entry(name, &())?,
+                    None => map.serialize_entry(name, &Absent(record, field, self.1))?,
                 }
             }
             return map.end();
@@ -157,6 +151,22 @@ impl<'r, 'a> RecordJson<'r, 'a> {
         } else {
             &field.json_name
         }
+    }
+}
+
+/// With `emit_defaults`, whether an unset field stays out, as protojson leaves it out: a
+/// oneof member or a proto3 `optional` field (in its synthetic oneof).
+fn has_presence(field: &FieldPlan) -> bool {
+    field.shape == Shape::Oneof || field.descriptor.containing_oneof().is_some()
+}
+
+/// With `emit_defaults`, whether an unset field is written `null`, as protojson writes it: a
+/// singular message (well-known types too) or a proto2 `optional` scalar.
+fn unset_is_null(field: &FieldPlan) -> bool {
+    match field.shape {
+        Shape::Explicit => true,
+        Shape::Required => matches!(field.element, Element::Message(_)),
+        _ => false,
     }
 }
 

@@ -760,7 +760,7 @@ fn rich_request_bodies_build_the_same_message_for_every_binding() {
                 field,
                 &message.encode_to_vec(),
                 &mut text,
-                Default::default(),
+                ser::JsonOptions::default(),
             );
             if written.is_err() {
                 continue; // no JSON form (a non-finite number in a Value)
