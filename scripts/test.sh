@@ -12,4 +12,5 @@ GATEHOUSE_TEST_SCHEMA=runtime cargo test "$@" \
   --test templates --test query --test body --test errors --test streaming --test metadata \
   --test deadlines --test grpc_ingress --test grpc_web --test reflection --test openapi \
   --test aggregate --test security --test limits --test hostile_input --test media \
-  --test answers --test identity_fields
+  --test answers --test identity_fields \
+  --test json_output

@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+use gatehouse::config::JsonOutputConfig;
 use gatehouse::demo::{self, DemoStore, RunningBackend};
 use gatehouse::gateway::Gateway;
 use gatehouse::listener::serve_gateway as serve;
@@ -24,12 +25,18 @@ fn tool(name: &str) -> PathBuf {
 /// The demo (its security on, its rate limits off so the run reaches the backends) on a free
 /// port; the address, the demo token, and the backends to keep alive.
 async fn demo_gateway() -> (String, String, Vec<RunningBackend>) {
+    demo_gateway_with(JsonOutputConfig::default()).await
+}
+
+/// [`demo_gateway`] writing its answers with `json` as `[server.json]`.
+async fn demo_gateway_with(json: JsonOutputConfig) -> (String, String, Vec<RunningBackend>) {
     let backends = demo::spawn_all(DemoStore::seeded()).await.unwrap();
     let issuer = demo::demo_issuer().unwrap();
     let jwks = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("openapi-tools.jwks.json");
     std::fs::write(&jwks, issuer.jwks_json()).unwrap();
     let mut config = demo::demo_config(&backends, &jwks);
     config.telemetry.access_log = gatehouse::config::AccessLog::Off;
+    config.server.json = json;
     for route in &mut config.routes {
         route.rate_limit = None;
     }
@@ -60,7 +67,24 @@ fn text(output: &Output) -> String {
 
 #[tokio::test]
 async fn openapi_spec_validator_accepts_the_served_document() {
-    let (base, _token, _backends) = demo_gateway().await;
+    validate(demo_gateway().await).await;
+}
+
+/// Every JSON output option on: the answers' own schemas.
+fn every_json_option() -> JsonOutputConfig {
+    JsonOutputConfig {
+        emit_defaults: Some(true),
+        enums_as_numbers: Some(true),
+        proto_names: Some(true),
+    }
+}
+
+#[tokio::test]
+async fn openapi_spec_validator_accepts_the_document_with_json_options() {
+    validate(demo_gateway_with(every_json_option()).await).await;
+}
+
+async fn validate((base, _token, _backends): (String, String, Vec<RunningBackend>)) {
     let document = reqwest::Client::builder()
         .no_proxy()
         .build()
@@ -83,7 +107,16 @@ async fn openapi_spec_validator_accepts_the_served_document() {
 
 #[tokio::test]
 async fn schemathesis_finds_no_failure_in_the_demo() {
-    let (base, token, _backends) = demo_gateway().await;
+    schemathesis(demo_gateway().await).await;
+}
+
+/// The answers written with every option hold to the schemas described for them.
+#[tokio::test]
+async fn schemathesis_finds_no_failure_in_the_demo_with_json_options() {
+    schemathesis(demo_gateway_with(every_json_option()).await).await;
+}
+
+async fn schemathesis((base, token, _backends): (String, String, Vec<RunningBackend>)) {
     let mut command = Command::new(tool("st"));
     command
         .arg("run")

@@ -17,6 +17,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use http::uri::PathAndQuery;
+use prost_reflect::Kind;
 use serde_json::{Value, json};
 use tonic::metadata::MetadataMap;
 
@@ -201,14 +202,27 @@ impl Aggregate {
             )
             .await?;
         let mut json = Vec::with_capacity(reply.get_ref().len() * 2 + 16);
-        method.codec.render_response(reply.get_ref(), &mut json)?;
+        let shaped = planned.render.as_ref().unwrap_or(&method.codec);
+        shaped.render_response(reply.get_ref(), &mut json)?;
         let parse = |json: &[u8]| {
             serde_json::from_slice::<Value>(json).map_err(|e| {
                 GatewayError::bad_response(format_args!("the reply's JSON does not parse: {e}"))
             })
         };
+        // References read the default form (JSON names, enums by name), whatever the
+        // route's JSON options write: written once more in it when they differ.
+        let value = match planned.referenced {
+            false => None,
+            true if planned.render.is_none() => Some(parse(&json)?),
+            true => {
+                let mut canonical = Vec::with_capacity(json.len());
+                method
+                    .codec
+                    .render_response(reply.get_ref(), &mut canonical)?;
+                Some(parse(&canonical)?)
+            }
+        };
         let Some(contributes) = &planned.contributes else {
-            let value = planned.referenced.then(|| parse(&json)).transpose()?;
             return Ok((json, value));
         };
         // The answer shows one field, as rendered (its members in proto order); references
@@ -217,11 +231,15 @@ impl Aggregate {
             .map_err(|e| {
                 GatewayError::bad_response(format_args!("the reply's JSON does not parse: {e}"))
             })?;
-        let shown = match members.get(contributes.json_name.as_str()) {
-            Some(member) => member.get().as_bytes().to_vec(),
-            None => contributes.default.as_bytes().to_vec(),
+        // With `emit_defaults` an unset message is written `null`; shown, it is its default
+        // value, as a binding's `response_body` shows it.
+        let unset = |member: &serde_json::value::RawValue| {
+            member.get() == "null" && matches!(contributes.field.kind(), Kind::Message(_))
         };
-        let value = planned.referenced.then(|| parse(&json)).transpose()?;
+        let shown = match members.get(contributes.member.as_str()) {
+            Some(member) if !unset(member) => member.get().as_bytes().to_vec(),
+            _ => contributes.default.as_bytes().to_vec(),
+        };
         Ok((shown, value))
     }
 

@@ -11,7 +11,9 @@ use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor};
 
 use crate::config::AggregateConfig;
 use crate::http_rule::PathTemplate;
-use crate::schema::{MethodKind, MethodSpec, Schema};
+use crate::schema::{MethodCodec, MethodKind, MethodSpec, Schema};
+use crate::transcode::JsonOptions;
+use crate::transcode::dynamic::{self, DynamicCodec};
 
 /// Names a reference or a call may not take: `errors` is the answer's list of failed calls,
 /// `query` introduces query parameters.
@@ -41,14 +43,19 @@ pub struct PlannedCall {
     pub referenced: bool,
     /// `response_body`: the one field of the response the answer shows.
     pub contributes: Option<Contribution>,
+    /// Writes the answer with the route's JSON output options when they are not the default
+    /// (the method's own codec writes it otherwise, and always writes what references read).
+    pub render: Option<Arc<dyn MethodCodec>>,
 }
 
 /// The response field a call contributes to the answer.
 pub struct Contribution {
-    /// Its proto name, and its JSON name (the member of the rendered response).
+    pub field: FieldDescriptor,
+    /// Its proto name, and its member name in the rendered response (the JSON name, or the
+    /// proto name with `proto_names`).
     pub name: String,
-    pub json_name: String,
-    /// The proto3 JSON of its default value, shown when the response leaves it out.
+    pub member: String,
+    /// The JSON of its default value, shown when the response leaves it out.
     pub default: String,
 }
 
@@ -165,8 +172,9 @@ impl Plan {
                     })?;
                     Some(Contribution {
                         name: field.name().to_string(),
-                        json_name: field.json_name().to_string(),
-                        default: default_json(&field),
+                        member: field.json_name().to_string(),
+                        default: default_json(&field, JsonOptions::default()),
+                        field,
                     })
                 }
             };
@@ -224,6 +232,7 @@ impl Plan {
                 deps,
                 referenced: false,
                 contributes,
+                render: None,
             });
         }
         check_acyclic(&calls)?;
@@ -240,6 +249,31 @@ impl Plan {
             timeout: config.timeout,
             calls,
         })
+    }
+
+    /// This plan writing its calls' answers with `options`: each call gets a codec that writes
+    /// them (made from its method's descriptors), and a contributed field its member name and
+    /// default as written. Fails only if a codec cannot be made, which the schema rules out.
+    pub fn with_json(mut self, options: JsonOptions, schema: &Schema) -> Result<Plan, String> {
+        if options.is_default() {
+            return Ok(self);
+        }
+        for call in &mut self.calls {
+            let spec = &call.method;
+            let method = schema
+                .descriptors()
+                .get_service_by_name(&spec.service)
+                .and_then(|s| s.methods().find(|m| m.name() == spec.method))
+                .ok_or_else(|| format!("{}: no descriptor", spec.qualified_method()))?;
+            let codec = DynamicCodec::new(&method, None, None)
+                .map_err(|e| format!("{}: {e}", call.name))?;
+            call.render = Some(Arc::new(codec.with_options(options)));
+            if let Some(contribution) = &mut call.contributes {
+                contribution.member = options.member_name(&contribution.field).to_string();
+                contribution.default = default_json(&contribution.field, options);
+            }
+        }
+        Ok(self)
     }
 
     /// The call of this name.
@@ -588,9 +622,9 @@ fn check_acyclic(calls: &[PlannedCall]) -> Result<(), Failure> {
     ))
 }
 
-/// The proto3 JSON a field's default value is rendered as, when a response leaves it out.
-fn default_json(field: &prost_reflect::FieldDescriptor) -> String {
-    use prost_reflect::Kind;
+/// The JSON a field's default value is rendered as with `options`, when a response leaves it
+/// out (with `emit_defaults`, only a oneof member or an `optional` field can be left out).
+pub fn default_json(field: &FieldDescriptor, options: JsonOptions) -> String {
     let text = if field.is_list() {
         "[]"
     } else if field.is_map() {
@@ -599,10 +633,16 @@ fn default_json(field: &prost_reflect::FieldDescriptor) -> String {
         match field.kind() {
             // The well-known types have their own JSON forms; an unset one is no value.
             Kind::Message(m) if m.package_name() == "google.protobuf" => "null",
+            // The default message as the options write it (all its fields with
+            // `emit_defaults`); a message the renderer cannot plan is no value.
+            Kind::Message(m) if !options.is_default() => {
+                return dynamic::default_json(&m, options).unwrap_or_else(|_| "null".into());
+            }
             Kind::Message(_) => "{}",
             Kind::String | Kind::Bytes => "\"\"",
             Kind::Bool => "false",
             Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 | Kind::Uint64 | Kind::Fixed64 => "\"0\"",
+            Kind::Enum(_) if options.enums_as_numbers => "0",
             Kind::Enum(e) => {
                 return e
                     .get_value(0)

@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use crate::http_rule::PathTemplate;
 
-use super::{AuthPolicy, Config, RateLimitConfig};
+use super::{AuthPolicy, Config, JsonOutputConfig, RateLimitConfig};
 
 /// `[[routes]]`: settings for the bindings it selects, by gRPC method (`method`) or by HTTP
 /// binding (`route`); exactly one of the two.
@@ -57,6 +57,9 @@ pub struct RouteConfig {
     /// in the request or in an upload's part; any when absent.
     #[serde(default)]
     pub accept: Option<Vec<String>>,
+    /// JSON output options for these bindings, key by key over `[server.json]`.
+    #[serde(default)]
+    pub json: Option<JsonOutputConfig>,
 }
 
 impl RouteConfig {

@@ -79,6 +79,28 @@ pub struct ServerConfig {
     pub reflection: bool,
     /// Serve the OpenAPI document at `/openapi.json` and the API page at `/docs`. Default true.
     pub openapi: bool,
+    /// `[server.json]`: how answers are written as JSON; every option off by default (proto3
+    /// JSON as the generated code writes it). `[[routes]] json` overrides it key by key.
+    pub json: JsonOutputConfig,
+}
+
+/// `[server.json]`, `[[routes]] json`: options of the JSON answers (not of error bodies, gRPC
+/// answers or raw `google.api.HttpBody` answers). A key left out is decided elsewhere: by an
+/// earlier `[[routes]]` entry, then `[server.json]`, then false.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct JsonOutputConfig {
+    /// Write every field, also one that holds its default value (protojson's
+    /// EmitUnpopulated): `0`, `""`, `[]`, `{}`, `null` for an unset message. Unset oneof
+    /// members and proto3 `optional` fields stay out.
+    #[serde(default)]
+    pub emit_defaults: Option<bool>,
+    /// Write enum values as their numbers instead of their names.
+    #[serde(default)]
+    pub enums_as_numbers: Option<bool>,
+    /// Name members by their proto field names (`order_id`) instead of lowerCamelCase.
+    #[serde(default)]
+    pub proto_names: Option<bool>,
 }
 
 /// `[server.tls]`: the listener's certificate.
@@ -143,6 +165,7 @@ impl Default for ServerConfig {
             grpc: true,
             reflection: true,
             openapi: true,
+            json: JsonOutputConfig::default(),
         }
     }
 }

@@ -9,12 +9,14 @@ use http::uri::PathAndQuery;
 use crate::aggregate::{Aggregate, CallTarget, Plan};
 use crate::config::Config;
 use crate::http_rule::{PathMatch, PathTemplate, RouteMatcher};
-use crate::schema::{RouteSpec, Schema};
+use crate::schema::{MethodCodec, RouteSpec, Schema};
 use crate::security::RoutePolicy;
 use crate::security::identity_fields::IdentityFields;
 use crate::telemetry::metrics::{self, SharedString};
+use crate::transcode::JsonOptions;
 use crate::transcode::answer::AnswerPlan;
 use crate::transcode::body::BodyPlan;
+use crate::transcode::dynamic::DynamicCodec;
 use crate::upstream::Backend;
 
 use super::settings::{MethodSettings, Settings};
@@ -42,6 +44,9 @@ pub struct RouteEntry {
     pub answer: AnswerPlan,
     /// The request fields the caller's credential sets.
     pub identity_fields: Option<Arc<IdentityFields>>,
+    /// Writes the JSON answers: the binding's own codec, or, when the binding's JSON output
+    /// options are not the default, a dynamic codec that writes with them.
+    pub render: Arc<dyn MethodCodec>,
 }
 
 /// What a matched route leads to: one method, or an aggregate of calls.
@@ -120,6 +125,7 @@ impl RouteTable {
             )
             .map_err(|e| format!("{} {}: {e}", spec.http_method, spec.template))?;
             let identity_fields = identity_fields(&method.input(), from_identity)?;
+            let render = render_codec(spec, &method, settings.json(spec))?;
             let entry = RouteEntry {
                 spec: spec.clone(),
                 label: metrics::shared(spec.template.as_str()),
@@ -132,10 +138,15 @@ impl RouteTable {
                 body,
                 answer,
                 identity_fields,
+                render,
             };
             matcher.insert(&spec.http_method, template, RouteTarget::Method(entry));
         }
         for (i, plan) in plans.into_iter().enumerate() {
+            let json = settings.aggregate_json(&plan);
+            let plan = plan
+                .with_json(json, schema)
+                .map_err(|e| format!("aggregates[{i}]: {e}"))?;
             let mut targets = Vec::with_capacity(plan.calls.len());
             for call in &plan.calls {
                 let method = &call.method;
@@ -213,4 +224,20 @@ pub(super) fn identity_fields(
     IdentityFields::new(input, &fields)
         .map(|f| Some(Arc::new(f)))
         .map_err(|e| format!("routes[{i}].from_identity: {e}"))
+}
+
+/// The codec that writes a binding's answers with `options`: its own when they are the
+/// default (the fast path stays as it is), else one made from the method's descriptors,
+/// whatever the binding's source, since the generated code writes only the default.
+fn render_codec(
+    spec: &RouteSpec,
+    method: &prost_reflect::MethodDescriptor,
+    options: JsonOptions,
+) -> Result<Arc<dyn MethodCodec>, String> {
+    if options.is_default() {
+        return Ok(spec.codec.clone());
+    }
+    let codec = DynamicCodec::new(method, None, spec.response_body.as_deref())
+        .map_err(|e| format!("{} {}: {e}", spec.http_method, spec.template))?;
+    Ok(Arc::new(codec.with_options(options)))
 }

@@ -18,6 +18,7 @@ use crate::schema::{MethodSpec, RouteSpec};
 use crate::security::RoutePolicy;
 use crate::security::ratelimit::RateLimit;
 use crate::security::shared::SharedStore;
+use crate::transcode::JsonOptions;
 
 /// What a call of one method, by one way in, is given.
 pub struct MethodSettings {
@@ -157,5 +158,27 @@ impl<'a> Settings<'a> {
 
     fn policy(&self, selects: impl Fn(&RouteConfig) -> bool) -> RoutePolicy {
         RoutePolicy::resolve(self.config, &self.limits, selects)
+    }
+
+    /// A REST binding's JSON output options.
+    pub fn json(&self, spec: &RouteSpec) -> JsonOptions {
+        self.json_options(|r| {
+            r.selects_binding(
+                &spec.http_method,
+                &spec.template,
+                Some((&spec.service, &spec.method)),
+            )
+        })
+    }
+
+    /// An aggregate route's JSON output options, for the answers of all its calls: entries
+    /// that name its route (`route = "VERB /template"`), else `[server.json]`.
+    pub fn aggregate_json(&self, plan: &Plan) -> JsonOptions {
+        let template = plan.template.to_string();
+        self.json_options(|r| r.selects_binding(&plan.http_method, &template, None))
+    }
+
+    fn json_options(&self, selects: impl Fn(&RouteConfig) -> bool) -> JsonOptions {
+        JsonOptions::resolve(self.config, selects)
     }
 }

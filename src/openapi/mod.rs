@@ -17,6 +17,7 @@ use crate::http_rule::{PathTemplate, Segment};
 use crate::media_type::MediaRange;
 use crate::schema::{MethodKind, RouteSpec, Schema};
 use crate::security::RoutePolicy;
+use crate::transcode::JsonOptions;
 use crate::transcode::body::BodyPlan;
 pub use schema::Schemas;
 
@@ -132,7 +133,15 @@ pub fn document(config: &Config, schema: &Schema, plans: &[Plan]) -> Value {
             operation["requestBody"] =
                 media::request_body(&plan, &input, body, &accept, &mut schemas);
         }
-        operation["responses"] = responses(spec, &plan, &output, &mut schemas);
+        let json = JsonOptions::resolve(config, |r| {
+            r.selects_binding(
+                &spec.http_method,
+                &spec.template,
+                Some((&spec.service, &spec.method)),
+            )
+        });
+        operation["responses"] =
+            schemas.answer(json, |schemas| responses(spec, &plan, &output, schemas));
         let answer = config.answer_settings(
             &spec.http_method,
             &spec.template,
@@ -656,6 +665,10 @@ fn aggregate_operation(
             }
         }
     }
+    let template = plan.template.to_string();
+    let json = JsonOptions::resolve(config, |r| {
+        r.selects_binding(&plan.http_method, &template, None)
+    });
     let mut properties = Map::new();
     for call in &plan.calls {
         if let Some(output) = schema
@@ -666,10 +679,10 @@ fn aggregate_operation(
                 .contributes
                 .as_ref()
                 .and_then(|c| output.get_field_by_name(&c.name));
-            let mut schema = match contributed {
+            let mut schema = schemas.answer(json, |schemas| match contributed {
                 Some(field) => schemas.field(&field),
                 None => schemas.message(&output),
-            };
+            });
             if let Value::Object(object) = &mut schema
                 && call.required
             {

@@ -2,6 +2,11 @@
 //! mapping the gateway speaks: lowerCamelCase `json_name` properties, 64-bit integers as
 //! strings, enums by name, well-known types in their JSON forms, maps as objects, and at most one
 //! field of a oneof.
+//!
+//! An answer written with JSON output options (`[server.json]`, `[[routes]] json`) is described
+//! by schemas of its own, named with a suffix (`pkg.Message-proto_names`): proto names, enums
+//! as integers, and with `emit_defaults` the fields always written listed as `required` (an
+//! unset message being `null`).
 
 use std::collections::BTreeMap;
 
@@ -9,55 +14,109 @@ use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor};
 use serde_json::{Map, Value, json};
 
 use super::comments;
+use crate::transcode::JsonOptions;
 
-/// `#/components/schemas/<full name>`.
-pub fn reference(message: &MessageDescriptor) -> Value {
-    json!({ "$ref": format!("#/components/schemas/{}", message.full_name()) })
+/// `#/components/schemas/<name>`.
+fn reference(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
 }
 
-/// Collects schemas by full name: the messages reached from the ones added, once each.
+/// A message's component name: its full name, with a suffix naming the options it is written
+/// with when they are not the default.
+fn component_name(message: &MessageDescriptor, options: JsonOptions) -> String {
+    let mut name = message.full_name().to_string();
+    let flags = [
+        (options.emit_defaults, "emit_defaults"),
+        (options.enums_as_numbers, "enums_as_numbers"),
+        (options.proto_names, "proto_names"),
+    ];
+    for (_, flag) in flags.iter().filter(|(on, _)| *on) {
+        name.push('-');
+        name.push_str(flag);
+    }
+    name
+}
+
+/// Collects schemas by component name: the messages reached from the ones added, once each.
 #[derive(Default)]
 pub struct Schemas {
     pub schemas: BTreeMap<String, Value>,
+    /// The JSON output options of the answer being described; the default for requests.
+    output: JsonOptions,
 }
 
 impl Schemas {
+    /// What `describe` adds, described as an answer written with `options`.
+    pub fn answer<T>(&mut self, options: JsonOptions, describe: impl FnOnce(&mut Self) -> T) -> T {
+        let before = std::mem::replace(&mut self.output, options);
+        let described = describe(self);
+        self.output = before;
+        described
+    }
+
     /// The schema of a value of `message`: a `$ref` for ordinary messages (whose schema is added
     /// to the components), the inline JSON form for well-known types.
     pub fn message(&mut self, message: &MessageDescriptor) -> Value {
         if let Some(inline) = well_known(message) {
             return inline;
         }
-        let name = message.full_name().to_string();
+        let name = component_name(message, self.output);
         if !self.schemas.contains_key(&name) {
             // Placeholder first, so recursive messages end.
             self.schemas.insert(name.clone(), Value::Null);
             let schema = self.object(message);
-            self.schemas.insert(name, schema);
+            self.schemas.insert(name.clone(), schema);
         }
-        reference(message)
+        reference(&name)
     }
 
     /// An ordinary message as an object schema.
     fn object(&mut self, message: &MessageDescriptor) -> Value {
+        let options = self.output;
         let mut properties = Map::new();
+        let mut always = Vec::new();
         for field in message.fields() {
             let mut schema = self.field(&field);
+            let name = options.member_name(&field).to_string();
+            if options.emit_defaults && field.containing_oneof().is_none() {
+                // Written even when unset: a message (or a proto2 `optional` scalar) as `null`.
+                let no_value = json!({ "type": "null" });
+                let nullable = schema.as_object().is_some_and(|o| o.is_empty())
+                    || schema["anyOf"]
+                        .as_array()
+                        .is_some_and(|a| a.contains(&no_value));
+                if field.supports_presence() && !nullable {
+                    schema = json!({ "anyOf": [schema, no_value] });
+                }
+                always.push(Value::from(name.clone()));
+            }
             if let (Some(text), Value::Object(object)) = (comments(&field), &mut schema)
                 && !object.contains_key("$ref")
             {
+                // An enum written as numbers keeps its names in the description.
+                let text = match object.get("description").and_then(Value::as_str) {
+                    Some(names) => format!("{text}\n\n{names}"),
+                    None => text,
+                };
                 object.insert("description".into(), text.into());
             }
-            properties.insert(field.json_name().to_string(), schema);
+            properties.insert(name, schema);
         }
         let mut schema = json!({ "type": "object", "properties": properties });
         if let Some(text) = comments(message) {
             schema["description"] = text.into();
         }
+        if !always.is_empty() {
+            schema["required"] = Value::Array(always);
+        }
         let oneofs: Vec<Vec<String>> = message
             .oneofs()
             .filter(|o| !o.is_synthetic())
-            .map(|o| o.fields().map(|f| f.json_name().to_string()).collect())
+            .map(|o| {
+                o.fields()
+                    .map(|f| options.member_name(&f).to_string())
+                    .collect()
+            })
             .collect();
         if !oneofs.is_empty() {
             // At most one field of each oneof: exactly one of them, or none.
@@ -113,6 +172,22 @@ impl Schemas {
             Kind::String => json!({ "type": "string" }),
             Kind::Bytes => {
                 json!({ "type": "string", "format": "byte", "contentEncoding": "base64" })
+            }
+            Kind::Enum(e) if self.output.enums_as_numbers => {
+                let mut numbers: Vec<i32> = Vec::new();
+                let mut names = Vec::new();
+                for value in e.values() {
+                    if !numbers.contains(&value.number()) {
+                        numbers.push(value.number());
+                    }
+                    names.push(format!("{} = {}", value.name(), value.number()));
+                }
+                json!({
+                    "type": "integer",
+                    "format": "int32",
+                    "enum": numbers,
+                    "description": names.join(", "),
+                })
             }
             Kind::Enum(e) => {
                 let names: Vec<String> = e.values().map(|v| v.name().to_string()).collect();

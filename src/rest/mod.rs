@@ -173,7 +173,7 @@ impl Gateway {
                 Framing::Raw(entry.body.clone())
             } else {
                 Framing::Json {
-                    codec: spec.codec.clone(),
+                    codec: entry.render.clone(),
                     format: StreamFormat::negotiate(&parts.headers),
                 }
             };
@@ -209,7 +209,7 @@ impl Gateway {
             response
         } else {
             let mut out = Vec::with_capacity(reply_message.len() * 2 + 16);
-            spec.codec.render_response(&reply_message, &mut out)?;
+            entry.render.render_response(&reply_message, &mut out)?;
             let mut response = Response::new(Body::from(out));
             let json = HeaderValue::from_static("application/json");
             response.headers_mut().insert(CONTENT_TYPE, json);

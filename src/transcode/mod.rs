@@ -19,6 +19,7 @@ pub mod query;
 pub mod stream;
 
 pub use codec::UnaryCodec;
+pub use dynamic::JsonOptions;
 pub use fields::{FieldError, FieldSet, field_error};
 
 use crate::error::GatewayError;

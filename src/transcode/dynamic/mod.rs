@@ -47,6 +47,31 @@ use de::{ListReader, MessageReader};
 use plan::{Element, MessageId, Plans, Text};
 use text::Fields;
 
+pub use ser::JsonOptions;
+
+impl JsonOptions {
+    /// The options of what `selects` picks out of `config`, each by the rule of every route
+    /// key: the last selecting `[[routes]]` entry whose `json` sets it, else `[server.json]`,
+    /// else off.
+    pub fn resolve(
+        config: &crate::config::Config,
+        selects: impl Fn(&crate::config::RouteConfig) -> bool,
+    ) -> JsonOptions {
+        let server = &config.server.json;
+        let option = |key: fn(&crate::config::JsonOutputConfig) -> Option<bool>| {
+            config
+                .route_setting(&selects, |r| r.json.as_ref().and_then(key))
+                .or(key(server))
+                .unwrap_or(false)
+        };
+        JsonOptions {
+            emit_defaults: option(|j| j.emit_defaults),
+            enums_as_numbers: option(|j| j.enums_as_numbers),
+            proto_names: option(|j| j.proto_names),
+        }
+    }
+}
+
 /// The codec of one HTTP binding of a method described at run time. `Send + Sync`; made once
 /// per binding, when a schema is loaded.
 pub struct DynamicCodec {
@@ -57,6 +82,8 @@ pub struct DynamicCodec {
     body: BodyBinding,
     /// `response_body`: the index of the response field, in its message's plan.
     response_field: Option<usize>,
+    /// How responses are written; the default is the generated codec's output.
+    options: JsonOptions,
 }
 
 /// What the request body sets.
@@ -142,7 +169,14 @@ impl DynamicCodec {
             output: output_id,
             body,
             response_field,
+            options: JsonOptions::default(),
         })
+    }
+
+    /// This codec writing its responses with `options` (requests are read as before).
+    pub fn with_options(mut self, options: JsonOptions) -> DynamicCodec {
+        self.options = options;
+        self
     }
 
     fn bind_body(&self, target: &mut Fields<'_>, body: &[u8]) -> Result<(), GatewayError> {
@@ -187,6 +221,20 @@ impl DynamicCodec {
     }
 }
 
+/// The JSON of an empty `message` (its default value) written with `options`.
+pub fn default_json(
+    message: &prost_reflect::MessageDescriptor,
+    options: JsonOptions,
+) -> Result<String, String> {
+    let (plans, roots) = Plans::build(&[message]);
+    let mut out = Vec::new();
+    match ser::render(&plans, roots[0], None, &[], &mut out, options) {
+        Ok(()) => String::from_utf8(out).map_err(|e| e.to_string()),
+        Err(ser::Failure::Decode(e)) => Err(e.to_string()),
+        Err(ser::Failure::Render(e)) => Err(e.to_string()),
+    }
+}
+
 fn set(
     message: &mut DynamicMessage,
     field: &plan::FieldPlan,
@@ -227,7 +275,8 @@ impl MethodCodec for DynamicCodec {
     }
 
     fn render_response(&self, message: &[u8], out: &mut Vec<u8>) -> Result<(), GatewayError> {
-        match ser::render(&self.plans, self.output, self.response_field, message, out) {
+        let (plans, output, field) = (&self.plans, self.output, self.response_field);
+        match ser::render(plans, output, field, message, out, self.options) {
             Ok(()) => Ok(()),
             Err(ser::Failure::Decode(e)) => Err(undecodable(e)),
             Err(ser::Failure::Render(e)) => Err(unrenderable(e)),

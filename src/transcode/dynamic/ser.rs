@@ -5,6 +5,9 @@
 //! through serde_json's serializer, so numbers and strings are formatted by the same code as
 //! the generated `Serialize` impls. Map entries are written sorted by key, one of the orders
 //! the compiled codec's hash maps may produce.
+//!
+//! [`JsonOptions`] change that output where a config asks for it (`[server.json]`,
+//! `[[routes]] json`); their default writes exactly the above.
 
 use serde::ser::{Error as _, SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
@@ -13,6 +16,36 @@ use super::plan::{Element, FieldPlan, MessageId, Plans, Scalar, Shape, Wire};
 use super::wire::{Entries, Item, Known, Reader, Record, Slot};
 use super::wkt;
 use crate::wkt::ProtoFloat;
+
+/// How replies are written beyond the proto3 JSON mapping's defaults. The default (all false)
+/// is the generated codec's output, byte for byte.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct JsonOptions {
+    /// Every field, also when it holds its default value, as protojson's EmitUnpopulated:
+    /// scalars as their default, lists as `[]`, maps as `{}`, unset messages (well-known
+    /// types too) as `null`; unset oneof members and proto3 `optional` fields stay out.
+    pub emit_defaults: bool,
+    /// Enum values as their numbers.
+    pub enums_as_numbers: bool,
+    /// Members named by the proto field name instead of the JSON name.
+    pub proto_names: bool,
+}
+
+impl JsonOptions {
+    /// Whether these are the generated codec's options.
+    pub fn is_default(&self) -> bool {
+        *self == JsonOptions::default()
+    }
+
+    /// The member name of `field` in a written message.
+    pub fn member_name<'f>(&self, field: &'f prost_reflect::FieldDescriptor) -> &'f str {
+        if self.proto_names {
+            field.name()
+        } else {
+            field.json_name()
+        }
+    }
+}
 
 /// Why a reply could not be written.
 pub enum Failure {
@@ -28,6 +61,7 @@ pub fn render(
     field: Option<usize>,
     reply: &[u8],
     out: &mut Vec<u8>,
+    options: JsonOptions,
 ) -> Result<(), Failure> {
     let mut serializer = serde_json::Serializer::new(out);
     let plan = plans.message(id);
@@ -42,10 +76,11 @@ pub fn render(
     };
     let record = Record::decode(&reader, id).map_err(Failure::Decode)?;
     match field {
-        None => RecordJson(&record).serialize(&mut serializer),
+        None => RecordJson(&record, options).serialize(&mut serializer),
         Some(index) => FieldJson {
             record: &record,
             index,
+            options,
         }
         .serialize(&mut serializer),
     }
@@ -53,23 +88,35 @@ pub fn render(
 }
 
 /// A whole message.
-struct RecordJson<'r, 'a>(&'r Record<'a>);
+struct RecordJson<'r, 'a>(&'r Record<'a>, JsonOptions);
 
 impl Serialize for RecordJson<'_, '_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let record = self.0;
         let plan = record.plans().message(record.id());
         let mut map = serializer.serialize_map(None)?;
+        if self.1.emit_defaults {
+            for (index, field) in plan.fields.iter().enumerate() {
+                let name = self.name(field);
+                match record.get(index) {
+                    Some(slot) => map.serialize_entry(name, &self.slot(field, slot))?,
+                    None if has_presence(field) => {}
+                    None if unset_is_null(field) => map.serialize_entry(name, &())?,
+                    None => map.serialize_entry(name, &Absent(record, field, self.1))?,
+                }
+            }
+            return map.end();
+        }
         if plan.has_required {
             // proto2: a `required` field is written even when absent (pbjson writes what
             // prost holds: the default, or `null` for a message).
             for (index, field) in plan.fields.iter().enumerate() {
                 match record.get(index) {
                     Some(slot) if !is_empty(field, slot) => {
-                        map.serialize_entry(&*field.json_name, &self.slot(field, slot))?;
+                        map.serialize_entry(self.name(field), &self.slot(field, slot))?;
                     }
                     None if field.shape == Shape::Required => {
-                        map.serialize_entry(&*field.json_name, &Absent(record, field))?;
+                        map.serialize_entry(self.name(field), &Absent(record, field, self.1))?;
                     }
                     _ => {}
                 }
@@ -79,7 +126,7 @@ impl Serialize for RecordJson<'_, '_> {
         for (index, slot) in &record.fields {
             let field = &plan.fields[*index as usize];
             if !is_empty(field, slot) {
-                map.serialize_entry(&*field.json_name, &self.slot(field, slot))?;
+                map.serialize_entry(self.name(field), &self.slot(field, slot))?;
             }
         }
         map.end()
@@ -94,7 +141,32 @@ impl<'r, 'a> RecordJson<'r, 'a> {
             field,
             slot,
             proto3_fixes: plans.message(self.0.id()).proto3_fixes,
+            options: self.1,
         }
+    }
+
+    fn name<'f>(&self, field: &'f FieldPlan) -> &'f str {
+        if self.1.proto_names {
+            field.descriptor.name()
+        } else {
+            &field.json_name
+        }
+    }
+}
+
+/// With `emit_defaults`, whether an unset field stays out, as protojson leaves it out: a
+/// oneof member or a proto3 `optional` field (in its synthetic oneof).
+fn has_presence(field: &FieldPlan) -> bool {
+    field.shape == Shape::Oneof || field.descriptor.containing_oneof().is_some()
+}
+
+/// With `emit_defaults`, whether an unset field is written `null`, as protojson writes it: a
+/// singular message (well-known types too) or a proto2 `optional` scalar.
+fn unset_is_null(field: &FieldPlan) -> bool {
+    match field.shape {
+        Shape::Explicit => true,
+        Shape::Required => matches!(field.element, Element::Message(_)),
+        _ => false,
     }
 }
 
@@ -129,6 +201,7 @@ struct SlotJson<'r, 'a> {
     field: &'r FieldPlan,
     slot: &'r Slot<'a>,
     proto3_fixes: bool,
+    options: JsonOptions,
 }
 
 impl<'r, 'a> SlotJson<'r, 'a> {
@@ -140,6 +213,7 @@ impl<'r, 'a> SlotJson<'r, 'a> {
             // pbjson leaves floats in map values as serde writes them (`null` if not finite).
             floats_as_text: self.proto3_fixes && !in_map,
             proto3_fixes: self.proto3_fixes,
+            options: self.options,
         }
     }
 }
@@ -188,6 +262,7 @@ struct ItemJson<'r, 'a> {
     item: &'r Item<'a>,
     floats_as_text: bool,
     proto3_fixes: bool,
+    options: JsonOptions,
 }
 
 impl Serialize for ItemJson<'_, '_> {
@@ -207,6 +282,9 @@ impl Serialize for ItemJson<'_, '_> {
             Item::Enum(n) => {
                 let name = match self.element {
                     Element::NullValue if *n == 0 => return serializer.serialize_unit(),
+                    Element::Enum(_) if self.options.enums_as_numbers => {
+                        return serializer.serialize_i32(*n);
+                    }
                     Element::Enum(id) => self.plans.enumeration(id).name(*n),
                     _ => None,
                 };
@@ -217,7 +295,7 @@ impl Serialize for ItemJson<'_, '_> {
                     None => Err(S::Error::custom(format_args!("Invalid variant {n}"))),
                 }
             }
-            Item::Message(record) => RecordJson(record).serialize(serializer),
+            Item::Message(record) => RecordJson(record, self.options).serialize(serializer),
             Item::Timestamp(time) => time.serialize(serializer),
             Item::Known(known) => known.serialize(serializer),
         }
@@ -225,11 +303,11 @@ impl Serialize for ItemJson<'_, '_> {
 }
 
 /// A field the reply does not have, written as prost's default of it.
-struct Absent<'r, 'a>(&'r Record<'a>, &'r FieldPlan);
+struct Absent<'r, 'a>(&'r Record<'a>, &'r FieldPlan, JsonOptions);
 
 impl Serialize for Absent<'_, '_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let Absent(record, field) = *self;
+        let Absent(record, field, options) = *self;
         let plans = record.plans();
         let item = match (field.element, field.shape) {
             (_, Shape::Repeated) => return serializer.collect_seq(std::iter::empty::<()>()),
@@ -240,7 +318,10 @@ impl Serialize for Absent<'_, '_> {
             (Element::Message(_), Shape::Required) => return serializer.serialize_unit(),
             (Element::Message(id), _) => match plans.message(id).wkt {
                 Some(kind) => return Known::default_of(kind).serialize(serializer),
-                None => Item::Message(Record::new(record.reader, id)),
+                None => {
+                    let empty = Record::new(record.reader, id);
+                    return RecordJson(&empty, options).serialize(serializer);
+                }
             },
             (Element::Scalar(_) | Element::Enum(_) | Element::NullValue, _) => default(field.wire),
         };
@@ -250,6 +331,7 @@ impl Serialize for Absent<'_, '_> {
             item: &item,
             floats_as_text: plans.message(record.id()).proto3_fixes,
             proto3_fixes: plans.message(record.id()).proto3_fixes,
+            options,
         }
         .serialize(serializer)
     }
@@ -276,6 +358,7 @@ fn default(wire: Wire) -> Item<'static> {
 struct FieldJson<'r, 'a> {
     record: &'r Record<'a>,
     index: usize,
+    options: JsonOptions,
 }
 
 impl Serialize for FieldJson<'_, '_> {
@@ -283,13 +366,15 @@ impl Serialize for FieldJson<'_, '_> {
         let record = self.record;
         let field = &record.plans().message(record.id()).fields[self.index];
         match record.get(self.index) {
-            Some(slot) => RecordJson(record).slot(field, slot).serialize(serializer),
+            Some(slot) => RecordJson(record, self.options)
+                .slot(field, slot)
+                .serialize(serializer),
             None if field.shape == Shape::Explicit
                 && matches!(field.element, Element::Scalar(_)) =>
             {
                 serializer.serialize_none()
             }
-            None => Absent(record, field).serialize(serializer),
+            None => Absent(record, field, self.options).serialize(serializer),
         }
     }
 }

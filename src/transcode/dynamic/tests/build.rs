@@ -754,7 +754,14 @@ fn rich_request_bodies_build_the_same_message_for_every_binding() {
                 field.expect("the body field")
             });
             let mut text = Vec::new();
-            let written = ser::render(&plans, roots[0], field, &message.encode_to_vec(), &mut text);
+            let written = ser::render(
+                &plans,
+                roots[0],
+                field,
+                &message.encode_to_vec(),
+                &mut text,
+                ser::JsonOptions::default(),
+            );
             if written.is_err() {
                 continue; // no JSON form (a non-finite number in a Value)
             }

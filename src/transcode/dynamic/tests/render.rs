@@ -127,11 +127,66 @@ fn every_compiled_message_renders_the_same_json_value() {
             let reply = rich(&message, seed, 2, 3);
             let expected = crate::proto::render_any(message.full_name(), &reply.encode_to_vec());
             let mut out = Vec::new();
-            let written = ser::render(&plans, roots[0], None, &reply.encode_to_vec(), &mut out);
+            let written = ser::render(
+                &plans,
+                roots[0],
+                None,
+                &reply.encode_to_vec(),
+                &mut out,
+                ser::JsonOptions::default(),
+            );
             let actual = written
                 .ok()
                 .map(|()| serde_json::from_slice::<serde_json::Value>(&out).expect("valid JSON"));
             assert_eq!(actual, expected, "{} seed {seed}", message.full_name());
+        }
+    }
+}
+
+/// JSON output options over every compiled message: a reply the default writes is written
+/// with any options too; with `emit_defaults` every field without presence is a member, even
+/// of an empty reply; with `proto_names` every member is a proto field name.
+#[test]
+fn every_compiled_message_renders_with_every_option() {
+    let pool = schema().descriptors();
+    let all = ser::JsonOptions {
+        emit_defaults: true,
+        enums_as_numbers: true,
+        proto_names: true,
+    };
+    for message in pool.all_messages() {
+        if message.is_map_entry() || message.package_name() == "google.protobuf" {
+            continue;
+        }
+        let (plans, roots) = Plans::build(&[&message]);
+        let always: Vec<String> = message
+            .fields()
+            .filter(|f| f.containing_oneof().is_none())
+            .map(|f| f.name().to_string())
+            .collect();
+        let proto_names: Vec<String> = message.fields().map(|f| f.name().to_string()).collect();
+        for seed in 0..3 {
+            let reply = rich(&message, seed, 2, 3).encode_to_vec();
+            for (reply, what) in [(&reply[..], "rich"), (&[][..], "empty")] {
+                let write = |options| {
+                    let mut out = Vec::new();
+                    ser::render(&plans, roots[0], None, reply, &mut out, options)
+                        .ok()
+                        .map(|()| serde_json::from_slice::<serde_json::Value>(&out).unwrap())
+                };
+                let Some(_) = write(ser::JsonOptions::default()) else {
+                    continue; // no JSON form (a non-finite number in a Value)
+                };
+                let name = message.full_name();
+                let written = write(all).unwrap_or_else(|| panic!("{name} {what} seed {seed}"));
+                let members = written.as_object().expect("an object");
+                for field in &always {
+                    assert!(members.contains_key(field), "{name} {what}: no {field}");
+                }
+                for member in members.keys() {
+                    assert!(proto_names.contains(member), "{name} {what}: {member}");
+                }
+            }
         }
     }
 }
