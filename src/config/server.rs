@@ -79,6 +79,22 @@ pub struct ServerConfig {
     pub reflection: bool,
     /// Serve the OpenAPI document at `/openapi.json` and the API page at `/docs`. Default true.
     pub openapi: bool,
+    /// The body of REST error answers: `"status"` (google.rpc.Status JSON) or `"problem"`
+    /// (RFC 9457 `application/problem+json`). gRPC and gRPC-Web answers are not affected.
+    /// Default `"status"`; follows a reload.
+    pub errors: ErrorFormat,
+}
+
+/// `[server] errors`: how REST error answers are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ErrorFormat {
+    /// `{"code", "message", "details"}`: a google.rpc.Status in proto3 JSON.
+    #[default]
+    Status,
+    /// RFC 9457 problem details: `type`, `title`, `status`, `detail`, and the google.rpc
+    /// `code` and `details` as extension members.
+    Problem,
 }
 
 /// `[server.tls]`: the listener's certificate.
@@ -143,6 +159,7 @@ impl Default for ServerConfig {
             grpc: true,
             reflection: true,
             openapi: true,
+            errors: ErrorFormat::Status,
         }
     }
 }
