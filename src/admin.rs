@@ -136,6 +136,7 @@ pub async fn serve(
         max_headers: DEFAULT_MAX_HEADERS,
         max_header_bytes: usize::try_from(DEFAULT_MAX_HEADER_BYTES).unwrap_or(usize::MAX),
         tls: None,
+        problem_details: false,
     };
     listener::serve_with_drain(
         listener,

@@ -7,11 +7,17 @@
 //! Errors from a backend keep the backend's details, except `google.rpc.DebugInfo` (stack
 //! traces), and the messages of UNKNOWN, INTERNAL and DATA_LOSS statuses are replaced by a
 //! generic one so backend internals do not leak.
+//!
+//! The same parts can be written as RFC 9457 problem details instead (`[server] errors =
+//! "problem"`): an error response keeps its [`ErrorParts`] as an extension, and
+//! [`as_problem`] rewrites the body when the stack knows the config asks for it, so that
+//! making an error answer never needs the config.
 
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use http::{HeaderValue, StatusCode, header};
 use prost::Message;
+use serde::Serialize;
 use serde_json::{Value, json};
 use tonic::Code;
 
@@ -294,13 +300,29 @@ impl GatewayError {
         self.json_with(code, reason)
     }
 
+    /// The body as problem details (`application/problem+json`).
+    pub fn problem_body(&self) -> String {
+        self.parts().problem_json()
+    }
+
+    /// What its answer is made of.
+    fn parts(&self) -> ErrorParts {
+        let Disposition {
+            status,
+            code,
+            reason,
+        } = self.disposition();
+        ErrorParts {
+            status,
+            code,
+            reason,
+            message: self.public_message(),
+            details: self.details(reason),
+        }
+    }
+
     fn json_with(&self, code: Code, reason: &'static str) -> String {
-        json!({
-            "code": code as i32,
-            "message": self.public_message(),
-            "details": self.details(reason),
-        })
-        .to_string()
+        status_json(code, &self.public_message(), &self.details(reason))
     }
 
     /// The google.rpc code of this error, as the JSON error shape carries it.
@@ -342,6 +364,98 @@ impl GatewayError {
     }
 }
 
+/// The google.rpc.Status JSON body.
+fn status_json(code: Code, message: &str, details: &[Value]) -> String {
+    json!({
+        "code": code as i32,
+        "message": message,
+        "details": details,
+    })
+    .to_string()
+}
+
+/// The media type of RFC 9457 problem details.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// What an error answer was made of, kept on the response as an extension so that it can be
+/// written again as problem details ([`as_problem`]).
+#[derive(Clone, Debug)]
+pub struct ErrorParts {
+    status: StatusCode,
+    code: Code,
+    reason: &'static str,
+    message: String,
+    details: Vec<Value>,
+}
+
+/// An RFC 9457 problem details object, members in the order the RFC lists them; `instance`
+/// is left out.
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+    /// Extension member: the google.rpc.Code.
+    code: i32,
+    /// Extension member: the google.rpc.Status details, as in the status shape.
+    details: &'a [Value],
+}
+
+impl ErrorParts {
+    /// `urn:gatehouse:error:<reason>`, the machine reason lowercased with `-` for `_`
+    /// (`urn:gatehouse:error:route-not-found`).
+    pub fn problem_type(&self) -> String {
+        format!(
+            "urn:gatehouse:error:{}",
+            self.reason.to_ascii_lowercase().replace('_', "-")
+        )
+    }
+
+    /// The `application/problem+json` body: `type`, `title` (the status's reason phrase),
+    /// `status`, `detail` (the public message) and the extension members `code` and `details`.
+    pub fn problem_json(&self) -> String {
+        let title = self
+            .status
+            .canonical_reason()
+            .unwrap_or(match self.status.as_u16() {
+                499 => "Client Closed Request",
+                _ => "Error",
+            });
+        let problem = Problem {
+            kind: self.problem_type(),
+            title,
+            status: self.status.as_u16(),
+            detail: &self.message,
+            code: self.code as i32,
+            details: &self.details,
+        };
+        serde_json::to_string(&problem)
+            .unwrap_or_else(|_| status_json(self.code, &self.message, &[]))
+    }
+}
+
+/// `response` with its body as problem details, when it is an error answer made by
+/// [`GatewayError`] (it carries [`ErrorParts`]); any other response as it is. Status and
+/// headers are kept, except `Content-Type` (`application/problem+json`) and, for the answer to
+/// a HEAD request (`head`, whose body is already left out), `Content-Length`.
+pub fn as_problem(mut response: Response, head: bool) -> Response {
+    let Some(parts) = response.extensions().get::<ErrorParts>() else {
+        return response;
+    };
+    let body = parts.problem_json();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    if head {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        return response;
+    }
+    headers.remove(header::CONTENT_LENGTH);
+    *response.body_mut() = axum::body::Body::from(body);
+    response
+}
+
 /// The details of a backend status (`grpc-status-details-bin`: an encoded google.rpc.Status),
 /// rendered as proto3 JSON; types not compiled into gatehouse keep their bytes in base64.
 fn backend_details(encoded: &[u8]) -> Vec<Value> {
@@ -380,14 +494,11 @@ fn backend_details(encoded: &[u8]) -> Vec<Value> {
 
 impl IntoResponse for GatewayError {
     fn into_response(self) -> Response {
-        let Disposition {
-            status,
-            code,
-            reason,
-        } = self.disposition();
         self.log("request failed", None);
-        let body = self.json_with(code, reason);
-        let mut response = (status, body).into_response();
+        let parts = self.parts();
+        let body = status_json(parts.code, &parts.message, &parts.details);
+        let mut response = (parts.status, body).into_response();
+        response.extensions_mut().insert(parts);
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,
@@ -462,5 +573,37 @@ mod tests {
         assert_eq!(err.public_message(), "internal error");
         let err = GatewayError::Backend(tonic::Status::not_found("no user 7"));
         assert_eq!(err.public_message(), "no user 7");
+    }
+
+    #[test]
+    fn problem_details_carry_the_status_parts_in_the_rfcs_order() {
+        let body = GatewayError::RouteNotFound.problem_body();
+        assert_eq!(
+            body,
+            r#"{"type":"urn:gatehouse:error:route-not-found","title":"Not Found","status":404,"detail":"no route matches this path","code":5,"details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","domain":"gatehouse","reason":"ROUTE_NOT_FOUND"}]}"#
+        );
+        let cancelled = GatewayError::Backend(tonic::Status::cancelled("gone")).parts();
+        assert_eq!(
+            cancelled.problem_type(),
+            "urn:gatehouse:error:backend-status"
+        );
+        let problem: Value = serde_json::from_str(&cancelled.problem_json()).unwrap();
+        assert_eq!(
+            (&problem["title"], &problem["status"]),
+            (&json!("Client Closed Request"), &json!(499))
+        );
+    }
+
+    #[test]
+    fn only_error_answers_become_problems() {
+        let plain = (StatusCode::NOT_FOUND, "not an error of ours").into_response();
+        let kept = as_problem(plain, false);
+        assert!(kept.headers().get(header::CONTENT_TYPE).unwrap() != PROBLEM_JSON);
+
+        let error = GatewayError::UpstreamUnavailable.into_response();
+        let problem = as_problem(error, false);
+        assert_eq!(problem.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(problem.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
+        assert_eq!(problem.headers()[header::RETRY_AFTER], "1");
     }
 }

@@ -36,7 +36,7 @@ use tokio_rustls::TlsAcceptor;
 use tower::util::Oneshot;
 use tower::{Service, ServiceExt};
 
-use crate::error::GatewayError;
+use crate::error::{GatewayError, PROBLEM_JSON};
 pub use crate::gateway::ConnectionLimits;
 
 /// The hyper builders a connection is served with, under `limits`.
@@ -116,6 +116,7 @@ pub async fn serve_with_drain(
     let builders = Arc::new(builders(&limits));
     let acceptor = limits.tls.clone().map(TlsAcceptor::from);
     let handshake_timeout = limits.header_read_timeout;
+    let problem_details = limits.problem_details;
     let graceful = GracefulShutdown::new();
     let draining = Arc::new(AtomicBool::new(false));
     // The connection tasks belong to this function, so that returning ends those still open.
@@ -177,7 +178,7 @@ pub async fn serve_with_drain(
                 Ok(Err(_)) => return,
                 Err(_) => {
                     drop(io);
-                    reply.after_error(true).await;
+                    reply.after_error(true, problem_details).await;
                     return;
                 }
             };
@@ -195,7 +196,7 @@ pub async fn serve_with_drain(
                 }
             };
             if let Err(error) = served {
-                reply.after_error(error.is_timeout()).await;
+                reply.after_error(error.is_timeout(), problem_details).await;
             }
         });
     }
@@ -327,14 +328,19 @@ impl SlowHeaderGuard {
 
 impl TimeoutReply {
     /// Answers 408 when hyper closed the connection because a started request's headers did
-    /// not arrive in time; every other connection error just closes it.
-    async fn after_error(self, timed_out: bool) {
+    /// not arrive in time, as problem details if `problem_details`; every other connection
+    /// error just closes it.
+    async fn after_error(self, timed_out: bool, problem_details: bool) {
         if !timed_out || !self.started.load(Relaxed) {
             return;
         }
-        let body = GatewayError::HeaderTimeout.json_body();
+        let (content_type, body) = if problem_details {
+            (PROBLEM_JSON, GatewayError::HeaderTimeout.problem_body())
+        } else {
+            ("application/json", GatewayError::HeaderTimeout.json_body())
+        };
         let head = format!(
-            "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n\
+            "HTTP/1.1 408 Request Timeout\r\ncontent-type: {content_type}\r\n\
              content-length: {}\r\nconnection: close\r\n\r\n",
             body.len()
         );

@@ -1,7 +1,8 @@
 //! The tower stack every request goes through, as one service with a name.
 //!
 //! From the outside in: the request id is set, the request span starts, the id is echoed, the
-//! access log records, CORS answers preflights and decorates responses, then the content type
+//! access log records, CORS answers preflights and decorates responses, REST errors become
+//! problem details if the config asks (`crate::rest::ProblemDetails`), then the content type
 //! splits REST from gRPC. Both sides share one concurrency limit, shed load beyond it, and catch a
 //! handler's panic; the split answers both in the request's protocol (JSON error or gRPC
 //! status). REST goes to the custom routes, if any, and then to the dispatcher that matches
@@ -35,6 +36,7 @@ use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use crate::error::GatewayError;
 use crate::gateway::{Gateway, Handle};
 use crate::ingress::{self, ProtocolSplit};
+use crate::rest::{ProblemDetails, ProblemDetailsLayer};
 use crate::telemetry::access_log::AccessLog;
 use crate::telemetry::request_span::RequestSpan;
 use crate::telemetry::trace::{MakeRequestId, REQUEST_ID};
@@ -50,7 +52,9 @@ type AxumBody = fn(Response<UnsyncBoxBody<Bytes, BoxError>>) -> Response;
 type Guarded<S> = LoadShed<ConcurrencyLimit<MapResponse<CatchPanic<S, PanicAnswer>, AxumBody>>>;
 type Split = ProtocolSplit<Guarded<Either<Router, Dispatch>>, Guarded<Ingress>>;
 type Stack = SetRequestId<
-    RequestSpan<PropagateRequestId<AccessLog<Either<Cors<Split>, Split>>>>,
+    RequestSpan<
+        PropagateRequestId<AccessLog<Either<Cors<ProblemDetails<Split>>, ProblemDetails<Split>>>>,
+    >,
     MakeRequestId,
 >;
 
@@ -136,6 +140,9 @@ fn build(handle: &Handle, custom: Option<Router>) -> GatewayService {
         // Outside the split: every response, even one from a panic or the overload guard,
         // carries the CORS headers.
         .option_layer(cors)
+        // Outside the split: the overload guard's 503 and the panic guard's 500 are REST
+        // errors too. It rewrites only what `GatewayError` answered, never a gRPC status.
+        .layer(ProblemDetailsLayer::new(handle.clone()))
         .service(ProtocolSplit::new(rest, grpc));
     GatewayService { stack }
 }

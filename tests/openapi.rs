@@ -317,3 +317,87 @@ fn query_names(operation: &Value) -> Vec<String> {
         .map(|p| p["name"].as_str().unwrap().to_string())
         .collect()
 }
+
+/// Runs `openapi-spec-validator` (installed into .tools/pyenv by
+/// scripts/install-test-tools.sh) on `document`; asserts it accepts it.
+fn assert_valid_document(name: &str, document: &Value) {
+    let tool = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(".tools/pyenv/bin/openapi-spec-validator");
+    assert!(
+        tool.exists(),
+        "openapi-spec-validator is not installed: run scripts/install-test-tools.sh"
+    );
+    let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::write(&path, document.to_string()).unwrap();
+    let output = std::process::Command::new(tool)
+        .arg(&path)
+        .output()
+        .expect("run openapi-spec-validator");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success() && text.contains("OK"), "{text}");
+}
+
+#[tokio::test]
+async fn with_problem_details_the_errors_are_described_as_problems() {
+    let gw = TestGateway::with_config(
+        "[server]\nerrors = \"problem\"\n\n\
+         [[aggregates]]\nroute = \"GET /agg/{id}\"\n\
+         [[aggregates.calls]]\nname = \"first\"\nmethod = \"gatehouse.echo.v1.EchoService/Echo\"\n\
+         request = { string_field = \"{id}\" }\n",
+    )
+    .await;
+    let doc = document(&gw).await;
+    let problem = json!({ "$ref": "#/components/schemas/gatehouse.Problem" });
+    for (path, verb) in [
+        ("/v1/echo/{string_field}", "get"),
+        ("/v1/echo", "post"),
+        ("/v1/stream/{string_field}", "get"),
+        ("/agg/{id}", "get"),
+    ] {
+        let responses = doc["paths"][path][verb]["responses"].as_object().unwrap();
+        for (status, response) in responses {
+            let content = response["content"].as_object().unwrap();
+            if status.starts_with('2') {
+                assert!(
+                    !content.contains_key("application/problem+json"),
+                    "{path} {status}"
+                );
+                continue;
+            }
+            assert_eq!(
+                content.keys().collect::<Vec<_>>(),
+                ["application/problem+json"],
+                "{path} {verb} {status}"
+            );
+            assert_eq!(content["application/problem+json"]["schema"], problem);
+        }
+        assert_eq!(
+            responses["429"]["headers"]["Retry-After"]["schema"]["type"],
+            "integer"
+        );
+    }
+    let schemas = &doc["components"]["schemas"];
+    assert!(schemas.get("gatehouse.Error").is_none());
+    let schema = &schemas["gatehouse.Problem"];
+    assert_eq!(
+        schema["required"],
+        json!(["type", "title", "status", "detail", "code", "details"])
+    );
+    assert_valid_document("openapi-problem.json", &doc);
+
+    // The default document still describes the status shape, and validates too.
+    let gw = TestGateway::start().await;
+    let doc = document(&gw).await;
+    let echo = &doc["paths"]["/v1/echo/{string_field}"]["get"]["responses"]["404"]["content"];
+    assert!(echo.get("application/problem+json").is_none(), "{echo}");
+    assert!(
+        doc["components"]["schemas"]
+            .get("gatehouse.Problem")
+            .is_none()
+    );
+    assert_valid_document("openapi-status.json", &doc);
+}

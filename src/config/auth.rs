@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 /// Leeway on a JWT's `exp` and `nbf` for clocks that disagree.
 pub const DEFAULT_JWT_LEEWAY: Duration = Duration::from_secs(30);
-/// How often keys from a `jwks_url` are fetched again.
+/// How often keys from a `jwks_url` or OIDC discovery are fetched again.
 pub const DEFAULT_JWKS_REFRESH: Duration = Duration::from_secs(300);
 /// The header an API key is sent in.
 pub const DEFAULT_API_KEY_HEADER: &str = "x-api-key";
@@ -45,11 +45,13 @@ pub enum AuthPolicy {
     Authenticated,
 }
 
-/// `[[auth.jwt]]`: one issuer. Exactly one of `jwks_file`, `jwks_url`, `hs256_secret_env`.
+/// `[[auth.jwt]]`: one issuer. At most one of `jwks_file`, `jwks_url`, `hs256_secret_env`; with
+/// none, the keys are found by OIDC discovery from the issuer's
+/// `/.well-known/openid-configuration`, whose `issuer` must equal this one exactly.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JwtConfig {
-    /// The exact `iss` of its tokens.
+    /// The exact `iss` of its tokens; an http(s) URL when the keys are discovered.
     pub issuer: String,
     /// Accepted `aud` values; a token must name one of them.
     pub audiences: Vec<String>,
@@ -65,7 +67,8 @@ pub struct JwtConfig {
     /// Leeway on `exp` and `nbf`. Default 30 s.
     #[serde(default = "default_jwt_leeway", with = "humantime_serde")]
     pub leeway: Duration,
-    /// How often a `jwks_url` is fetched again. Default 5 min.
+    /// How often a `jwks_url` (or the discovery document and its `jwks_uri`) is fetched again.
+    /// Default 5 min.
     #[serde(default = "default_jwks_refresh", with = "humantime_serde")]
     pub jwks_refresh: Duration,
     /// The claim holding the caller's roles: an array of strings or a space-separated string.
@@ -85,6 +88,16 @@ fn default_jwks_refresh() -> Duration {
 
 fn default_roles_claim() -> String {
     "roles".to_string()
+}
+
+/// Whether OIDC discovery can start from `issuer`: an http(s) URL with a host, and no query or
+/// fragment (which the discovery path could not be appended to).
+fn discoverable(issuer: &str) -> bool {
+    issuer.parse::<http::Uri>().is_ok_and(|uri| {
+        matches!(uri.scheme_str(), Some("http" | "https"))
+            && uri.host().is_some_and(|host| !host.is_empty())
+            && uri.query().is_none()
+    }) && !issuer.contains('#')
 }
 
 /// `[[auth.api_keys]]`: one API key, stored as its SHA-256 only.
@@ -131,11 +144,24 @@ impl AuthConfig {
                 jwt.jwks_url.is_some(),
                 jwt.hs256_secret_env.is_some(),
             ];
-            if sources.iter().filter(|s| **s).count() != 1 {
-                return Err((
-                    format!("jwt[{i}]"),
-                    "set exactly one of jwks_file, jwks_url and hs256_secret_env".into(),
-                ));
+            match sources.iter().filter(|s| **s).count() {
+                0 if !discoverable(&jwt.issuer) => {
+                    return Err((
+                        at("issuer"),
+                        format!(
+                            "{:?} must be an http(s) URL to discover its keys; or set jwks_file, \
+                             jwks_url or hs256_secret_env",
+                            jwt.issuer
+                        ),
+                    ));
+                }
+                0 | 1 => {}
+                _ => {
+                    return Err((
+                        format!("jwt[{i}]"),
+                        "set at most one of jwks_file, jwks_url and hs256_secret_env".into(),
+                    ));
+                }
             }
             if let Some(url) = &jwt.jwks_url {
                 let uri: http::Uri = url

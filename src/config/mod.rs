@@ -518,6 +518,45 @@ mod tests {
     }
 
     #[test]
+    fn a_jwt_issuer_has_at_most_one_key_source_or_discovers_its_keys() {
+        let jwt = |issuer: &str, source: &str| {
+            format!("[[auth.jwt]]\nissuer = \"{issuer}\"\naudiences = [\"gatehouse\"]\n{source}")
+        };
+        for issuer in [
+            "https://id.example.com",
+            "https://id.example.com/",
+            "http://127.0.0.1:8081/realms/main",
+        ] {
+            Config::parse("t.toml", &jwt(issuer, "")).unwrap();
+        }
+        for issuer in [
+            "foo",
+            "id.example.com",
+            "ftp://id.example.com",
+            "https://",
+            "https://id.example.com/?tenant=1",
+            "https://id.example.com/#x",
+        ] {
+            let message = error(&jwt(issuer, ""));
+            assert!(message.contains("auth.jwt[0].issuer"), "{message}");
+            assert!(
+                message.contains(&format!(
+                    "{issuer:?} must be an http(s) URL to discover its keys; or set jwks_file, \
+                     jwks_url or hs256_secret_env"
+                )),
+                "{message}"
+            );
+        }
+        // A key source makes the issuer any string, as before.
+        Config::parse("t.toml", &jwt("foo", "hs256_secret_env = \"S\"\n")).unwrap();
+        let two = error(&jwt(
+            "https://id.example.com",
+            "jwks_file = \"k.json\"\njwks_url = \"https://id.example.com/k\"\n",
+        ));
+        assert!(two.contains("auth.jwt[0]: set at most one of"), "{two}");
+    }
+
+    #[test]
     fn a_service_belongs_to_one_backend() {
         let text = "[[backends]]\nname = \"a\"\nservices = [\"users.v1.UserService\"]\nendpoints = [\"http://127.0.0.1:1\"]\n\
                     [[backends]]\nname = \"b\"\nservices = [\"users.v1.UserService\"]\nendpoints = [\"http://127.0.0.1:2\"]\n";

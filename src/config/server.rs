@@ -82,6 +82,10 @@ pub struct ServerConfig {
     /// `[server.json]`: how answers are written as JSON; every option off by default (proto3
     /// JSON as the generated code writes it). `[[routes]] json` overrides it key by key.
     pub json: JsonOutputConfig,
+    /// The body of REST error answers: `"status"` (google.rpc.Status JSON) or `"problem"`
+    /// (RFC 9457 `application/problem+json`). gRPC and gRPC-Web answers are not affected.
+    /// Default `"status"`; follows a reload.
+    pub errors: ErrorFormat,
 }
 
 /// `[server.json]`, `[[routes]] json`: options of the JSON answers (not of error bodies, gRPC
@@ -101,6 +105,18 @@ pub struct JsonOutputConfig {
     /// Name members by their proto field names (`order_id`) instead of lowerCamelCase.
     #[serde(default)]
     pub proto_names: Option<bool>,
+}
+
+/// `[server] errors`: how REST error answers are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ErrorFormat {
+    /// `{"code", "message", "details"}`: a google.rpc.Status in proto3 JSON.
+    #[default]
+    Status,
+    /// RFC 9457 problem details: `type`, `title`, `status`, `detail`, and the google.rpc
+    /// `code` and `details` as extension members.
+    Problem,
 }
 
 /// `[server.tls]`: the listener's certificate.
@@ -166,6 +182,7 @@ impl Default for ServerConfig {
             reflection: true,
             openapi: true,
             json: JsonOutputConfig::default(),
+            errors: ErrorFormat::Status,
         }
     }
 }

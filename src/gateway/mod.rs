@@ -76,6 +76,9 @@ pub struct ConnectionLimits {
     /// Serve HTTPS with this config (see `crate::tls::server_config`); plain HTTP/1.1 and h2c
     /// when `None`.
     pub tls: Option<Arc<ServerConfig>>,
+    /// Write the 408 for headers that never arrived, which the listener answers itself, as
+    /// problem details (`[server] errors = "problem"` when the listener started).
+    pub problem_details: bool,
 }
 
 /// Builds the gateway for a validated `config` over `schema`: one backend pool per
@@ -186,6 +189,7 @@ fn build(config: &Config, schema: &Schema, plans: Vec<Plan>) -> Result<Gateway, 
                 Some(tls) => Some(crate::tls::server_config(tls, &config.base_dir)?),
                 None => None,
             },
+            problem_details: server.errors == crate::config::ErrorFormat::Problem,
         },
         // gRPC calls pass the same credential check and take from the same rate limits,
         // under the same keys, as REST requests.
@@ -245,6 +249,11 @@ impl Gateway {
             config,
             self.api_key_header.clone(),
         ))
+    }
+
+    /// `[server] errors = "problem"`.
+    pub(crate) fn problem_details(&self) -> bool {
+        self.config.server.errors == crate::config::ErrorFormat::Problem
     }
 
     /// `[telemetry] access_log = "json"`.
@@ -319,6 +328,12 @@ impl Handle {
     /// The gateway now in service.
     pub fn load(&self) -> Arc<Gateway> {
         self.current.load_full()
+    }
+
+    /// Whether the gateway now in service answers REST errors as problem details; read
+    /// without taking a reference to it.
+    pub(crate) fn problem_details(&self) -> bool {
+        self.current.load().problem_details()
     }
 
     /// Puts `gateway` in service; the previous one is dropped once its last request ends.

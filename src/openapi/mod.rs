@@ -1,7 +1,8 @@
 //! The OpenAPI 3.1 description of what a config serves, generated from the compiled protos and
 //! their `google.api.http` rules: every binding and aggregate, typed parameters and bodies in the
-//! proto3 JSON mapping, proto comments as summaries, the one error shape on every operation, and
-//! the security each route's policy asks for. Raw bodies, uploads and PATCH masks: [`media`].
+//! proto3 JSON mapping, proto comments as summaries, the one error shape on every operation (or
+//! problem details, with `[server] errors = "problem"`), and the security each route's policy
+//! asks for. Raw bodies, uploads and PATCH masks: [`media`].
 
 mod media;
 mod schema;
@@ -12,7 +13,7 @@ use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor};
 use serde_json::{Map, Value, json};
 
 use crate::aggregate::{FIELDS_PARAMETER, Plan, Source};
-use crate::config::{Config, RouteConfig};
+use crate::config::{Config, ErrorFormat, RouteConfig};
 use crate::http_rule::{PathTemplate, Segment};
 use crate::media_type::MediaRange;
 use crate::schema::{MethodKind, RouteSpec, Schema};
@@ -187,11 +188,24 @@ pub fn document(config: &Config, schema: &Schema, plans: &[Plan]) -> Value {
         }
     }
 
+    let problem = config.server.errors == ErrorFormat::Problem;
+    if problem {
+        as_problem_details(&mut paths);
+    }
     let mut components = json!({ "schemas": {}, "securitySchemes": {} });
     for (name, schema) in schemas.schemas {
         components["schemas"][name] = schema;
     }
-    components["schemas"]["gatehouse.Error"] = error_schema();
+    if problem {
+        components["schemas"]["gatehouse.Problem"] = problem_schema();
+    } else {
+        components["schemas"]["gatehouse.Error"] = error_schema();
+    }
+    let errors = if problem {
+        "Every error is RFC 9457 problem details (application/problem+json)."
+    } else {
+        "Every error is {code, message, details}."
+    };
     if !config.auth.jwt.is_empty() {
         components["securitySchemes"]["bearer"] = json!({
             "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
@@ -207,8 +221,8 @@ pub fn document(config: &Config, schema: &Schema, plans: &[Plan]) -> Value {
         "info": {
             "title": "gatehouse",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "REST/JSON in front of gRPC services, generated from their protos and \
-                            google.api.http rules. Every error is {code, message, details}.",
+            "description": format!("REST/JSON in front of gRPC services, generated from their \
+                protos and google.api.http rules. {errors}"),
         },
         "servers": [{ "url": "/" }],
         "tags": tags,
@@ -590,6 +604,53 @@ fn error_schema() -> Value {
                     "additionalProperties": true,
                 },
             },
+        },
+    })
+}
+
+/// The error answers of every operation in `paths` described as problem details: each
+/// `application/json` content of `gatehouse.Error` becomes `application/problem+json` of
+/// `gatehouse.Problem`. Done on the finished paths, so that every way an operation is described
+/// follows.
+fn as_problem_details(paths: &mut BTreeMap<String, Map<String, Value>>) {
+    let error = json!({ "$ref": "#/components/schemas/gatehouse.Error" });
+    let problem = json!({ "schema": { "$ref": "#/components/schemas/gatehouse.Problem" } });
+    let operations = paths.values_mut().flat_map(|item| item.values_mut());
+    for responses in operations.filter_map(|op| op.get_mut("responses")?.as_object_mut()) {
+        for content in responses
+            .values_mut()
+            .filter_map(|r| r.get_mut("content")?.as_object_mut())
+        {
+            if content
+                .get("application/json")
+                .is_some_and(|json| json["schema"] == error)
+            {
+                content.remove("application/json");
+                content.insert(crate::error::PROBLEM_JSON.into(), problem.clone());
+            }
+        }
+    }
+}
+
+fn problem_schema() -> Value {
+    json!({
+        "type": "object",
+        "description": "Every failure, as RFC 9457 problem details; `code` and `details` are \
+            those of the google.rpc.Status the default error shape would carry.",
+        "required": ["type", "title", "status", "detail", "code", "details"],
+        "properties": {
+            "type": {
+                "type": "string",
+                "format": "uri",
+                "description": "urn:gatehouse:error:<reason>, the machine reason in lowercase \
+                    with - for _ (urn:gatehouse:error:route-not-found, \
+                    urn:gatehouse:error:backend-status).",
+            },
+            "title": { "type": "string", "description": "The HTTP status's reason phrase." },
+            "status": { "type": "integer", "format": "int32" },
+            "detail": { "type": "string" },
+            "code": { "type": "integer", "format": "int32", "description": "google.rpc.Code" },
+            "details": error_schema()["properties"]["details"].clone(),
         },
     })
 }

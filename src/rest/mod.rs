@@ -5,6 +5,10 @@
 //! axum's router cannot express google.api.http templates, so the dispatcher matches every
 //! request against the `RouteTable` itself; `crate::stack` puts it behind the layers.
 
+mod problem;
+
+pub use problem::{ProblemDetails, ProblemDetailsLayer, ProblemFuture};
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,6 +1,7 @@
-//! Keys from a `jwks_url`: fetched in the background, refreshed, and fetched early (at most
-//! once per interval) for a token naming an unknown `kid`.
+//! Keys from a `jwks_url` or found by OIDC discovery: fetched in the background, refreshed,
+//! and fetched early (at most once per interval) for a token naming an unknown `kid`.
 
+use std::fmt;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -8,18 +9,35 @@ use arc_swap::ArcSwap;
 use tokio::sync::{Mutex, watch};
 use tokio::time::Instant;
 
+use super::discovery::jwks_uri;
 use super::*;
 
-/// Keys fetched from a `jwks_url`.
+/// Keys fetched from a `jwks_url` or the `jwks_uri` of the issuer's discovery document.
 pub(super) struct RemoteJwks {
     pub(super) issuer: String,
-    pub(super) url: String,
+    pub(super) location: JwksLocation,
     pub(super) client: reqwest::Client,
     pub(super) refresh: Duration,
     pub(super) keys: ArcSwap<KeySet>,
     /// Held for the length of a fetch, so callers wanting one wait for it instead of
     /// starting another.
     pub(super) log: Mutex<FetchLog>,
+}
+
+/// Where a remote issuer's keys are found.
+pub(super) enum JwksLocation {
+    /// `jwks_url`: the JWKS itself.
+    Url(String),
+    /// The issuer alone: this discovery document names the JWKS, and is read before each fetch.
+    Discovery(String),
+}
+
+impl fmt::Display for JwksLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JwksLocation::Url(url) | JwksLocation::Discovery(url) => f.write_str(url),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -98,7 +116,7 @@ impl RemoteJwks {
             Err(error) => {
                 tracing::warn!(
                     issuer = %self.issuer,
-                    url = %self.url,
+                    url = %self.location,
                     %error,
                     "JWKS fetch failed; keeping the keys already held"
                 );
@@ -108,42 +126,66 @@ impl RemoteJwks {
     }
 
     pub(super) async fn download(&self) -> Result<KeySet, String> {
-        let mut response = self
-            .client
-            .get(&self.url)
-            .header(
-                reqwest::header::ACCEPT,
-                "application/jwk-set+json, application/json",
-            )
-            .send()
-            .await
-            .map_err(|e| format!("request failed: {e}"))?;
-        if !response.status().is_success() {
-            return Err(format!("answered {}", response.status()));
-        }
-        let too_large = || format!("document larger than {MAX_JWKS_BYTES} bytes");
-        if response
-            .content_length()
-            .is_some_and(|len| len > MAX_JWKS_BYTES as u64)
-        {
-            return Err(too_large());
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| format!("reading the body failed: {e}"))?
-        {
-            if body.len() + chunk.len() > MAX_JWKS_BYTES {
-                return Err(too_large());
+        let discovered;
+        let url = match &self.location {
+            JwksLocation::Url(url) => url,
+            JwksLocation::Discovery(document) => {
+                discovered = jwks_uri(&self.client, &self.issuer, document).await?;
+                &discovered
             }
-            body.extend_from_slice(&chunk);
-        }
+        };
+        let body = get_bounded(
+            &self.client,
+            url,
+            "application/jwk-set+json, application/json",
+        )
+        .await
+        .map_err(|e| match &self.location {
+            JwksLocation::Url(_) => e,
+            JwksLocation::Discovery(_) => format!("jwks_uri {url}: {e}"),
+        })?;
         parse_jwks(&body)
     }
 }
 
-/// The client shared by every `jwks_url`: bounded in time, never leaving the URL's scheme,
+/// GETs `url` and reads its body, refusing an answer other than 2xx and a body larger than
+/// [`MAX_JWKS_BYTES`].
+pub(super) async fn get_bounded(
+    client: &reqwest::Client,
+    url: &str,
+    accept: &str,
+) -> Result<Vec<u8>, String> {
+    let mut response = client
+        .get(url)
+        .header(reqwest::header::ACCEPT, accept)
+        .send()
+        .await
+        .map_err(|e| format!("request failed: {e}"))?;
+    if !response.status().is_success() {
+        return Err(format!("answered {}", response.status()));
+    }
+    let too_large = || format!("document larger than {MAX_JWKS_BYTES} bytes");
+    if response
+        .content_length()
+        .is_some_and(|len| len > MAX_JWKS_BYTES as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| format!("reading the body failed: {e}"))?
+    {
+        if body.len() + chunk.len() > MAX_JWKS_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// The client shared by every `jwks_url` and discovery document: bounded in time, never leaving the URL's scheme,
 /// and ignoring proxy variables so that the environment is read in one place only.
 pub(super) fn jwks_client() -> Result<reqwest::Client, String> {
     let redirects = reqwest::redirect::Policy::custom(|attempt| {

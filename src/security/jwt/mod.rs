@@ -18,6 +18,10 @@
 //! `jwks_refresh`; a token naming an unknown `kid` makes one early fetch, at most once per
 //! [`UNKNOWN_KID_REFETCH_INTERVAL`] per issuer, shared by the callers waiting for it. A fetch
 //! that fails keeps the keys already held.
+//!
+//! An issuer with no key source at all is found by OIDC discovery: each of those fetches first
+//! reads `<issuer>/.well-known/openid-configuration`, whose `issuer` must be the configured one
+//! exactly, and then the JWKS at its `jwks_uri`. A discovery that fails is a failed fetch.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -32,6 +36,7 @@ use tokio::sync::{Mutex, watch};
 
 use crate::config::JwtConfig;
 
+mod discovery;
 mod jwks;
 mod keys;
 mod token;
@@ -46,9 +51,9 @@ pub use token::claim_at;
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 /// Shortest HS256 secret accepted (RFC 7518 §3.2: at least the hash size).
 pub const MIN_HS256_SECRET_BYTES: usize = 32;
-/// Largest JWKS document read from a `jwks_url`.
+/// Largest JWKS or discovery document read over HTTP.
 pub const MAX_JWKS_BYTES: usize = 1024 * 1024;
-/// Time a `jwks_url` fetch may take, connection and body included.
+/// Time one HTTP fetch of a JWKS or discovery document may take, connection and body included.
 pub const JWKS_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// Least time between two fetches of one issuer's keys caused by tokens (an unknown `kid`,
 /// or keys never fetched yet), so forged `kid`s cannot make the gateway hammer the issuer.
@@ -119,9 +124,10 @@ pub struct JwtVerifier {
 
 impl JwtVerifier {
     /// Loads every issuer's keys: reads `jwks_file` (relative to `base_dir`) and the HS256
-    /// secret from its environment variable now. A `jwks_url` is fetched in a background task
-    /// (first at once, then every `jwks_refresh`), so this must be called inside a tokio
-    /// runtime; the task ends when the verifier is dropped.
+    /// secret from its environment variable now. A `jwks_url`, or the keys an issuer with no
+    /// key source discovers, are fetched in a background task (first at once, then every
+    /// `jwks_refresh`), so this must be called inside a tokio runtime; the task ends when the
+    /// verifier is dropped.
     ///
     /// Fails with a message naming the issuer and the problem: file missing, not a JWKS, no
     /// usable key, variable unset or shorter than [`MIN_HS256_SECRET_BYTES`].
@@ -141,6 +147,25 @@ impl JwtVerifier {
         for config in configs {
             let name = &config.issuer;
             let fail = |reason: String| format!("jwt issuer {name:?}: {reason}");
+            // Keys fetched over HTTP by a task of their own, with the client all issuers share.
+            let mut remote = |location: JwksLocation| -> Result<Arc<RemoteJwks>, String> {
+                let runtime = tokio::runtime::Handle::try_current()
+                    .map_err(|_| format!("fetching keys from {location} needs a tokio runtime"))?;
+                let client = match &client {
+                    Some(client) => client.clone(),
+                    None => client.insert(jwks_client()?).clone(),
+                };
+                let remote = Arc::new(RemoteJwks {
+                    issuer: name.clone(),
+                    location,
+                    client,
+                    refresh: config.jwks_refresh.max(MIN_JWKS_REFRESH),
+                    keys: ArcSwap::from_pointee(KeySet::not_loaded()),
+                    log: Mutex::new(FetchLog::default()),
+                });
+                runtime.spawn(refresh_loop(Arc::downgrade(&remote), stop_rx.clone()));
+                Ok(remote)
+            };
             let source = match (
                 &config.jwks_file,
                 &config.jwks_url,
@@ -153,27 +178,16 @@ impl JwtVerifier {
                     KeySource::Fixed(Arc::new(read_secret(var, env).map_err(fail)?))
                 }
                 (None, Some(url), None) => {
-                    let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
-                        fail("jwks_url needs a tokio runtime to fetch keys in".into())
-                    })?;
-                    let client = match &client {
-                        Some(client) => client.clone(),
-                        None => client.insert(jwks_client().map_err(fail)?).clone(),
-                    };
-                    let remote = Arc::new(RemoteJwks {
-                        issuer: name.clone(),
-                        url: url.clone(),
-                        client,
-                        refresh: config.jwks_refresh.max(MIN_JWKS_REFRESH),
-                        keys: ArcSwap::from_pointee(KeySet::not_loaded()),
-                        log: Mutex::new(FetchLog::default()),
-                    });
-                    runtime.spawn(refresh_loop(Arc::downgrade(&remote), stop_rx.clone()));
-                    KeySource::Remote(remote)
+                    let location = JwksLocation::Url(url.clone());
+                    KeySource::Remote(remote(location).map_err(fail)?)
+                }
+                (None, None, None) => {
+                    let location = JwksLocation::Discovery(discovery::discovery_url(name));
+                    KeySource::Remote(remote(location).map_err(fail)?)
                 }
                 _ => {
                     return Err(fail(
-                        "set exactly one of jwks_file, jwks_url and hs256_secret_env".into(),
+                        "set at most one of jwks_file, jwks_url and hs256_secret_env".into(),
                     ));
                 }
             };
@@ -997,7 +1011,7 @@ mod tests {
 
         config.jwks_file = Some("jwks.json".into());
         let error = build(&[config], dir.path()).unwrap_err();
-        assert!(error.contains("exactly one"), "{error}");
+        assert!(error.contains("at most one"), "{error}");
     }
 
     #[test]
