@@ -185,8 +185,9 @@ pub(super) async fn get_bounded(
     Ok(body)
 }
 
-/// The client shared by every `jwks_url` and discovery document: bounded in time, never leaving the URL's scheme,
-/// and ignoring proxy variables so that the environment is read in one place only.
+/// The client shared by every `jwks_url` and discovery document: bounded in time, never
+/// leaving the URL's scheme, and ignoring proxy variables so that the environment is read in one
+/// place only.
 pub(super) fn jwks_client() -> Result<reqwest::Client, String> {
     let redirects = reqwest::redirect::Policy::custom(|attempt| {
         let first = attempt
