@@ -86,7 +86,20 @@ pub struct ServerConfig {
     /// (RFC 9457 `application/problem+json`). gRPC and gRPC-Web answers are not affected.
     /// Default `"status"`; follows a reload.
     pub errors: ErrorFormat,
+    /// Messages a streaming call (a client stream over HTTP, a WebSocket) holds in flight in
+    /// each direction before it stops reading more: a slow reader or writer never makes the
+    /// gateway buffer without bound. Default 8.
+    pub stream_buffer: usize,
+    /// A WebSocket call with no message in either direction for this long is ended
+    /// (DEADLINE_EXCEEDED). Default 60 s.
+    #[serde(with = "humantime_serde")]
+    pub stream_idle_timeout: Duration,
 }
+
+/// Messages in flight each way on a streaming call.
+pub const DEFAULT_STREAM_BUFFER: usize = 8;
+/// Time a WebSocket call may pass without a message.
+pub const DEFAULT_STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// `[server.json]`, `[[routes]] json`: options of the JSON answers (not of error bodies, gRPC
 /// answers or raw `google.api.HttpBody` answers). A key left out is decided elsewhere: by an
@@ -183,6 +196,8 @@ impl Default for ServerConfig {
             openapi: true,
             json: JsonOutputConfig::default(),
             errors: ErrorFormat::Status,
+            stream_buffer: DEFAULT_STREAM_BUFFER,
+            stream_idle_timeout: DEFAULT_STREAM_IDLE_TIMEOUT,
         }
     }
 }
@@ -196,6 +211,15 @@ impl ServerConfig {
         }
         if self.max_header_bytes.as_u64() < 1024 {
             return Err(("max_header_bytes".into(), "must be at least 1KiB".into()));
+        }
+        if !(1..=1024).contains(&self.stream_buffer) {
+            return Err(("stream_buffer".into(), "must be between 1 and 1024".into()));
+        }
+        if self.stream_idle_timeout < Duration::from_millis(100) {
+            return Err((
+                "stream_idle_timeout".into(),
+                "must be at least 100ms".into(),
+            ));
         }
         if !(1..=1000).contains(&self.max_json_depth) {
             return Err(("max_json_depth".into(), "must be between 1 and 1000".into()));

@@ -196,6 +196,63 @@ impl Backend {
         self.with_retries(deadline, false, Arc::new, call).await
     }
 
+    /// Opens one call whose requests are a stream (client-streaming and bidirectional methods):
+    /// each item of `requests` is one encoded message, sent as it comes; the end of `requests`
+    /// half-closes the call. The reply is a stream of messages (one for a client-streaming
+    /// method). The time left of `deadline` is sent as `grpc-timeout` and bounds the wait for
+    /// the response headers, which a backend may send only once it has read every request.
+    /// Never sent again, not even when no backend saw it: the stream the first attempt took
+    /// cannot be replayed. It counts against `max_pending` and as in flight on its connection
+    /// until its reply has ended or is dropped; dropping the reply (or failing `requests`)
+    /// cancels the call.
+    pub async fn streaming<S>(
+        &self,
+        path: PathAndQuery,
+        metadata: MetadataMap,
+        requests: S,
+        deadline: Duration,
+    ) -> Result<tonic::Response<tonic::Streaming<Bytes>>, GatewayError>
+    where
+        S: futures_util::Stream<Item = Bytes> + Send + 'static,
+    {
+        let inner = &*self.inner;
+        let admitted = Arc::new(StreamAdmitted::new(&self.inner)?);
+        let started = Instant::now();
+        let lease = loop {
+            match inner.pool.pick(&[]) {
+                Ok(lease) => break Arc::new(lease),
+                Err(none) if *inner.resolved.borrow() => return Err(no_healthy_upstream(none)),
+                Err(_) => {
+                    let remaining = deadline.saturating_sub(started.elapsed());
+                    if remaining.is_zero() {
+                        return Err(GatewayError::DeadlineExceeded);
+                    }
+                    let mut resolved = inner.resolved.clone();
+                    let _ = tokio::time::timeout(remaining, resolved.wait_for(|r| *r)).await;
+                }
+            }
+        };
+        let remaining = deadline.saturating_sub(started.elapsed());
+        let hold = StreamHold {
+            _lease: lease.clone(),
+            _admitted: admitted,
+        };
+        let call = open_duplex(
+            lease.connection().clone(),
+            hold,
+            path,
+            metadata,
+            requests,
+            remaining,
+            inner.max_message,
+        );
+        match inner.settle(&lease, remaining, call).await {
+            Ok(response) => Ok(response),
+            Err(None) => Err(GatewayError::DeadlineExceeded),
+            Err(Some((status, failure))) => Err(failure.into_error(status)),
+        }
+    }
+
     /// The one retry loop, of unary calls and stream openings: `call` makes an attempt on an
     /// endpoint the pool picks (`hold` wraps its lease as the attempt keeps it) until one is
     /// answered, the deadline passes, or the failure may not be sent again. A call that never
@@ -523,6 +580,37 @@ async fn open_stream(
     let request = call_request(metadata, message, timeout);
     grpc.ready().await.map_err(Status::from_error)?;
     grpc.server_streaming(request, path, RawCodec).await
+}
+
+/// The one attempt at a call whose requests are a stream; on success the response body owns
+/// `hold`.
+async fn open_duplex<S>(
+    connection: Connection,
+    hold: StreamHold,
+    path: PathAndQuery,
+    metadata: MetadataMap,
+    requests: S,
+    timeout: Duration,
+    max_message: usize,
+) -> Result<tonic::Response<tonic::Streaming<Bytes>>, Status>
+where
+    S: futures_util::Stream<Item = Bytes> + Send + 'static,
+{
+    let transport = tower::ServiceBuilder::new()
+        .map_response(move |response: http::Response<_>| {
+            response.map(|inner| HeldBody {
+                inner,
+                hold: Some(hold),
+            })
+        })
+        .service(guarded(connection, false, max_message));
+    let mut grpc = decoding_client(transport, max_message);
+    let mut request = tonic::Request::from_parts(metadata, tonic::Extensions::default(), requests);
+    let headers = request.metadata_mut().as_mut();
+    headers.insert(GRPC_TIMEOUT, encode_grpc_timeout(timeout));
+    skip_indexing_per_call_values(headers);
+    grpc.ready().await.map_err(Status::from_error)?;
+    grpc.streaming(request, path, RawCodec).await
 }
 
 /// A streaming response body that keeps its call counted until the body ends or is dropped.
