@@ -687,3 +687,128 @@ async fn a_large_image_round_trips() {
     );
     assert_eq!(bytes.len(), image.len());
 }
+
+/// `FollowOrders` straight to the orders backend over gRPC (the gateway's WebSocket path is
+/// tested in tests/websocket.rs): a filter answers the orders that match it now, then each
+/// change that matches, as it happens; a new filter replaces the old; half-closing ends it.
+#[tokio::test]
+async fn follow_orders_sends_the_matching_orders_then_their_changes() {
+    use gatehouse::proto::orders::v1::order_service_client::OrderServiceClient;
+    use gatehouse::proto::orders::v1::{FollowOrdersRequest, OrderEvent, OrderStatus};
+
+    let demo = start_demo().await;
+    let orders = demo
+        ._backends
+        .iter()
+        .find(|b| b.service == DemoService::Orders)
+        .unwrap();
+    let mut client = OrderServiceClient::connect(format!("http://{}", orders.addr))
+        .await
+        .unwrap();
+    let (filters, requests) = tokio::sync::mpsc::channel(4);
+    let requests = tonic::codegen::tokio_stream::wrappers::ReceiverStream::new(requests);
+    let mut feed = client.follow_orders(requests).await.unwrap().into_inner();
+    let mut next = async || {
+        let message = feed.message().await.unwrap().expect("a message");
+        let order = message.order.unwrap();
+        (
+            OrderEvent::try_from(message.event).unwrap(),
+            order.order_id,
+            order.status,
+        )
+    };
+
+    filters
+        .send(FollowOrdersRequest {
+            user_id: "123".into(),
+            status: OrderStatus::Unspecified as i32,
+        })
+        .await
+        .unwrap();
+    let mut now = Vec::new();
+    for _ in 0..3 {
+        now.push(next().await);
+    }
+    let ids: Vec<&str> = now.iter().map(|(_, id, _)| id.as_str()).collect();
+    assert_eq!(ids, ["o-1001", "o-1002", "o-1003"]);
+    assert!(
+        now.iter()
+            .all(|(event, _, _)| *event == OrderEvent::Current)
+    );
+
+    // An order placed for user 124 is not followed; one for 123 is.
+    demo.post(
+        "/api/orders",
+        json!({"userId": "124", "lineItems": [{"productId": "p-100", "quantity": 1}]}),
+    )
+    .await;
+    let placed = demo
+        .post(
+            "/api/orders",
+            json!({"userId": "123", "lineItems": [{"productId": "p-100", "quantity": 1}]}),
+        )
+        .await;
+    let placed_id = placed["orderId"].as_str().unwrap().to_string();
+    assert_eq!(
+        next().await,
+        (
+            OrderEvent::Created,
+            placed_id.clone(),
+            OrderStatus::Pending as i32
+        )
+    );
+    demo.post(&format!("/api/orders/{placed_id}:cancel"), json!({}))
+        .await;
+    assert_eq!(
+        next().await,
+        (
+            OrderEvent::Changed,
+            placed_id,
+            OrderStatus::Cancelled as i32
+        )
+    );
+
+    // A new filter: only pending orders, of every user.
+    filters
+        .send(FollowOrdersRequest {
+            user_id: String::new(),
+            status: OrderStatus::Pending as i32,
+        })
+        .await
+        .unwrap();
+    let (event, id, status) = next().await;
+    assert_eq!(
+        (event, id.as_str(), status),
+        (OrderEvent::Current, "o-1003", OrderStatus::Pending as i32)
+    );
+    let (_, id, _) = next().await;
+    assert_ne!(id, "o-1003", "the 124 order placed above is pending too");
+
+    // Ending the requests ends the call, with OK.
+    drop(filters);
+    assert!(feed.message().await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn follow_orders_of_an_unknown_user_is_not_found() {
+    use gatehouse::proto::orders::v1::FollowOrdersRequest;
+    use gatehouse::proto::orders::v1::order_service_client::OrderServiceClient;
+
+    let demo = start_demo().await;
+    let orders = demo
+        ._backends
+        .iter()
+        .find(|b| b.service == DemoService::Orders)
+        .unwrap();
+    let mut client = OrderServiceClient::connect(format!("http://{}", orders.addr))
+        .await
+        .unwrap();
+    let request = FollowOrdersRequest {
+        user_id: "999".into(),
+        status: 0,
+    };
+    let requests = tonic::codegen::tokio_stream::iter(vec![request]);
+    let mut feed = client.follow_orders(requests).await.unwrap().into_inner();
+    let status = feed.message().await.expect_err("no such user");
+    assert_eq!(status.code(), tonic::Code::NotFound);
+}

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat};
 use futures_util::{Stream, StreamExt as _, future, stream};
-use tonic::{Request, Response, Status};
+use tokio::sync::broadcast;
+use tonic::{Request, Response, Status, Streaming};
 
 use super::csv::{self, CSV_CONTENT_TYPE};
 use super::store::{self, DemoStore, Tables};
@@ -15,9 +16,9 @@ use crate::proto::google::api::HttpBody;
 use crate::proto::orders::v1::order_service_server::OrderService;
 use crate::proto::orders::v1::{
     CancelOrderRequest, CancelOrderResponse, CreateOrderRequest, CreateOrderResponse,
-    ExportOrdersRequest, GetInvoiceRequest, GetOrderRequest, GetOrderResponse, LineItem,
-    ListOrdersRequest, ListOrdersResponse, Order, OrderStatus, WatchOrdersRequest,
-    WatchOrdersResponse,
+    ExportOrdersRequest, FollowOrdersRequest, FollowOrdersResponse, GetInvoiceRequest,
+    GetOrderRequest, GetOrderResponse, LineItem, ListOrdersRequest, ListOrdersResponse, Order,
+    OrderEvent, OrderStatus, WatchOrdersRequest, WatchOrdersResponse,
 };
 use crate::proto::payments::v1::PaymentStatus;
 
@@ -48,6 +49,38 @@ impl OrderBackend {
 
 /// The finite stream returned by `WatchOrders`.
 pub type OrderUpdates = Pin<Box<dyn Stream<Item = Result<WatchOrdersResponse, Status>> + Send>>;
+/// The stream of `FollowOrders`.
+pub type OrderFeed = Pin<Box<dyn Stream<Item = Result<FollowOrdersResponse, Status>> + Send>>;
+
+/// Messages of a `FollowOrders` call waiting for the client.
+const FEED_BUFFER: usize = 16;
+
+/// The orders that match `filter` now, in id order; NOT_FOUND for a user that does not exist.
+fn current_orders(store: &DemoStore, filter: &FollowOrdersRequest) -> Result<Vec<Order>, Status> {
+    let tables = store.lock();
+    if !filter.user_id.is_empty() && !tables.users.contains_key(&filter.user_id) {
+        return Err(not_found("users.v1.User", &filter.user_id));
+    }
+    Ok(tables
+        .orders
+        .values()
+        .filter(|order| matches(filter, order))
+        .cloned()
+        .collect())
+}
+
+/// Whether `order` is one `filter` follows.
+fn matches(filter: &FollowOrdersRequest, order: &Order) -> bool {
+    (filter.user_id.is_empty() || filter.user_id == order.user_id)
+        && (filter.status == OrderStatus::Unspecified as i32 || filter.status == order.status)
+}
+
+fn follow(event: OrderEvent, order: Order) -> FollowOrdersResponse {
+    FollowOrdersResponse {
+        event: event as i32,
+        order: Some(order),
+    }
+}
 
 /// The CSV document `ExportOrders` streams, one piece per message.
 pub type OrderExport = Pin<Box<dyn Stream<Item = Result<HttpBody, Status>> + Send>>;
@@ -134,6 +167,7 @@ impl OrderService for OrderBackend {
             create_time: Some(store::now()),
         };
         tables.orders.insert(order.order_id.clone(), order.clone());
+        self.store.order_changed(OrderEvent::Created, &order);
         Ok(Response::new(CreateOrderResponse { order: Some(order) }))
     }
 
@@ -230,6 +264,7 @@ impl OrderService for OrderBackend {
             .get_mut(&request.order_id)
             .ok_or_else(|| not_found(RESOURCE, &request.order_id))?;
         order.status = OrderStatus::Cancelled as i32;
+        self.store.order_changed(OrderEvent::Changed, order);
         Ok(Response::new(CancelOrderResponse {
             order: Some(order.clone()),
         }))
@@ -269,6 +304,63 @@ impl OrderService for OrderBackend {
                 update
             });
         Ok(Response::new(Box::pin(paced)))
+    }
+
+    type FollowOrdersStream = OrderFeed;
+
+    /// Sends the orders matching each filter the client sets, then every change that matches
+    /// the latest one, until the client ends its requests or goes away.
+    async fn follow_orders(
+        &self,
+        request: Request<Streaming<FollowOrdersRequest>>,
+    ) -> Result<Response<Self::FollowOrdersStream>, Status> {
+        let mut requests = request.into_inner();
+        // Subscribed before the first snapshot, so no change falls between the two.
+        let mut changes = self.store.order_changes();
+        let store = self.store.clone();
+        let (out, feed) = tokio::sync::mpsc::channel(FEED_BUFFER);
+        tokio::spawn(async move {
+            let mut filter: Option<FollowOrdersRequest> = None;
+            loop {
+                let sent = tokio::select! {
+                    request = requests.message() => match request {
+                        Ok(Some(wanted)) => match current_orders(&store, &wanted) {
+                            Ok(now) => {
+                                filter = Some(wanted);
+                                let mut sent = true;
+                                for order in now {
+                                    let event = OrderEvent::Current;
+                                    sent = out.send(Ok(follow(event, order))).await.is_ok();
+                                    if !sent {
+                                        break;
+                                    }
+                                }
+                                sent
+                            }
+                            Err(status) => {
+                                let _ = out.send(Err(status)).await;
+                                false
+                            }
+                        },
+                        // The client ended its requests (or the call broke): the call ends.
+                        Ok(None) | Err(_) => false,
+                    },
+                    change = changes.recv() => match change {
+                        Ok((event, order)) if filter.as_ref().is_some_and(|f| matches(f, &order)) => {
+                            out.send(Ok(follow(event, order))).await.is_ok()
+                        }
+                        // Not wanted, or this follower fell behind and skips what it missed.
+                        Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => true,
+                        Err(broadcast::error::RecvError::Closed) => false,
+                    },
+                };
+                if !sent {
+                    return;
+                }
+            }
+        });
+        let feed = tonic::codegen::tokio_stream::wrappers::ReceiverStream::new(feed);
+        Ok(Response::new(Box::pin(feed)))
     }
 
     async fn get_invoice(

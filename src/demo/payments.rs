@@ -4,7 +4,7 @@ use tonic::{Request, Response, Status};
 
 use super::store::{self, DemoStore};
 use super::{Violations, already_exists, bad_field, failed_precondition, not_found};
-use crate::proto::orders::v1::OrderStatus;
+use crate::proto::orders::v1::{OrderEvent, OrderStatus};
 use crate::proto::payments::v1::payment_service_server::PaymentService;
 use crate::proto::payments::v1::{
     CreatePaymentRequest, CreatePaymentResponse, GetPaymentRequest, GetPaymentResponse, Payment,
@@ -105,6 +105,7 @@ impl PaymentService for PaymentBackend {
         };
         if let Some(order) = tables.orders.get_mut(&payment.order_id) {
             order.status = OrderStatus::Paid as i32;
+            self.store.order_changed(OrderEvent::Changed, order);
         }
         tables
             .payment_requests

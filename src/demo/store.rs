@@ -8,11 +8,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::wkt::Timestamp;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use tokio::sync::broadcast;
 use tonic::Status;
 
 use super::bad_field;
 use crate::proto::google::api::HttpBody;
-use crate::proto::orders::v1::{LineItem, Order, OrderStatus};
+use crate::proto::orders::v1::{LineItem, Order, OrderEvent, OrderStatus};
 use crate::proto::payments::v1::{Payment, PaymentStatus};
 use crate::proto::products::v1::Product;
 use crate::proto::users::v1::{User, UserTier};
@@ -31,9 +32,26 @@ const DAY: i64 = 86_400;
 /// Cloning is cheap and every clone sees the same data. [`DemoStore::seeded`] gives the
 /// deterministic seed data; [`DemoStore::empty`] gives empty tables. A panic while the data is
 /// locked does not poison it: later calls go on with the data as it was left.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct DemoStore {
     tables: Arc<Mutex<Tables>>,
+    /// Every order placed or changed, for `FollowOrders`.
+    changes: broadcast::Sender<OrderChange>,
+}
+
+/// An order just placed or changed, as followers see it.
+pub(crate) type OrderChange = (OrderEvent, Order);
+
+/// Changes kept for a follower that reads slowly; one that falls further behind skips them.
+const CHANGES_KEPT: usize = 256;
+
+impl Default for DemoStore {
+    fn default() -> Self {
+        DemoStore {
+            tables: Arc::default(),
+            changes: broadcast::channel(CHANGES_KEPT).0,
+        }
+    }
 }
 
 /// Everything the four services hold, keyed by id (so lists are ordered by id).
@@ -104,6 +122,17 @@ impl DemoStore {
     /// Locks the tables. Holders never await, so a plain mutex is enough.
     pub(crate) fn lock(&self) -> MutexGuard<'_, Tables> {
         self.tables.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Tells the followers of orders that `order` was placed or changed.
+    pub(crate) fn order_changed(&self, event: OrderEvent, order: &Order) {
+        // No follower is no error.
+        let _ = self.changes.send((event, order.clone()));
+    }
+
+    /// The orders placed or changed from now on.
+    pub(crate) fn order_changes(&self) -> broadcast::Receiver<OrderChange> {
+        self.changes.subscribe()
     }
 
     /// A copy of user `user_id`, if it exists.
