@@ -119,6 +119,68 @@ async fn other_origin_reads_nothing() {
     );
 }
 
+/// What the page calls over a WebSocket: a bidi echo on `/v1/chat/{string_field}`, the token in
+/// the subprotocol (a browser cannot set `Authorization` on a WebSocket), two messages, the
+/// empty frame that ends its side, then every frame until the gateway closes.
+const WEBSOCKET_CALLS: &str = r#"
+  const chat = (protocols) => new Promise((resolve) => {
+    const socket = new WebSocket(gw.replace("http", "ws") + "/v1/chat/room-7", protocols);
+    const frames = [];
+    socket.onopen = () => {
+      socket.send(JSON.stringify({int32Field: 1}));
+      socket.send(JSON.stringify({int32Field: 2}));
+      socket.send("");
+    };
+    socket.onmessage = (event) => frames.push(JSON.parse(event.data));
+    socket.onclose = (event) => resolve({
+      protocol: socket.protocol, frames, code: event.code, reason: event.reason,
+    });
+  });
+  return {
+    withToken: await chat(["gatehouse.v1", "bearer." + token]),
+    withoutToken: await chat(["gatehouse.v1"]),
+  };
+"#;
+
+#[tokio::test]
+async fn a_page_on_another_origin_streams_both_ways_over_a_websocket() {
+    let page_listener = bind_loopback().await;
+    let page_origin = origin_of(&page_listener);
+    let issuer = Issuer::generate();
+    let gw = TestGateway::builder()
+        .config(&issuer.config(&[&page_origin]))
+        .start()
+        .await;
+    let html = page(&gw.url(""), &issuer.token(), WEBSOCKET_CALLS);
+    let _page = PageServer::serve(page_listener, html);
+
+    let results = run_page(&page_origin).await;
+
+    let chat = &results["withToken"];
+    // The server selects the protocol, never the token.
+    assert_eq!(chat["protocol"], "gatehouse.v1", "{chat}");
+    let frames = chat["frames"].as_array().unwrap();
+    assert_eq!(frames.len(), 3, "two echoes and the status: {chat}");
+    for (i, frame) in frames[..2].iter().enumerate() {
+        assert_eq!(frame["stringField"], "room-7", "{chat}");
+        assert_eq!(frame["int32Field"], i + 1, "{chat}");
+    }
+    assert_eq!(
+        frames[2],
+        serde_json::json!({
+            "@type": "type.googleapis.com/google.rpc.Status",
+            "code": 0, "message": "", "details": [],
+        })
+    );
+    assert_eq!(chat["code"], 1000, "{chat}");
+
+    // Without the token the handshake is refused with 401, which a page sees as a failed
+    // WebSocket: no frame, close code 1006.
+    let refused = &results["withoutToken"];
+    assert_eq!(refused["frames"], serde_json::json!([]), "{refused}");
+    assert_eq!(refused["code"], 1006, "{refused}");
+}
+
 /// Opens `origin` in a fresh headless Chromium and returns the results its script wrote.
 async fn run_page(origin: &str) -> Value {
     let browser = Browser::start().await;
