@@ -401,3 +401,43 @@ async fn with_problem_details_the_errors_are_described_as_problems() {
     );
     assert_valid_document("openapi-status.json", &doc);
 }
+
+#[tokio::test]
+async fn streaming_operations_say_how_to_call_them_over_a_websocket() {
+    let gw = TestGateway::start().await;
+    let document = document(&gw).await;
+    let kitchen = json!({"$ref": "#/components/schemas/gatehouse.echo.v1.Kitchen"});
+    for (path, verb) in [
+        ("/v1/chat/{string_field}", "post"),
+        ("/v1/collect/{string_field}", "post"),
+        ("/v1/stream/{string_field}", "get"),
+    ] {
+        let operation = &document["paths"][path][verb];
+        assert_eq!(
+            operation["x-gatehouse-websocket"],
+            json!({"subprotocol": "gatehouse.v1", "request": kitchen, "response": kitchen}),
+            "{path}"
+        );
+        let description = operation["description"].as_str().unwrap();
+        assert!(
+            description.contains(
+                "Open one with GET on this path and `Sec-WebSocket-Protocol: gatehouse.v1`"
+            ),
+            "{path}: {description}"
+        );
+    }
+    let chat = document["paths"]["/v1/chat/{string_field}"]["post"]["description"]
+        .as_str()
+        .unwrap();
+    assert!(
+        chat.contains("plain HTTP does not carry (it answers 501)"),
+        "{chat}"
+    );
+    // Unary operations have nothing of it.
+    assert!(
+        document["paths"]["/v1/echo"]["post"]
+            .get("x-gatehouse-websocket")
+            .is_none()
+    );
+    assert_valid_document("websocket", &document);
+}

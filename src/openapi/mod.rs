@@ -58,7 +58,7 @@ const ERROR_STATUSES: [(&str, &str); 16] = [
     ),
     (
         "501",
-        "Not implemented (streaming from the client over REST, or the backend's UNIMPLEMENTED).",
+        "Not implemented (a bidirectional stream over plain HTTP: open a WebSocket; or the backend's UNIMPLEMENTED).",
     ),
     ("502", "The backend's reply was not valid gRPC."),
     (
@@ -172,6 +172,11 @@ pub fn document(config: &Config, schema: &Schema, plans: &[Plan]) -> Value {
         });
         if let Some((_, fields)) = pinned {
             describe_pins(&mut operation, &fields);
+        }
+        if spec.kind != MethodKind::Unary {
+            let request = schemas.message(&input);
+            let response = schemas.message(&output);
+            describe_websocket(&mut operation, spec.kind, request, response);
         }
         let entry = paths.entry(path).or_default();
         let verb = spec.http_method.to_ascii_lowercase();
@@ -525,6 +530,38 @@ fn responses(
         MethodKind::ClientStreaming | MethodKind::BidiStreaming => {}
     }
     responses
+}
+
+/// Says how to call a streaming method over a WebSocket, in the description (which the /docs
+/// page shows) and in `x-gatehouse-websocket` (the message schemas each way): OpenAPI has no
+/// model of a WebSocket.
+fn describe_websocket(operation: &mut Value, kind: MethodKind, request: Value, response: Value) {
+    let plain = match kind {
+        MethodKind::BidiStreaming => {
+            "This method streams both ways, which plain HTTP does not carry (it answers 501): \
+             call it over a WebSocket."
+        }
+        _ => "It can also be called over a WebSocket.",
+    };
+    let note = format!(
+        "{plain} Open one with GET on this path and `Sec-WebSocket-Protocol: gatehouse.v1` \
+         (from a browser, which cannot set `Authorization`, offer the token as a second \
+         protocol, `bearer.<token>`). Path variables and the query fill every request. Each \
+         text frame is one JSON message each way; send an empty text frame to end your side. \
+         The last frame is the call's status, `{{\"@type\": \
+         \"type.googleapis.com/google.rpc.Status\", \"code\", \"message\", \"details\"}}`, \
+         then the socket closes with 1000 (OK) or 4000 + the code."
+    );
+    let text = match operation["description"].as_str() {
+        Some(text) => format!("{text}\n\n{note}"),
+        None => note,
+    };
+    operation["description"] = text.into();
+    operation["x-gatehouse-websocket"] = json!({
+        "subprotocol": "gatehouse.v1",
+        "request": request,
+        "response": response,
+    });
 }
 
 /// Says in the operation's description which request fields the credential sets
