@@ -260,6 +260,8 @@ async fn a_client_that_goes_away_cancels_the_backend_call() {
     send(&mut socket, "{}").await;
     next_json(&mut socket).await;
     socket.close(None).await.unwrap();
+    // The gateway answers the close.
+    assert!(matches!(socket.next().await, Some(Ok(Message::Close(_)))));
     eventually("the second call is cancelled", || {
         echo.streams.chats_cancelled() == 2
     })
@@ -426,4 +428,31 @@ async fn a_message_larger_than_the_read_buffer_goes_through() {
         next_json(&mut socket).await["repeatedString"][0],
         long.as_str()
     );
+}
+
+#[tokio::test]
+async fn a_message_after_the_half_close_is_invalid_argument() {
+    let gw = TestGateway::start().await;
+    // A server stream whose backend waits a minute before its message: the call is still on.
+    let mut socket = connect(&gw, "/v1/stream/x?int32Field=1&delayMs=60000").await;
+    send(&mut socket, "").await;
+    send(&mut socket, "{}").await;
+    let (status, code, _) = ending(&mut socket).await;
+    assert_eq!((status["code"].clone(), code), (json!(3), 4003));
+    let message = status["message"].as_str().unwrap();
+    assert!(message.starts_with("frame 2: ") && message.contains("half-close"));
+}
+
+#[tokio::test]
+async fn the_grpc_timeout_header_bounds_the_call() {
+    let gw = TestGateway::start().await;
+    let mut request = format!("ws://{}/v1/chat/r", gw.addr)
+        .into_client_request()
+        .unwrap();
+    let headers = request.headers_mut();
+    headers.insert("sec-websocket-protocol", "gatehouse.v1".parse().unwrap());
+    headers.insert("grpc-timeout", "200m".parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let (status, code, _) = ending(&mut socket).await;
+    assert_eq!((status["code"].clone(), code), (json!(4), 4004));
 }

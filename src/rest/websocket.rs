@@ -230,7 +230,9 @@ struct Call {
 enum Ending {
     /// With this status, which the client is sent.
     Status(Result<(), GatewayError>),
-    /// The client went away (or closed): nobody to tell.
+    /// The client sent a close frame: it is answered, nothing more.
+    Closed,
+    /// The connection broke: nobody to tell.
     Gone,
 }
 
@@ -244,6 +246,8 @@ enum Inbound {
     Sent,
     /// Half-closed.
     Closed,
+    /// The backend takes no more requests (its status is on its way): messages are dropped.
+    Unwanted,
 }
 
 type Opening =
@@ -304,6 +308,12 @@ impl Call {
         // The backend call lives in `pump`: it is cancelled before the goodbye is written.
         let status = match self.pump(&mut socket, ends).await {
             Ending::Gone => return,
+            Ending::Closed => {
+                // Reading on sends the answer to the client's close, then sees the end.
+                let drain = async { while let Some(Ok(_)) = socket.recv().await {} };
+                let _ = tokio::time::timeout(CLOSE_GRACE, drain).await;
+                return;
+            }
             Ending::Status(status) => status,
         };
         let (code, reason) = match &status {
@@ -353,18 +363,28 @@ impl Call {
         loop {
             // A message is read from the socket only when the channel has room for it.
             let full = matches!(&inbound, Inbound::Streaming(s) if s.capacity() == 0);
+            // Not biased: a backend that always has a reply ready must not starve the client.
             tokio::select! {
-                biased;
                 () = &mut deadline => return Ending::Status(Err(GatewayError::DeadlineExceeded)),
                 () = &mut idle => return Ending::Status(Err(idle_error(self.idle))),
-                opened = async { opening.as_mut().expect("guarded").await }, if opening.is_some() => {
+                opened = async {
+                    match opening.as_mut() {
+                        Some(opening) => opening.await,
+                        None => std::future::pending().await,
+                    }
+                }, if opening.is_some() => {
                     opening = None;
                     match opened {
                         Ok(response) => replies = Some(response.into_inner()),
                         Err(error) => return Ending::Status(Err(error)),
                     }
                 }
-                reply = async { replies.as_mut().expect("guarded").message().await }, if replies.is_some() => {
+                reply = async {
+                    match replies.as_mut() {
+                        Some(replies) => replies.message().await,
+                        None => std::future::pending().await,
+                    }
+                }, if replies.is_some() => {
                     let message = match reply {
                         Ok(Some(message)) => message,
                         Ok(None) => return Ending::Status(Ok(())),
@@ -390,15 +410,18 @@ impl Call {
                     }
                     idle.as_mut().reset(Instant::now() + self.idle);
                 }
-                _ = async {
+                room = async {
                     match &inbound {
-                        Inbound::Streaming(sender) => sender.reserve().await.map(drop),
-                        _ => Ok(()),
+                        Inbound::Streaming(sender) => sender.reserve().await.is_ok(),
+                        _ => true,
                     }
-                }, if full => {}
+                }, if full => if !room {
+                    inbound = Inbound::Unwanted;
+                },
                 frame = socket.recv(), if !full => {
                     let text = match frame {
-                        None | Some(Ok(Message::Close(_))) => return Ending::Gone,
+                        Some(Ok(Message::Close(_))) => return Ending::Closed,
+                        None => return Ending::Gone,
                         Some(Err(error)) => match read_error(&error) {
                             Some(error) => return Ending::Status(Err(error)),
                             None => return Ending::Gone,
@@ -442,8 +465,10 @@ impl Call {
                 };
                 let message = self.request(Some(body))?;
                 // The select only reads a frame when the channel has room; an error means the
-                // call has ended, and its status is on its way.
-                let _ = sender.try_send(message);
+                // backend takes no more, and the call's status is on its way.
+                if sender.try_send(message).is_err() {
+                    *inbound = Inbound::Unwanted;
+                }
                 Ok(())
             }
             Inbound::AwaitingRequest => {
@@ -474,6 +499,7 @@ impl Call {
             Inbound::Closed => Err(GatewayError::WebSocketMisuse(
                 "a message after the half-close (the empty frame)".into(),
             )),
+            Inbound::Unwanted => Ok(()),
         }
     }
 }
