@@ -456,3 +456,41 @@ async fn the_grpc_timeout_header_bounds_the_call() {
     let (status, code, _) = ending(&mut socket).await;
     assert_eq!((status["code"].clone(), code), (json!(4), 4004));
 }
+
+#[tokio::test]
+async fn a_client_that_sends_without_reading_is_held_back_too() {
+    let (echo, gw) = with_echo("").await;
+    let socket = connect(&gw, "/v1/chat/r").await;
+    // The client writes 2,000 messages of 64 KiB and reads nothing: the replies fill the way
+    // back, the backend stops reading, the gateway's channel fills and it stops reading the
+    // socket, and the client's writes block.
+    let wanted = 2000;
+    let (mut sink, unread) = socket.split();
+    let sent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = sent.clone();
+    let writer = tokio::spawn(async move {
+        let message = format!(r#"{{"bytesField": "{}"}}"#, "QUFB".repeat(16 * 1024));
+        for _ in 0..wanted {
+            if sink.send(Message::text(message.clone())).await.is_err() {
+                return;
+            }
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    let mut last = 0;
+    let mut still = 0;
+    while still < 5 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = sent.load(std::sync::atomic::Ordering::SeqCst);
+        still = if now == last { still + 1 } else { 0 };
+        last = now;
+        assert!(now < wanted, "the client was never held back");
+    }
+    let replies = echo.streams.chat_replies();
+    assert!(last < wanted / 2, "{last} messages were taken");
+    eprintln!(
+        "a client that does not read could write {last} messages of 64 KiB; {replies} replies left the backend"
+    );
+    writer.abort();
+    drop(unread);
+}
