@@ -100,6 +100,17 @@ pub enum GatewayError {
     BodyTimeout,
     #[error("internal error")]
     Internal(String),
+    /// A WebSocket used against its protocol: a handshake without the `gatehouse.v1`
+    /// subprotocol, a binary frame, a message where none may come.
+    #[error("{0}")]
+    WebSocketMisuse(String),
+    /// What was wrong with one message of a WebSocket call, and which client frame (counted
+    /// from 1) carried it. Answered as the error it wraps, the frame number added to the message.
+    #[error("frame {frame}: {error}")]
+    InvalidFrame {
+        frame: u64,
+        error: Box<GatewayError>,
+    },
 }
 
 /// How an error is answered.
@@ -113,6 +124,12 @@ impl GatewayError {
     fn disposition(&self) -> Disposition {
         use GatewayError::*;
         let (status, code, reason) = match self {
+            InvalidFrame { error, .. } => return error.disposition(),
+            WebSocketMisuse(_) => (
+                StatusCode::BAD_REQUEST,
+                Code::InvalidArgument,
+                "WEBSOCKET_PROTOCOL",
+            ),
             RouteNotFound => (StatusCode::NOT_FOUND, Code::NotFound, "ROUTE_NOT_FOUND"),
             MethodNotAllowed { .. } => (
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -337,6 +354,9 @@ impl GatewayError {
                 Code::Unknown | Code::Internal | Code::DataLoss => "internal error".into(),
                 _ => status.message().to_string(),
             },
+            GatewayError::InvalidFrame { frame, error } => {
+                format!("frame {frame}: {}", error.public_message())
+            }
             other => other.to_string(),
         }
     }
@@ -345,6 +365,7 @@ impl GatewayError {
         let mut details = Vec::new();
         match self {
             GatewayError::Backend(status) => return backend_details(status.details()),
+            GatewayError::InvalidFrame { error, .. } => return error.details(reason),
             GatewayError::InvalidField { field, reason: why } => details.push(json!({
                 "@type": "type.googleapis.com/google.rpc.BadRequest",
                 "fieldViolations": [{"field": field, "description": why}],
@@ -362,6 +383,26 @@ impl GatewayError {
         }));
         details
     }
+}
+
+/// The status of a call as the proto3 JSON of a `google.protobuf.Any` holding a
+/// google.rpc.Status, the last frame of a WebSocket call: code 0 and no details for `None` (OK),
+/// else the code, message and details the JSON error shape carries, redacted the same way.
+pub fn status_any_json(error: Option<&GatewayError>) -> String {
+    let (code, message, details) = match error {
+        None => (Code::Ok, String::new(), Vec::new()),
+        Some(error) => {
+            let parts = error.parts();
+            (parts.code, parts.message, parts.details)
+        }
+    };
+    json!({
+        "@type": "type.googleapis.com/google.rpc.Status",
+        "code": code as i32,
+        "message": message,
+        "details": details,
+    })
+    .to_string()
 }
 
 /// The google.rpc.Status JSON body.

@@ -27,8 +27,9 @@ use axum::response::Response;
 use http::HeaderValue;
 use http::header::CONNECTION;
 use hyper::body::Incoming;
-use hyper::server::conn::{http1, http2};
+use hyper::server::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::task::JoinSet;
@@ -41,8 +42,11 @@ pub use crate::gateway::ConnectionLimits;
 
 /// The hyper builders a connection is served with, under `limits`.
 fn builders(limits: &ConnectionLimits) -> Builders {
-    let mut http1 = http1::Builder::new();
+    // hyper-util's builder, limited to HTTP/1.1: its connections can be upgraded (WebSockets)
+    // and still take part in the graceful stop, which hyper's own upgradeable ones cannot.
+    let mut http1 = auto::Builder::new(TokioExecutor::new()).http1_only();
     http1
+        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .max_headers(limits.max_headers.saturating_mul(2).max(100))
@@ -56,7 +60,7 @@ fn builders(limits: &ConnectionLimits) -> Builders {
 
 /// hyper's connection builders for the two protocols one port speaks.
 struct Builders {
-    http1: http1::Builder,
+    http1: auto::Builder<TokioExecutor>,
     http2: http2::Builder<TokioExecutor>,
 }
 
@@ -183,20 +187,25 @@ pub async fn serve_with_drain(
                 }
             };
             let io = TokioIo::new(io);
-            let served = match protocol {
+            // `Some(timed out)` when the connection failed.
+            let failed = match protocol {
                 HttpVersion::Http1 => {
-                    watcher
-                        .watch(builders.http1.serve_connection(io, service))
-                        .await
+                    let connection = builders.http1.serve_connection_with_upgrades(io, service);
+                    watcher.watch(connection).await.err().map(|error| {
+                        error
+                            .downcast_ref::<hyper::Error>()
+                            .is_some_and(hyper::Error::is_timeout)
+                    })
                 }
                 // Many streams share the connection: their responses are written together.
                 HttpVersion::Http2 => {
                     let connection = builders.http2.serve_connection(io, service);
-                    crate::batched::batched_writes(watcher.watch(connection)).await
+                    let served = crate::batched::batched_writes(watcher.watch(connection)).await;
+                    served.err().map(|error| error.is_timeout())
                 }
             };
-            if let Err(error) = served {
-                reply.after_error(error.is_timeout(), problem_details).await;
+            if let Some(timed_out) = failed {
+                reply.after_error(timed_out, problem_details).await;
             }
         });
     }

@@ -138,11 +138,9 @@ async fn details_of_a_masked_status_still_drop_debug_info() {
 #[tokio::test]
 async fn bidi_streaming_route_is_not_served_over_rest() {
     let gw = TestGateway::start().await;
-    let response = gw
-        .post_json("/gatehouse.echo.v1.EchoService/EchoChat", "{}")
-        .send()
-        .await
-        .unwrap();
+    // A bidi method is served over a WebSocket on its binding (tests/websocket.rs), never as
+    // a plain request on it.
+    let response = gw.post_json("/v1/chat/room1", "{}").send().await.unwrap();
     let body = expect_error(response, 501, 12, "STREAMING_NOT_SUPPORTED").await;
     assert!(
         body["message"].as_str().unwrap().contains("bidi-streaming"),

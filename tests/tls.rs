@@ -520,3 +520,46 @@ async fn grpc_clients_call_through_the_tls_port() {
         .expect("the gRPC call goes through");
     assert_eq!(reply.into_inner().string_field, "over tls");
 }
+
+#[tokio::test]
+async fn a_websocket_opens_over_tls() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let pki = Pki::new();
+    pki.gateway_cert();
+    let echo = Echo::spawn().await;
+    let gw = pki.start(&tls_listener_config("", echo.addr)).await;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(pki.ca.der().clone())
+        .expect("CA in the root store");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = connector.connect(name, tcp).await.expect("TLS handshake");
+    let port = gw.addr.port();
+    let mut request = format!("wss://localhost:{port}/v1/chat/secure")
+        .into_client_request()
+        .unwrap();
+    let protocol = "gatehouse.v1".parse().unwrap();
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", protocol);
+    let (mut socket, _) = tokio_tungstenite::client_async(request, tls)
+        .await
+        .expect("WebSocket handshake over TLS");
+    socket.send(Message::text("{}")).await.unwrap();
+    let Some(Ok(Message::Text(reply))) = socket.next().await else {
+        panic!("no reply");
+    };
+    let reply: serde_json::Value = serde_json::from_str(&reply).unwrap();
+    assert_eq!(reply["stringField"], "secure");
+}

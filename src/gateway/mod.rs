@@ -51,6 +51,10 @@ pub struct Gateway {
     pub(crate) max_header_bytes: usize,
     pub(crate) max_json_depth: usize,
     pub(crate) body_timeout: Duration,
+    /// `[server] stream_buffer`: messages a streaming call holds in flight each way.
+    pub(crate) stream_buffer: usize,
+    /// `[server] stream_idle_timeout`: a WebSocket call with no message for this long ends.
+    pub(crate) stream_idle_timeout: Duration,
     pub(crate) max_concurrent_requests: usize,
     pub(crate) cors: Option<CorsConfig>,
     /// The OpenAPI document, when `[server] openapi` serves it.
@@ -177,6 +181,8 @@ fn build(config: &Config, schema: &Schema, plans: Vec<Plan>) -> Result<Gateway, 
         max_header_bytes,
         max_json_depth: server.max_json_depth,
         body_timeout: server.body_timeout,
+        stream_buffer: server.stream_buffer,
+        stream_idle_timeout: server.stream_idle_timeout,
         max_concurrent_requests: server.max_concurrent_requests,
         cors: server.cors.clone(),
         openapi,

@@ -6,8 +6,10 @@
 //! request against the `RouteTable` itself; `crate::stack` puts it behind the layers.
 
 mod problem;
+mod websocket;
 
 pub use problem::{ProblemDetails, ProblemDetailsLayer, ProblemFuture};
+pub use websocket::{BEARER_PROTOCOL, SUBPROTOCOL, TIMEOUT_PARAMETER};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -88,9 +90,21 @@ impl Gateway {
         request: Request,
         fields: &mut LogFields,
     ) -> Result<Response, GatewayError> {
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
         security::check_header_limits(&parts.headers, self.max_headers, self.max_header_bytes)?;
-        let found = match self.routes.find(parts.method.as_str(), parts.uri.path()) {
+        // A WebSocket opens on a streaming method's binding whatever that binding's method.
+        let streaming = websocket::is_upgrade(&parts)
+            .then(|| websocket::find_streaming(&self.routes, parts.uri.path()))
+            .flatten();
+        let upgrade = streaming.is_some();
+        if upgrade {
+            // Before `authenticate`: the subprotocol may carry the token.
+            websocket::take_subprotocol_token(&mut parts.headers)?;
+        }
+        let found = match streaming.map_or_else(
+            || self.routes.find(parts.method.as_str(), parts.uri.path()),
+            PathMatch::Found,
+        ) {
             PathMatch::Found(found) => found,
             PathMatch::MethodNotAllowed { allowed } => {
                 return Err(GatewayError::MethodNotAllowed {
@@ -126,6 +140,10 @@ impl Gateway {
         };
         let identity = identity.as_ref();
         let answer = match target {
+            RouteTarget::Method(entry) if upgrade => {
+                self.open_websocket(entry, &found.bindings, parts, peer, identity)
+                    .await
+            }
             RouteTarget::Method(entry) => {
                 self.call(entry, &found.bindings, &parts, body, peer, identity)
                     .await

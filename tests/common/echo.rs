@@ -47,11 +47,13 @@ pub struct EchoServer {
     _stop: oneshot::Sender<()>,
 }
 
-/// Counts of the echo server's `EchoStream` calls, over all its streams.
+/// Counts of the echo server's `EchoStream` and `EchoChat` calls, over all its streams.
 #[derive(Debug, Default)]
 pub struct StreamStats {
     produced: AtomicUsize,
     cancelled: AtomicUsize,
+    chat_replies: AtomicUsize,
+    chats_cancelled: AtomicUsize,
 }
 
 impl StreamStats {
@@ -63,6 +65,16 @@ impl StreamStats {
     /// Streams dropped before they ended: the caller cancelled them.
     pub fn cancelled(&self) -> usize {
         self.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// `EchoChat` replies handed to tonic to send.
+    pub fn chat_replies(&self) -> usize {
+        self.chat_replies.load(Ordering::SeqCst)
+    }
+
+    /// `EchoChat` calls dropped before the caller ended its stream: the caller cancelled them.
+    pub fn chats_cancelled(&self) -> usize {
+        self.chats_cancelled.load(Ordering::SeqCst)
     }
 }
 
@@ -212,7 +224,7 @@ impl EchoService for Echo {
         &self,
         request: Request<Streaming<Kitchen>>,
     ) -> Result<Response<KitchenStream>, Status> {
-        chat(request)
+        counted_chat(request, self.streams.clone())
     }
     async fn echo(&self, request: Request<Kitchen>) -> Result<Response<Kitchen>, Status> {
         echo(request).await
@@ -348,6 +360,71 @@ pub(super) fn chat(
     let mut response = Response::new(stream);
     *response.metadata_mut() = echoed_metadata(&metadata);
     Ok(response)
+}
+
+/// `EchoChat` counted in `stats`: every request back as it arrives; a request with `fail` set
+/// ends the call with that status instead.
+fn counted_chat(
+    request: Request<Streaming<Kitchen>>,
+    stats: Arc<StreamStats>,
+) -> Result<Response<KitchenStream>, Status> {
+    let (metadata, _, incoming) = request.into_parts();
+    let replies = ChatReplies {
+        incoming,
+        stats,
+        ended: false,
+    };
+    let stream: KitchenStream = Box::pin(replies);
+    let mut response = Response::new(stream);
+    *response.metadata_mut() = echoed_metadata(&metadata);
+    Ok(response)
+}
+
+/// One `EchoChat` call's replies; counts itself cancelled when dropped before its end.
+struct ChatReplies {
+    incoming: Streaming<Kitchen>,
+    stats: Arc<StreamStats>,
+    ended: bool,
+}
+
+impl Stream for ChatReplies {
+    type Item = Result<Kitchen, Status>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        if self.ended {
+            return std::task::Poll::Ready(None);
+        }
+        let next = std::task::ready!(std::pin::Pin::new(&mut self.incoming).poll_next(cx));
+        let reply = match next {
+            Some(Ok(kitchen)) => match kitchen.fail.as_ref().filter(|f| f.code != 0) {
+                Some(fail) => {
+                    self.ended = true;
+                    Some(Err(failure_status(fail)))
+                }
+                None => {
+                    self.stats.chat_replies.fetch_add(1, Ordering::SeqCst);
+                    Some(Ok(kitchen))
+                }
+            },
+            Some(Err(status)) => Some(Err(status)),
+            None => {
+                self.ended = true;
+                None
+            }
+        };
+        std::task::Poll::Ready(reply)
+    }
+}
+
+impl Drop for ChatReplies {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.stats.chats_cancelled.fetch_add(1, Ordering::SeqCst);
+        }
+    }
 }
 
 /// An echo service whose unary methods all wait at `gate` first: a call answers only once as
