@@ -51,6 +51,8 @@ pub struct Gateway {
     pub(crate) max_header_bytes: usize,
     pub(crate) max_json_depth: usize,
     pub(crate) body_timeout: Duration,
+    /// `[server] stream_buffer`: messages of a client stream in flight to its backend.
+    pub(crate) stream_buffer: usize,
     pub(crate) max_concurrent_requests: usize,
     pub(crate) cors: Option<CorsConfig>,
     /// The OpenAPI document, when `[server] openapi` serves it.
@@ -177,6 +179,7 @@ fn build(config: &Config, schema: &Schema, plans: Vec<Plan>) -> Result<Gateway, 
         max_header_bytes,
         max_json_depth: server.max_json_depth,
         body_timeout: server.body_timeout,
+        stream_buffer: server.stream_buffer,
         max_concurrent_requests: server.max_concurrent_requests,
         cors: server.cors.clone(),
         openapi,
