@@ -299,3 +299,78 @@ async fn a_stalled_backend_stops_the_body_being_read() {
     assert_eq!(echo.streams.collected(), 1);
     call.abort();
 }
+
+/// A gateway in front of a media backend, with `toml` added.
+async fn start_media(toml: &str) -> TestGateway {
+    TestGateway::builder().media().config(toml).start().await
+}
+
+#[tokio::test]
+async fn an_http_body_stream_takes_the_raw_body_in_chunks() {
+    let gw = start_media("").await;
+    const TOTAL: usize = 3 * 1024 * 1024 + 12345;
+    let data = common::media::pattern("chunks", TOTAL);
+    // The client sends pieces of several sizes, some larger than a message may carry.
+    let sizes = [1, 100_000, 65_536, 7, 300_000];
+    let mut pieces = Vec::new();
+    let mut at = 0;
+    for size in sizes.iter().cycle() {
+        if at == TOTAL {
+            break;
+        }
+        let end = (at + size).min(TOTAL);
+        pieces.push(Ok::<_, std::io::Error>(bytes::Bytes::copy_from_slice(
+            &data[at..end],
+        )));
+        at = end;
+    }
+    let body = reqwest::Body::wrap_stream(futures_util::stream::iter(pieces));
+    let response = gw
+        .request("POST", "/v1/media/chunks")
+        .header("content-type", "image/png")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let report = json_ok(response).await;
+    assert_eq!(report["contentType"], "image/png", "{report}");
+    assert_eq!(report["typedChunks"], 1, "{report}");
+    let sizes: Vec<u64> = report["sizes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_u64().unwrap())
+        .collect();
+    assert!(sizes.iter().all(|&s| s > 0 && s <= 64 * 1024), "{sizes:?}");
+    assert_eq!(sizes.iter().sum::<u64>(), TOTAL as u64);
+    let checksum = common::media::fnv1a(common::media::FNV_START, &data);
+    assert_eq!(report["checksum"], checksum.to_string(), "{report}");
+}
+
+#[tokio::test]
+async fn an_http_body_stream_checks_accept() {
+    let route = "[[routes]]\nmethod = \"gatehouse.media.v1.MediaService/UploadChunks\"\n\
+                 accept = [\"image/*\"]\n";
+    let gw = start_media(route).await;
+    let response = gw
+        .request("POST", "/v1/media/chunks")
+        .header("content-type", "text/plain")
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    let error = expect_error(response, 415, 3, "UNSUPPORTED_MEDIA_TYPE").await;
+    assert!(
+        error["message"].as_str().unwrap().contains("image/*"),
+        "{error}"
+    );
+    // An empty body is a stream of no chunks.
+    let response = gw
+        .request("POST", "/v1/media/chunks")
+        .header("content-type", "image/gif")
+        .send()
+        .await
+        .unwrap();
+    let report = json_ok(response).await;
+    assert!(report.get("sizes").is_none(), "{report}");
+}
