@@ -139,7 +139,7 @@ async fn details_of_a_masked_status_still_drop_debug_info() {
 async fn bidi_streaming_route_is_not_served_over_rest() {
     let gw = TestGateway::start().await;
     let response = gw
-        .post_json("/gatehouse.echo.v1.EchoService/EchoChat", "{}")
+        .post_json("/v1/chat/x", "[{}]")
         .send()
         .await
         .unwrap();

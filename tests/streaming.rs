@@ -335,10 +335,10 @@ async fn an_open_stream_counts_against_max_pending() {
 
 #[tokio::test]
 async fn client_streaming_takes_the_body_as_its_stream() {
-    // tests/client_streaming.rs has the rest; here, the implicit binding takes an array too.
+    // tests/client_streaming.rs has the rest.
     let (gw, _echo) = start().await;
     let response = gw
-        .post_json("/gatehouse.echo.v1.EchoService/EchoCollect", "[{}, {}]")
+        .post_json("/v1/collect/x", "[{}, {}]")
         .send()
         .await
         .unwrap();
