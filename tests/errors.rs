@@ -138,11 +138,7 @@ async fn details_of_a_masked_status_still_drop_debug_info() {
 #[tokio::test]
 async fn bidi_streaming_route_is_not_served_over_rest() {
     let gw = TestGateway::start().await;
-    let response = gw
-        .post_json("/v1/chat/x", "[{}]")
-        .send()
-        .await
-        .unwrap();
+    let response = gw.post_json("/v1/chat/x", "[{}]").send().await.unwrap();
     let body = expect_error(response, 501, 12, "STREAMING_NOT_SUPPORTED").await;
     let message = body["message"].as_str().unwrap();
     assert!(message.contains("bidi-streaming"), "{body}");
