@@ -264,11 +264,12 @@ async fn a_stalled_backend_stops_the_body_being_read() {
     let counter = taken.clone();
     // Chunks of 64 KiB of lines, counted as the client takes them.
     let chunk: bytes::Bytes = line.repeat((64 << 10) / line.len()).into();
-    let chunks = futures_util::stream::iter(std::iter::repeat(chunk).take(OFFERED / (64 << 10)))
-        .map(move |chunk| {
+    let chunks = futures_util::stream::iter(std::iter::repeat_n(chunk, OFFERED / (64 << 10))).map(
+        move |chunk| {
             counter.fetch_add(chunk.len(), Ordering::SeqCst);
             Ok::<_, std::io::Error>(chunk)
-        });
+        },
+    );
     // Every message is "stall"; the backend stops after the first.
     let request = gw
         .request("POST", "/v1/collect/stall")
