@@ -235,6 +235,9 @@ impl MessageSplitter {
                 }
                 Inside => {
                     if let Some(end) = self.scan_inside(byte)? {
+                        if end > self.limit {
+                            return Err(self.too_large());
+                        }
                         let number = self.number;
                         self.number += 1;
                         self.state = Separator;
@@ -475,6 +478,15 @@ mod tests {
                 (
                     "[{}, {\"s\":\"0123456789012345678901234567890123\"}]",
                     &["1:{}", "error element 2: longer than 32 bytes"],
+                ),
+                // Found by the fuzz target: an element that ends on the byte past the limit.
+                (
+                    "[\"0123456789012345678901234567890\"]",
+                    &["error element 1: longer than 32 bytes"],
+                ),
+                (
+                    "[\"012345678901234567890123456789\"]",
+                    &["1:\"012345678901234567890123456789\""],
                 ),
             ],
         );
