@@ -16,7 +16,8 @@ use bytes::{Bytes, BytesMut};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StreamFraming {
     /// `application/x-ndjson`, `application/jsonl`: one text per line; blank lines are
-    /// skipped, and a last line without a line break counts.
+    /// skipped, and a last line without a line break counts. The limit applies to a line as
+    /// sent (its whitespace included, a `\r` before the line break not).
     NdJson,
     /// `application/json`: one array, each element one message.
     Array,
@@ -180,19 +181,21 @@ impl MessageSplitter {
                 }
                 None => {
                     self.scanned = self.buffer.len();
-                    // One byte more for a `\r` before the line break.
-                    if self.buffer.len() > self.limit.saturating_add(1) {
+                    // The line can only grow: refused now, it would be refused whole.
+                    if line_len(&self.buffer) > self.limit {
                         return Err(self.too_large());
                     }
                     return Ok(None);
                 }
             };
+            // Measured as it came, blank or not, so that what is refused never depends on
+            // how the body was cut into chunks.
+            if line_len(&line) > self.limit {
+                return Err(self.error(number, SplitErrorKind::TooLarge { limit: self.limit }));
+            }
             let text = trim(&line);
             if text.is_empty() {
                 continue;
-            }
-            if text.len() > self.limit {
-                return Err(self.error(number, SplitErrorKind::TooLarge { limit: self.limit }));
             }
             let text = trim_bytes(line.freeze());
             return Ok(Some(StreamText { number, text }));
@@ -327,6 +330,11 @@ impl MessageSplitter {
     }
 }
 
+/// A line's length: its bytes before the line break, less a `\r` that ends them.
+fn line_len(line: &[u8]) -> usize {
+    line.len() - usize::from(line.last() == Some(&b'\r'))
+}
+
 fn is_space(byte: u8) -> bool {
     matches!(byte, b' ' | b'\t' | b'\r' | b'\n')
 }
@@ -410,6 +418,17 @@ mod tests {
                 ),
                 (
                     "{}\n{\"s\":\"0123456789012345678901234567890123\"",
+                    &["1:{}", "error line 2: longer than 32 bytes"],
+                ),
+                // Found by the fuzz target: whitespace counts, whatever the chunks, and a
+                // `\r` before the line break does not.
+                ("{}                              \r\n", &["1:{}"]),
+                (
+                    "{}                               \r\n",
+                    &["error line 1: longer than 32 bytes"],
+                ),
+                (
+                    "{}\n                                 \n",
                     &["1:{}", "error line 2: longer than 32 bytes"],
                 ),
             ],
