@@ -8,13 +8,17 @@
 //! caller's half-close; one whose first message has `stringField` "stall" stops reading.
 
 mod common;
+#[allow(dead_code)]
+#[path = "common/misbehaving.rs"]
+mod misbehaving;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Echo, EchoServer, TestGateway, expect_error, json_ok};
+use common::{Echo, EchoServer, TestGateway, expect_error, expect_status, json_ok};
 use futures_util::StreamExt;
+use misbehaving::{Misbehaving, STATUS_OK, Step};
 use serde_json::{Value, json};
 
 const NDJSON: &str = "application/x-ndjson";
@@ -374,4 +378,58 @@ async fn an_http_body_stream_checks_accept() {
         .unwrap();
     let report = json_ok(response).await;
     assert!(report.get("sizes").is_none(), "{report}");
+}
+
+/// A backend that plays `steps` to every call, behind the echo service's routes.
+async fn start_misbehaving(steps: Vec<Step>) -> (TestGateway, Misbehaving) {
+    let backend = Misbehaving::spawn(steps).await;
+    let gw = TestGateway::builder()
+        .echo_at(format!("http://{}", backend.addr))
+        .start()
+        .await;
+    (gw, backend)
+}
+
+#[tokio::test]
+async fn an_ok_without_a_response_is_a_bad_reply() {
+    let (gw, _backend) =
+        start_misbehaving(vec![Step::Headers(&[]), Step::Trailers(STATUS_OK)]).await;
+    let response = collect(&gw, "/v1/collect/x", NDJSON, "{}\n{}\n").await;
+    expect_error(response, 502, 14, "UPSTREAM_BAD_RESPONSE").await;
+}
+
+#[tokio::test]
+async fn a_backend_error_keeps_its_status() {
+    let (gw, _backend) = start_misbehaving(vec![
+        Step::Headers(&[]),
+        Step::Trailers(&[("grpc-status", "9"), ("grpc-message", "not now")]),
+    ])
+    .await;
+    let response = collect(&gw, "/v1/collect/x", NDJSON, "{}\n").await;
+    let error = expect_status(response, 400, 9).await;
+    assert_eq!(error["message"], "not now", "{error}");
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_cancels_the_call() {
+    let (gw, echo) = start("").await;
+    let (writer, body) = streamed_body();
+    let request = gw
+        .request("POST", "/v1/collect/stall")
+        .header("content-type", NDJSON)
+        .body(body)
+        .send();
+    let call = tokio::spawn(request);
+    writer.write("{}\n").await;
+    eventually("the first message at the backend", || {
+        echo.streams.collected() == 1
+    })
+    .await;
+    // The client goes away mid-body.
+    call.abort();
+    drop(writer);
+    eventually("the backend seeing the cancel", || {
+        echo.streams.collects_cut() == 1
+    })
+    .await;
 }
