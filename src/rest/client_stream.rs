@@ -47,7 +47,7 @@ enum StreamBody {
 }
 
 /// What one call needs to build its messages.
-struct Builder<'a> {
+struct MessageBuilder<'a> {
     gateway: &'a Gateway,
     entry: &'a RouteEntry,
     bindings: &'a [Binding<'a>],
@@ -73,7 +73,7 @@ impl Gateway {
         let requests = futures_util::stream::unfold(receiver, |mut receiver| async move {
             receiver.recv().await.map(|message| (message, receiver))
         });
-        let builder = Builder {
+        let builder = MessageBuilder {
             gateway: self,
             entry,
             bindings,
@@ -119,7 +119,7 @@ impl Gateway {
     }
 }
 
-impl Builder<'_> {
+impl MessageBuilder<'_> {
     /// Reads the body and sends its messages until it ends (which half-closes the call) or
     /// the call no longer takes any.
     async fn feed(
