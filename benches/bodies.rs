@@ -34,7 +34,9 @@ use futures_util::Stream;
 use gatehouse::proto::gatehouse::media::v1::media_service_server::{
     MediaService, MediaServiceServer,
 };
-use gatehouse::proto::gatehouse::media::v1::{Blob, DownloadRequest, UpdateItemRequest};
+use gatehouse::proto::gatehouse::media::v1::{
+    Blob, ChunkReport, DownloadRequest, UpdateItemRequest,
+};
 use gatehouse::proto::google::api::HttpBody;
 use reqwest::{Client, RequestBuilder, multipart};
 use tonic::transport::{Server, server::TcpIncoming};
@@ -305,6 +307,10 @@ impl MediaService for Media {
     }
 
     async fn update_item(&self, _: Request<UpdateItemRequest>) -> Reply<UpdateItemRequest> {
+        unimplemented()
+    }
+
+    async fn upload_chunks(&self, _: Request<tonic::Streaming<HttpBody>>) -> Reply<ChunkReport> {
         unimplemented()
     }
 }

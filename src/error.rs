@@ -52,7 +52,7 @@ pub enum GatewayError {
     BodyTooLarge { limit: usize },
     #[error("invalid Grpc-Timeout header {0:?}")]
     BadTimeout(String),
-    #[error("{0} methods are not served over REST")]
+    #[error("{0}")]
     StreamingNotSupported(&'static str),
     #[error("{}", .0.message())]
     Backend(tonic::Status),

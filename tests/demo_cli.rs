@@ -263,3 +263,78 @@ fn a_taken_admin_listen_address_names_the_flag_that_moves_it() {
     assert!(stderr.contains(&address), "{stderr}");
     assert!(stderr.contains("--admin-listen"), "{stderr}");
 }
+
+/// The README's live order feed: a WebSocket on `/api/orders:follow` with the printed token as
+/// a subprotocol, a filter, the orders that match it now, an order placed meanwhile arriving as
+/// it happens, and the empty frame that ends the call with OK.
+#[tokio::test]
+async fn the_demo_follows_orders_over_a_websocket() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let demo = start(&["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"]);
+    let url = demo.base.replacen("http", "ws", 1) + "/api/orders:follow";
+    let mut request = url.into_client_request().unwrap();
+    let protocols = format!("gatehouse.v1, bearer.{}", demo.token);
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", protocols.parse().unwrap());
+    let (mut socket, answer) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(answer.headers()["sec-websocket-protocol"], "gatehouse.v1");
+
+    let filter = r#"{"userId": "123", "status": "ORDER_STATUS_PENDING"}"#;
+    socket.send(Message::text(filter)).await.unwrap();
+    let current = next_frame(&mut socket).await;
+    assert_eq!(current["event"], "ORDER_EVENT_CURRENT", "{current}");
+    assert_eq!(current["order"]["orderId"], "o-1003", "{current}");
+
+    // An order placed now arrives on the socket as it happens.
+    let placed: Value = client()
+        .post(format!("{}/api/orders", demo.base))
+        .bearer_auth(&demo.token)
+        .header("content-type", "application/json")
+        .body(r#"{"lineItems": [{"productId": "p-101", "quantity": 1}]}"#)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let created = next_frame(&mut socket).await;
+    assert_eq!(created["event"], "ORDER_EVENT_CREATED", "{created}");
+    assert_eq!(created["order"], placed);
+
+    // The empty frame ends the requests; the call ends with OK.
+    socket.send(Message::text("")).await.unwrap();
+    let status = next_frame(&mut socket).await;
+    assert_eq!(
+        status,
+        serde_json::json!({"@type": "type.googleapis.com/google.rpc.Status",
+                           "code": 0, "message": "", "details": []})
+    );
+    match futures_util::StreamExt::next(&mut socket).await {
+        Some(Ok(Message::Close(Some(frame)))) => assert_eq!(u16::from(frame.code), 1000),
+        other => panic!("expected the close, got {other:?}"),
+    }
+}
+
+/// The next text frame of `socket`, as JSON.
+async fn next_frame<S>(socket: &mut S) -> Value
+where
+    S: futures_util::Stream<
+            Item = Result<
+                tokio_tungstenite::tungstenite::Message,
+                tokio_tungstenite::tungstenite::Error,
+            >,
+        > + Unpin,
+{
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        match futures_util::StreamExt::next(socket).await {
+            Some(Ok(Message::Text(text))) => return serde_json::from_str(&text).unwrap(),
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+}

@@ -142,10 +142,9 @@ async fn bidi_streaming_route_is_not_served_over_rest() {
     // a plain request on it.
     let response = gw.post_json("/v1/chat/room1", "{}").send().await.unwrap();
     let body = expect_error(response, 501, 12, "STREAMING_NOT_SUPPORTED").await;
-    assert!(
-        body["message"].as_str().unwrap().contains("bidi-streaming"),
-        "{body}"
-    );
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains("bidi-streaming"), "{body}");
+    assert!(message.contains("WebSocket"), "{body}");
 }
 
 /// What an HTTP/2 client gets for `method path`: the status, the declared length and the

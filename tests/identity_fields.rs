@@ -26,6 +26,8 @@ fn pinned_config(jwks: &JwksFile) -> String {
          from_identity = {{ string_field = \"claim:tenant\", int64_field = \"claim:org\" }}\n\n\
          [[routes]]\nmethod = \"gatehouse.echo.v1.EchoService/EchoDelete\"\n\
          from_identity = {{ string_field = \"api_key\", \"nested.id\" = \"subject\" }}\n\n\
+         [[routes]]\nmethod = \"gatehouse.echo.v1.EchoService/EchoCollect\"\n\
+         from_identity = {{ string_field = \"claim:tenant\", int64_field = \"claim:org\" }}\n\n\
          [[aggregates]]\nroute = \"GET /agg/{{id}}\"\n\
          [[aggregates.calls]]\nname = \"echo\"\nmethod = \"gatehouse.echo.v1.EchoService/Echo\"\n\
          request = {{ string_field = \"{{id}}\" }}\n\n\
@@ -363,9 +365,9 @@ fn check_refuses_pins_that_cannot_be() {
         ),
         (
             format!(
-                "[[routes]]\nmethod = \"{echo}/EchoCollect\"\nfrom_identity = {{ string_field = \"subject\" }}\n"
+                "[[routes]]\nmethod = \"{echo}/EchoChat\"\nfrom_identity = {{ string_field = \"subject\" }}\n"
             ),
-            "takes a stream of requests",
+            "is bidirectional",
         ),
         (
             format!(
@@ -404,4 +406,72 @@ async fn the_openapi_document_names_the_pinned_fields() {
     // Not on a method without pins.
     let other = &document["paths"]["/v1/stream/{string_field}"]["get"]["description"];
     assert!(!other.to_string().contains("credential"), "{other}");
+}
+
+#[tokio::test]
+async fn every_message_of_a_client_stream_is_pinned() {
+    let jwks = JwksFile::write();
+    let gw = start(&jwks).await;
+    let collect = |body: &'static str| {
+        gw.request("POST", "/v1/collect/ignored")
+            .header("content-type", "application/x-ndjson")
+            .bearer_auth(acme_token())
+            .body(body)
+            .send()
+    };
+    // The path sets string_field in every message too, so it must agree with the credential.
+    let body = json_ok(
+        gw.request("POST", "/v1/collect/acme")
+            .header("content-type", "application/x-ndjson")
+            .bearer_auth(acme_token())
+            .body("{}\n{\"boolField\": true}\n")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(body["stringField"], "acme", "{body}");
+    assert_eq!(body["int64Field"], "7", "{body}");
+    assert_eq!(body["int32Field"], 2, "{body}");
+    // A path that contradicts the credential is refused at the first message.
+    let response = collect("{}\n").await.unwrap();
+    expect_error(response, 403, 7, "PERMISSION_DENIED").await;
+    // So is a later message that does.
+    let response = gw
+        .request("POST", "/v1/collect/acme")
+        .header("content-type", "application/x-ndjson")
+        .bearer_auth(acme_token())
+        .body("{}\n{\"int64Field\": \"8\"}\n")
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, 403, 7, "PERMISSION_DENIED").await;
+    // Without a credential there is nothing to pin with.
+    let response = gw
+        .request("POST", "/v1/collect/acme")
+        .header("content-type", "application/x-ndjson")
+        .body("{}\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+}
+
+#[tokio::test]
+async fn a_pinned_client_stream_is_refused_over_native_grpc() {
+    let jwks = JwksFile::write();
+    let gw = start(&jwks).await;
+    let mut client = grpc_client(&gw).await;
+    let mut request = tonic::Request::new(tokio_stream_of(vec![Kitchen::default()]));
+    let bearer = MetadataValue::try_from(format!("Bearer {}", acme_token())).unwrap();
+    request.metadata_mut().insert("authorization", bearer);
+    let status = client.echo_collect(request).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unimplemented, "{status:?}");
+    assert!(status.message().contains("over REST"), "{status:?}");
+}
+
+fn tokio_stream_of(
+    messages: Vec<Kitchen>,
+) -> impl tonic::codegen::tokio_stream::Stream<Item = Kitchen> {
+    tonic::codegen::tokio_stream::iter(messages)
 }

@@ -441,3 +441,51 @@ async fn streaming_operations_say_how_to_call_them_over_a_websocket() {
     );
     assert_valid_document("websocket", &document);
 }
+
+#[tokio::test]
+async fn client_streams_describe_their_framing() {
+    let gw = TestGateway::builder()
+        .config(&unreachable_backend(
+            "media",
+            "gatehouse.media.v1.MediaService",
+        ))
+        .start()
+        .await;
+    let doc = document(&gw).await;
+    let collect = &doc["paths"]["/v1/collect/{string_field}"]["post"];
+    let body = &collect["requestBody"];
+    let content = &body["content"];
+    assert!(
+        content["application/x-ndjson"]["schema"].is_object(),
+        "{body}"
+    );
+    assert_eq!(
+        content["application/json"]["schema"]["type"], "array",
+        "{body}"
+    );
+    assert_eq!(
+        content["application/json"]["schema"]["items"], content["application/x-ndjson"]["schema"],
+        "{body}"
+    );
+    assert!(
+        body["description"]
+            .as_str()
+            .unwrap()
+            .contains("one JSON message per line"),
+        "{body}"
+    );
+    // The answer is the one response message.
+    assert!(
+        collect["responses"]["200"]["content"]["application/json"].is_object(),
+        "{collect}"
+    );
+    let chunks = &doc["paths"]["/v1/media/chunks"]["post"]["requestBody"];
+    assert_eq!(
+        chunks["content"]["*/*"]["schema"]["format"], "binary",
+        "{chunks}"
+    );
+    assert!(
+        chunks["description"].as_str().unwrap().contains("64 KiB"),
+        "{chunks}"
+    );
+}

@@ -334,14 +334,14 @@ async fn an_open_stream_counts_against_max_pending() {
 }
 
 #[tokio::test]
-async fn client_streaming_is_still_not_served_over_rest() {
+async fn client_streaming_takes_the_body_as_its_stream() {
+    // tests/client_streaming.rs has the rest.
     let (gw, _echo) = start().await;
     let response = gw
-        .post_json("/gatehouse.echo.v1.EchoService/EchoCollect", "{}")
+        .post_json("/v1/collect/x", "[{}, {}]")
         .send()
         .await
         .unwrap();
-    let body = expect_error(response, 501, 12, "STREAMING_NOT_SUPPORTED").await;
-    let message = body["message"].as_str().unwrap_or_default();
-    assert!(message.contains("client-streaming"), "{body}");
+    let body = json_ok(response).await;
+    assert_eq!(body["int32Field"], 2, "{body}");
 }

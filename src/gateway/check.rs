@@ -183,13 +183,15 @@ fn pins_fit(
     let Some((i, fields)) = from_identity else {
         return Ok(());
     };
-    if method.is_client_streaming() {
+    // A client stream's messages are pinned one by one over REST; a bidirectional one's
+    // are not read by the gateway.
+    if method.is_client_streaming() && method.is_server_streaming() {
         return Err(fail(
             *i,
             "from_identity",
             format!(
-                "{} takes a stream of requests; fields can be set from the credential only \
-                 on methods that take one request",
+                "{} is bidirectional; fields can be set from the credential only on methods \
+                 that take one request or a client stream",
                 method.full_name()
             ),
         ));

@@ -23,7 +23,8 @@ pub struct GrpcMethod {
     /// Credential, roles and rate limit of the method.
     pub policy: RoutePolicy,
     /// The request fields the caller's credential sets; the request message is then read
-    /// whole (at most `max_message` bytes) and checked before the backend is called.
+    /// whole (at most `max_message` bytes) and checked before the backend is called. A
+    /// client-streaming method with pins is refused (UNIMPLEMENTED): REST pins its messages.
     pub identity_fields: Option<Arc<IdentityFields>>,
     pub max_message: usize,
 }

@@ -22,6 +22,7 @@ use crate::grpc::GRPC_TIMEOUT;
 use crate::grpc::metadata::{IDENTITY_METADATA, skip_indexing_per_call_values};
 use crate::grpc::timeout::encode_grpc_timeout;
 use crate::grpc::timeout::parse_grpc_timeout;
+use crate::schema::MethodKind;
 use crate::security::{self, Authenticator, Identity};
 use crate::telemetry::LogFields;
 use crate::telemetry::metrics as telemetry_metrics;
@@ -133,6 +134,15 @@ impl GrpcIngress {
         let headers = self.backend_headers(&parts.headers, &parts.uri, admitted, remaining);
         let body = match &method.identity_fields {
             None => tonic::body::Body::new(RequestBody::new(body)),
+            // Pins on a client stream apply to each message over REST, which reads them;
+            // gRPC frames pass through unread, so such a call is refused rather than pinned
+            // in part.
+            Some(_) if method.spec.kind == MethodKind::ClientStreaming => {
+                return Err(GatewayError::StreamingNotSupported(
+                    "fields set from the credential on a client stream are applied over REST \
+                     only; call this method over REST",
+                ));
+            }
             Some(pinned) => {
                 let read = read_message(body, method.max_message);
                 let message = tokio::time::timeout_at(deadline, read)

@@ -68,6 +68,50 @@ fn media_ranges(accept: &[String]) -> Vec<String> {
     }
 }
 
+/// The `requestBody` of a client-streaming binding: the body is the stream of requests, NDJSON
+/// or a JSON array of the message `body` binds, or raw bytes sent in chunks when it fills a
+/// `google.api.HttpBody`.
+pub fn stream_request_body(
+    plan: &BodyPlan,
+    input: &MessageDescriptor,
+    body: &str,
+    accept: &[String],
+    schemas: &mut Schemas,
+) -> Value {
+    if plan.raw_request() {
+        let mut content = Map::new();
+        for range in media_ranges(accept) {
+            content.insert(range, json!({ "schema": binary() }));
+        }
+        return json!({
+            "required": false,
+            "description": "The request stream is the raw body: each chunk of at most 64 KiB \
+                is one message, the first also carrying the Content-Type.",
+            "content": content,
+        });
+    }
+    let message = if body == "*" {
+        schemas.message(input)
+    } else {
+        input
+            .get_field_by_name(body)
+            .map(|f| schemas.field(&f))
+            .unwrap_or_else(|| json!({}))
+    };
+    json!({
+        "required": false,
+        "description": "The request stream: one JSON message per line (application/x-ndjson, \
+            also application/jsonl), or a JSON array of messages (application/json). Each \
+            message is sent to the backend as soon as it is read; path and query fill every \
+            message, and the size limit applies to each. A malformed message cancels the call \
+            and is answered 400 naming its line or element.",
+        "content": {
+            "application/x-ndjson": { "schema": message.clone() },
+            "application/json": { "schema": { "type": "array", "items": message } },
+        },
+    })
+}
+
 /// Whether `message` has a `bytes` or `google.api.HttpBody` field of its own.
 fn carries_file(message: &MessageDescriptor) -> bool {
     message.fields().any(|field| is_file(&field))

@@ -58,7 +58,7 @@ const ERROR_STATUSES: [(&str, &str); 16] = [
     ),
     (
         "501",
-        "Not implemented (a bidirectional stream over plain HTTP: open a WebSocket; or the backend's UNIMPLEMENTED).",
+        "Not implemented (a bidirectional stream over plain HTTP: open a WebSocket on the path; or the backend's UNIMPLEMENTED).",
     ),
     ("502", "The backend's reply was not valid gRPC."),
     (
@@ -131,8 +131,11 @@ pub fn document(config: &Config, schema: &Schema, plans: &[Plan]) -> Value {
         }
         if let Some(body) = spec.body.as_deref() {
             let accept = accepted_media(config, spec);
-            operation["requestBody"] =
-                media::request_body(&plan, &input, body, &accept, &mut schemas);
+            operation["requestBody"] = if spec.kind == MethodKind::ClientStreaming {
+                media::stream_request_body(&plan, &input, body, &accept, &mut schemas)
+            } else {
+                media::request_body(&plan, &input, body, &accept, &mut schemas)
+            };
         }
         let json = JsonOptions::resolve(config, |r| {
             r.selects_binding(
@@ -510,7 +513,7 @@ fn responses(
     };
     let mut responses = error_responses();
     match spec.kind {
-        MethodKind::Unary => {
+        MethodKind::Unary | MethodKind::ClientStreaming => {
             responses["200"] = json!({
                 "description": "The response message.",
                 "content": { "application/json": { "schema": body } },
@@ -527,7 +530,7 @@ fn responses(
                 },
             });
         }
-        MethodKind::ClientStreaming | MethodKind::BidiStreaming => {}
+        MethodKind::BidiStreaming => {}
     }
     responses
 }

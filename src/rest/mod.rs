@@ -5,6 +5,7 @@
 //! axum's router cannot express google.api.http templates, so the dispatcher matches every
 //! request against the `RouteTable` itself; `crate::stack` puts it behind the layers.
 
+mod client_stream;
 mod problem;
 mod websocket;
 
@@ -176,10 +177,15 @@ impl Gateway {
         match spec.kind {
             MethodKind::Unary | MethodKind::ServerStreaming => {}
             MethodKind::ClientStreaming => {
-                return Err(GatewayError::StreamingNotSupported("client-streaming"));
+                return self
+                    .client_stream(entry, bindings, parts, body, peer, identity)
+                    .await;
             }
             MethodKind::BidiStreaming => {
-                return Err(GatewayError::StreamingNotSupported("bidi-streaming"));
+                return Err(GatewayError::StreamingNotSupported(
+                    "bidi-streaming methods are served over a WebSocket opened on this path, \
+                     not over plain HTTP",
+                ));
             }
         }
         let deadline = self.deadline(&parts.headers, entry.timeout)?;
@@ -221,32 +227,7 @@ impl Gateway {
             )
             .await?;
         let (reply_metadata, reply_message, reply_extensions) = reply.into_parts();
-        let mut response = if entry.body.raw_response() {
-            let (content_type, data) = entry.body.raw_reply(&reply_message)?;
-            let content_type = HeaderValue::try_from(content_type).map_err(|_| {
-                GatewayError::bad_response("the reply's content_type is not a valid header value")
-            })?;
-            let mut response = Response::new(Body::from(data));
-            crate::transcode::body::raw_headers(response.headers_mut(), content_type);
-            response
-        } else {
-            let mut out = Vec::with_capacity(reply_message.len() * 2 + 16);
-            entry.render.render_response(&reply_message, &mut out)?;
-            let mut response = Response::new(Body::from(out));
-            let json = HeaderValue::from_static("application/json");
-            response.headers_mut().insert(CONTENT_TYPE, json);
-            response
-        };
-        crate::grpc::metadata::response_headers(&reply_metadata, response.headers_mut());
-        let status = entry
-            .answer
-            .dress(response.headers_mut(), &reply_metadata, &reply_message);
-        if status != http::StatusCode::OK {
-            *response.status_mut() = status;
-            if !answer::allows_body(status) {
-                *response.body_mut() = Body::empty();
-            }
-        }
+        let mut response = answer_message(entry, &reply_metadata, &reply_message)?;
         if let Some(upstream) = reply_extensions.get::<Upstream>() {
             response.extensions_mut().insert(upstream.clone());
         }
@@ -462,6 +443,42 @@ impl Gateway {
             )),
         }
     }
+}
+
+/// The answer to a call that ended with the one message `reply`: raw for an `HttpBody`, else
+/// rendered as JSON, with the backend's metadata as headers and the binding's status.
+fn answer_message(
+    entry: &RouteEntry,
+    reply_metadata: &tonic::metadata::MetadataMap,
+    reply_message: &Bytes,
+) -> Result<Response, GatewayError> {
+    let mut response = if entry.body.raw_response() {
+        let (content_type, data) = entry.body.raw_reply(reply_message)?;
+        let content_type = HeaderValue::try_from(content_type).map_err(|_| {
+            GatewayError::bad_response("the reply's content_type is not a valid header value")
+        })?;
+        let mut response = Response::new(Body::from(data));
+        crate::transcode::body::raw_headers(response.headers_mut(), content_type);
+        response
+    } else {
+        let mut out = Vec::with_capacity(reply_message.len() * 2 + 16);
+        entry.render.render_response(reply_message, &mut out)?;
+        let mut response = Response::new(Body::from(out));
+        let json = HeaderValue::from_static("application/json");
+        response.headers_mut().insert(CONTENT_TYPE, json);
+        response
+    };
+    crate::grpc::metadata::response_headers(reply_metadata, response.headers_mut());
+    let status = entry
+        .answer
+        .dress(response.headers_mut(), reply_metadata, reply_message);
+    if status != http::StatusCode::OK {
+        *response.status_mut() = status;
+        if !answer::allows_body(status) {
+            *response.body_mut() = Body::empty();
+        }
+    }
+    Ok(response)
 }
 
 /// The request's `Content-Length`, when it sends a valid one.

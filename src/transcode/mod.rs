@@ -16,6 +16,7 @@ pub mod json;
 pub mod metadata;
 pub mod parse;
 pub mod query;
+pub mod request_stream;
 pub mod stream;
 
 pub use codec::UnaryCodec;

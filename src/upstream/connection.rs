@@ -12,6 +12,7 @@
 //! from. A call that finds the connection gone before its stream opened makes a new one and
 //! goes there: nothing had been sent.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -27,6 +28,7 @@ use http::uri::{Authority, Scheme};
 use http::{HeaderMap, Request, Response, Uri};
 use http_body::{Body, Frame, SizeHint};
 use tokio::net::TcpStream;
+use tokio::sync::oneshot;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::pki_types::ServerName;
 use tower::{BoxError, Service};
@@ -173,13 +175,17 @@ impl Connection {
         strip_connection_headers(&mut parts.headers);
         let head = Request::from_parts(parts, ());
         let (response, stream) = sender.send_request(head, body.is_end_stream())?;
+        // The caller holds `caller` (this future, then the reply's body): once it lets go, a
+        // request body still being piped is reset, not ended as if it were whole.
+        let (caller, gone) = oneshot::channel::<Infallible>();
         if !body.is_end_stream() {
-            send_body(body, stream).await;
+            send_body(body, stream, gone).await;
         }
         let response = response.await?;
         Ok(response.map(|recv| H2Body {
             recv,
             data_done: false,
+            _caller: caller,
         }))
     }
 }
@@ -267,7 +273,11 @@ fn strip_connection_headers(headers: &mut HeaderMap) {
 
 /// Sends what of `body` is ready now on `stream`, ending the stream with it when the body
 /// has ended; the rest, if any, is piped by a task of its own.
-async fn send_body(mut body: tonic::body::Body, mut stream: SendStream<Bytes>) {
+async fn send_body(
+    mut body: tonic::body::Body,
+    mut stream: SendStream<Bytes>,
+    gone: oneshot::Receiver<Infallible>,
+) {
     let mut held: Option<Bytes> = None;
     loop {
         let next = std::future::poll_fn(|cx| match Pin::new(&mut body).poll_frame(cx) {
@@ -283,7 +293,7 @@ async fn send_body(mut body: tonic::body::Body, mut stream: SendStream<Bytes>) {
                 {
                     return;
                 }
-                tokio::spawn(pipe(body, stream));
+                tokio::spawn(pipe(body, stream, gone));
                 return;
             }
             Some(None) => {
@@ -318,10 +328,19 @@ async fn send_body(mut body: tonic::body::Body, mut stream: SendStream<Bytes>) {
     }
 }
 
-/// Pipes the rest of a request body, one frame at a time as the stream has room for it.
-async fn pipe(mut body: tonic::body::Body, mut stream: SendStream<Bytes>) {
+/// Pipes the rest of a request body, one frame at a time as the stream has room for it, until
+/// the caller is `gone` (which resets the stream: the call is cancelled).
+async fn pipe(
+    mut body: tonic::body::Body,
+    mut stream: SendStream<Bytes>,
+    mut gone: oneshot::Receiver<Infallible>,
+) {
     loop {
         let frame = std::future::poll_fn(|cx| {
+            if Pin::new(&mut gone).poll(cx).is_ready() {
+                stream.send_reset(h2::Reason::CANCEL);
+                return Poll::Ready(None);
+            }
             // A backend that reset the stream wants no more of it.
             if stream.poll_reset(cx).is_ready() {
                 return Poll::Ready(None);
@@ -346,12 +365,18 @@ async fn pipe(mut body: tonic::body::Body, mut stream: SendStream<Bytes>) {
                 let end = body.is_end_stream();
                 if !data.is_empty() {
                     stream.reserve_capacity(data.len());
-                    let room = std::future::poll_fn(|cx| match stream.capacity() {
-                        0 => stream.poll_capacity(cx),
-                        n => Poll::Ready(Some(Ok(n))),
+                    let room = std::future::poll_fn(|cx| {
+                        if Pin::new(&mut gone).poll(cx).is_ready() {
+                            return Poll::Ready(None);
+                        }
+                        match stream.capacity() {
+                            0 => stream.poll_capacity(cx),
+                            n => Poll::Ready(Some(Ok(n))),
+                        }
                     })
                     .await;
                     if !matches!(room, Some(Ok(_))) {
+                        stream.send_reset(h2::Reason::CANCEL);
                         return;
                     }
                 }
@@ -389,6 +414,8 @@ impl Service<Request<tonic::body::Body>> for Connection {
 pub(crate) struct H2Body {
     recv: RecvStream,
     data_done: bool,
+    /// Dropped with the body: a request still being piped is then reset.
+    _caller: oneshot::Sender<Infallible>,
 }
 
 impl Body for H2Body {

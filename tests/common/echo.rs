@@ -47,13 +47,18 @@ pub struct EchoServer {
     _stop: oneshot::Sender<()>,
 }
 
-/// Counts of the echo server's `EchoStream` and `EchoChat` calls, over all its streams.
+/// Counts of the echo server's `EchoStream`, `EchoChat` and `EchoCollect` calls, over all its
+/// streams.
 #[derive(Debug, Default)]
 pub struct StreamStats {
     produced: AtomicUsize,
     cancelled: AtomicUsize,
     chat_replies: AtomicUsize,
     chats_cancelled: AtomicUsize,
+    collects_cut: AtomicUsize,
+    collected: AtomicUsize,
+    /// Wakes the `EchoCollect` calls that stall.
+    release: tokio::sync::Notify,
 }
 
 impl StreamStats {
@@ -75,6 +80,21 @@ impl StreamStats {
     /// `EchoChat` calls dropped before the caller ended its stream: the caller cancelled them.
     pub fn chats_cancelled(&self) -> usize {
         self.chats_cancelled.load(Ordering::SeqCst)
+    }
+
+    /// `EchoCollect` calls that ended without the caller's half-close (cancelled).
+    pub fn collects_cut(&self) -> usize {
+        self.collects_cut.load(Ordering::SeqCst)
+    }
+
+    /// Messages `EchoCollect` calls have read, over all of them.
+    pub fn collected(&self) -> usize {
+        self.collected.load(Ordering::SeqCst)
+    }
+
+    /// Lets every stalled `EchoCollect` call go on reading.
+    pub fn release_stalled(&self) {
+        self.release.notify_waiters();
     }
 }
 
@@ -218,7 +238,7 @@ impl EchoService for Echo {
         &self,
         request: Request<Streaming<Kitchen>>,
     ) -> Result<Response<Kitchen>, Status> {
-        collect(request).await
+        collect_counted(request, self.streams.clone()).await
     }
     async fn echo_chat(
         &self,
@@ -338,17 +358,49 @@ impl Drop for Producer {
 pub(super) async fn collect(
     request: Request<Streaming<Kitchen>>,
 ) -> Result<Response<Kitchen>, Status> {
+    collect_counted(request, Arc::default()).await
+}
+
+/// `collect`, counting into `stats`. A call whose first message has `string_field` "stall"
+/// stops reading after it until [`StreamStats::release_stalled`].
+pub(super) async fn collect_counted(
+    request: Request<Streaming<Kitchen>>,
+    stats: Arc<StreamStats>,
+) -> Result<Response<Kitchen>, Status> {
     let (metadata, _, mut incoming) = request.into_parts();
     let mut last = Kitchen::default();
     let mut count = 0;
+    let mut call = CollectCall {
+        stats: stats.clone(),
+        half_closed: false,
+    };
     while let Some(kitchen) = incoming.message().await? {
+        stats.collected.fetch_add(1, Ordering::SeqCst);
+        if count == 0 && kitchen.string_field == "stall" {
+            stats.release.notified().await;
+        }
         last = kitchen;
         count += 1;
     }
+    call.half_closed = true;
     last.int32_field = count;
     let mut response = Response::new(last);
     *response.metadata_mut() = echoed_metadata(&metadata);
     Ok(response)
+}
+
+/// One `EchoCollect` call; counts itself cut when it ends before the caller's half-close.
+struct CollectCall {
+    stats: Arc<StreamStats>,
+    half_closed: bool,
+}
+
+impl Drop for CollectCall {
+    fn drop(&mut self) {
+        if !self.half_closed {
+            self.stats.collects_cut.fetch_add(1, Ordering::SeqCst);
+        }
+    }
 }
 
 /// `EchoChat`: every request back as soon as it arrives, until the caller ends its stream.

@@ -10,6 +10,10 @@
 //! `fail_after_first` set it fails with that code after the first message (at once when
 //! `chunks` is 0). Every answer carries the metadata `x-backend: media`.
 //!
+//! `UploadChunks` (a client stream of `HttpBody`) answers a `ChunkReport`: the first message's
+//! content type, the size of each message's data, how many messages carried a content type,
+//! and the [`fnv1a`] checksum of all the data in order.
+//!
 //! A server started with [`Media::spawn_held`] stops each stream after its first message until
 //! the test calls [`MediaServer::release`] (then sends the rest, or fails): the test can see the
 //! first bytes arrive while the backend has not yet produced the rest.
@@ -22,14 +26,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use gatehouse::proto::gatehouse::media::v1::media_service_server::{
     MediaService, MediaServiceServer,
 };
-use gatehouse::proto::gatehouse::media::v1::{Blob, DownloadRequest, UpdateItemRequest};
+use gatehouse::proto::gatehouse::media::v1::{
+    Blob, ChunkReport, DownloadRequest, UpdateItemRequest,
+};
 use gatehouse::proto::google::api::HttpBody;
 use tokio::sync::{Semaphore, oneshot};
 use tonic::codegen::tokio_stream::Stream;
 use tonic::metadata::{AsciiMetadataValue, MetadataMap};
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
-use tonic::{Code, Request, Response, Status};
+use tonic::{Code, Request, Response, Status, Streaming};
 
 /// The proto service the media backend serves.
 pub const MEDIA_SERVICE: &str = "gatehouse.media.v1.MediaService";
@@ -50,6 +56,16 @@ pub fn pattern(name: &str, len: usize) -> Vec<u8> {
         })
         .collect()
 }
+
+/// FNV-1a (64 bits) of `data` continuing from `hash` (start with [`FNV_START`]).
+pub fn fnv1a(hash: u64, data: &[u8]) -> u64 {
+    data.iter().fold(hash, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// The FNV-1a offset basis.
+pub const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
 
 /// The media service.
 #[derive(Clone, Default)]
@@ -215,6 +231,30 @@ impl MediaService for Media {
         request: Request<UpdateItemRequest>,
     ) -> Result<Response<UpdateItemRequest>, Status> {
         Ok(answer(request.into_inner()))
+    }
+
+    async fn upload_chunks(
+        &self,
+        request: Request<Streaming<HttpBody>>,
+    ) -> Result<Response<ChunkReport>, Status> {
+        let mut chunks = request.into_inner();
+        let mut report = ChunkReport {
+            checksum: FNV_START,
+            ..ChunkReport::default()
+        };
+        while let Some(chunk) = chunks.message().await? {
+            if report.sizes.is_empty() {
+                report.content_type.clone_from(&chunk.content_type);
+            }
+            if !chunk.content_type.is_empty() {
+                report.typed_chunks += 1;
+            }
+            report
+                .sizes
+                .push(u32::try_from(chunk.data.len()).unwrap_or(u32::MAX));
+            report.checksum = fnv1a(report.checksum, &chunk.data);
+        }
+        Ok(answer(report))
     }
 }
 
