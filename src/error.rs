@@ -54,6 +54,12 @@ pub enum GatewayError {
     BadTimeout(String),
     #[error("{0}")]
     StreamingNotSupported(&'static str),
+    /// A bidirectional method called with a plain HTTP request: it is served over a WebSocket
+    /// opened on the same path.
+    #[error(
+        "bidi-streaming methods are served over a WebSocket opened on this path, not over plain HTTP"
+    )]
+    WebSocketRequired,
     #[error("{}", .0.message())]
     Backend(tonic::Status),
     #[error("upstream unavailable")]
@@ -185,6 +191,11 @@ impl GatewayError {
                 StatusCode::NOT_IMPLEMENTED,
                 Code::Unimplemented,
                 "STREAMING_NOT_SUPPORTED",
+            ),
+            WebSocketRequired => (
+                StatusCode::UPGRADE_REQUIRED,
+                Code::Unimplemented,
+                "WEBSOCKET_REQUIRED",
             ),
             Backend(status) => (
                 crate::grpc::http_status(status.code()),
@@ -592,6 +603,10 @@ impl IntoResponse for GatewayError {
                         "Bearer realm=\"gatehouse\", error=\"insufficient_scope\"",
                     ),
                 );
+            }
+            // RFC 9110: a 426 names the protocol to switch to.
+            GatewayError::WebSocketRequired => {
+                headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
             }
             GatewayError::HeaderTimeout | GatewayError::BodyTimeout => {
                 headers.insert(header::CONNECTION, HeaderValue::from_static("close"));

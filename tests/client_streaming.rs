@@ -251,7 +251,8 @@ async fn a_bad_grpc_timeout_is_refused_before_the_call() {
 async fn bidi_streaming_over_plain_http_points_to_the_websocket() {
     let (gw, _echo) = start("").await;
     let response = gw.post_json("/v1/chat/x", "[{}]").send().await.unwrap();
-    let error = expect_error(response, 501, 12, "STREAMING_NOT_SUPPORTED").await;
+    assert_eq!(response.headers()["upgrade"], "websocket");
+    let error = expect_error(response, 426, 12, "WEBSOCKET_REQUIRED").await;
     let message = error["message"].as_str().unwrap();
     assert!(message.contains("WebSocket"), "{error}");
 }

@@ -141,7 +141,7 @@ async fn bidi_streaming_route_is_not_served_over_rest() {
     // A bidi method is served over a WebSocket on its binding (tests/websocket.rs), never as
     // a plain request on it.
     let response = gw.post_json("/v1/chat/room1", "{}").send().await.unwrap();
-    let body = expect_error(response, 501, 12, "STREAMING_NOT_SUPPORTED").await;
+    let body = expect_error(response, 426, 12, "WEBSOCKET_REQUIRED").await;
     let message = body["message"].as_str().unwrap();
     assert!(message.contains("bidi-streaming"), "{body}");
     assert!(message.contains("WebSocket"), "{body}");

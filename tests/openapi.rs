@@ -430,8 +430,13 @@ async fn streaming_operations_say_how_to_call_them_over_a_websocket() {
         .as_str()
         .unwrap();
     assert!(
-        chat.contains("plain HTTP does not carry (it answers 501)"),
+        chat.contains("plain HTTP does not carry (it answers 426)"),
         "{chat}"
+    );
+    let upgrade = &document["paths"]["/v1/chat/{string_field}"]["post"]["responses"]["426"];
+    assert_eq!(
+        upgrade["headers"]["Upgrade"]["schema"]["const"], "websocket",
+        "{upgrade}"
     );
     // Unary operations have nothing of it.
     assert!(

@@ -56,10 +56,7 @@ const ERROR_STATUSES: [(&str, &str); 16] = [
         "500",
         "The backend's INTERNAL, UNKNOWN or DATA_LOSS (message redacted).",
     ),
-    (
-        "501",
-        "Not implemented (a bidirectional stream over plain HTTP: open a WebSocket on the path; or the backend's UNIMPLEMENTED).",
-    ),
+    ("501", "The backend's UNIMPLEMENTED."),
     ("502", "The backend's reply was not valid gRPC."),
     (
         "503",
@@ -541,7 +538,7 @@ fn responses(
 fn describe_websocket(operation: &mut Value, kind: MethodKind, request: Value, response: Value) {
     let plain = match kind {
         MethodKind::BidiStreaming => {
-            "This method streams both ways, which plain HTTP does not carry (it answers 501): \
+            "This method streams both ways, which plain HTTP does not carry (it answers 426): \
              call it over a WebSocket."
         }
         _ => "It can also be called over a WebSocket.",
@@ -565,6 +562,16 @@ fn describe_websocket(operation: &mut Value, kind: MethodKind, request: Value, r
         "request": request,
         "response": response,
     });
+    if kind == MethodKind::BidiStreaming {
+        operation["responses"]["426"] = json!({
+            "description": "A plain HTTP request: this method is served over a WebSocket opened \
+                on this path (`Upgrade: websocket`).",
+            "headers": { "Upgrade": { "schema": { "type": "string", "const": "websocket" } } },
+            "content": { "application/json": {
+                "schema": { "$ref": "#/components/schemas/gatehouse.Error" },
+            }},
+        });
+    }
 }
 
 /// Says in the operation's description which request fields the credential sets

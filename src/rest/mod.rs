@@ -182,10 +182,7 @@ impl Gateway {
                     .await;
             }
             MethodKind::BidiStreaming => {
-                return Err(GatewayError::StreamingNotSupported(
-                    "bidi-streaming methods are served over a WebSocket opened on this path, \
-                     not over plain HTTP",
-                ));
+                return Err(GatewayError::WebSocketRequired);
             }
         }
         let deadline = self.deadline(&parts.headers, entry.timeout)?;
