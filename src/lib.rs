@@ -13,6 +13,7 @@
 pub mod admin;
 pub mod aggregate;
 pub mod batched;
+pub mod clientgen;
 pub mod config;
 pub mod demo;
 pub mod error;

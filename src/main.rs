@@ -93,6 +93,28 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Write a client of what a config serves (every compiled-in service when no config is
+    /// given, the demo's API with --demo).
+    Client {
+        #[command(subcommand)]
+        language: ClientLanguage,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClientLanguage {
+    /// A TypeScript ES module that needs nothing but fetch: `index.ts` (the API's types and
+    /// calls) and `runtime.ts`, written into --out.
+    Typescript {
+        /// The directory to write into; made if missing, its two files replaced.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, conflicts_with = "demo")]
+        config: Option<PathBuf>,
+        /// The API `gatehouse demo` serves (its routes, answers and aggregates).
+        #[arg(long)]
+        demo: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -134,6 +156,38 @@ fn main() -> ExitCode {
                 gateway::check::against_schema(&config, &schema).map_err(|e| e.to_string())?;
             print_openapi(&config, &schema, &plans);
             Ok(())
+        }),
+        Command::Client {
+            language: ClientLanguage::Typescript { out, config, demo },
+        } => run(async move {
+            let (config, schema, source) = match config {
+                Some(path) => {
+                    let (config, schema) = load(&path).await?;
+                    (config, schema, path.display().to_string())
+                }
+                None if demo => (
+                    demo::described_config(),
+                    compiled::schema().clone(),
+                    "the demo's config".to_string(),
+                ),
+                None => {
+                    // Every binding, as `openapi` without a config: routes that clash are
+                    // each described, and there are no aggregates to check.
+                    let schema = compiled::schema().clone();
+                    let config = gatehouse::openapi::all_services_config(&schema);
+                    let files = gatehouse::clientgen::typescript(
+                        &config,
+                        &schema,
+                        &[],
+                        "every compiled-in service",
+                    );
+                    return write_client(&out, files);
+                }
+            };
+            // The aggregates' plans as the compile step checks and compiles them.
+            let plans =
+                gateway::check::against_schema(&config, &schema).map_err(|e| e.to_string())?;
+            write_client(&out, gatehouse::clientgen::typescript(&config, &schema, &plans, &source))
         }),
         Command::Check { config: path } => run(async move {
             let (config, schema) = load(&path).await?;
@@ -211,6 +265,17 @@ fn print_openapi(config: &Config, schema: &Schema, plans: &[gatehouse::aggregate
     let text = serde_json::to_string_pretty(&document).unwrap_or_default();
     // A closed pipe (`| head`) is not an error worth a panic.
     let _ = writeln!(std::io::stdout(), "{text}");
+}
+
+/// Writes a generated client's files into `out` and says where.
+fn write_client(out: &Path, files: Vec<gatehouse::clientgen::GeneratedFile>) -> Result<(), String> {
+    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    for file in files {
+        let path = out.join(file.name);
+        std::fs::write(&path, file.text).map_err(|e| format!("{}: {e}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
 }
 
 fn run(job: impl Future<Output = Result<(), String>>) -> ExitCode {

@@ -31,14 +31,28 @@ pub const DEMO_IMAGE_TYPES: [&str; 4] = ["image/png", "image/jpeg", "image/gif",
 
 /// The demo's config, for `running` backends, with the issuer's public keys at `jwks_file`.
 pub fn demo_config(running: &[RunningBackend], jwks_file: &Path) -> Config {
+    let endpoints: Vec<(DemoService, String)> = running
+        .iter()
+        .map(|b| (b.service, format!("http://{}", b.addr)))
+        .collect();
+    config_at(&endpoints, jwks_file)
+}
+
+/// What the demo serves, as its config says, with no backend running: its routes, answers and
+/// aggregates, for `gatehouse client typescript --demo`. The endpoints lead nowhere.
+pub fn described_config() -> Config {
+    let endpoints: Vec<(DemoService, String)> = DemoService::ALL
+        .into_iter()
+        .map(|s| (s, "http://127.0.0.1:1".to_string()))
+        .collect();
+    config_at(&endpoints, Path::new("demo-jwks.json"))
+}
+
+fn config_at(endpoints: &[(DemoService, String)], jwks_file: &Path) -> Config {
     let mut config = Config::default();
-    for backend in running {
-        let service = backend.service;
-        let mut entry = BackendConfig::new(
-            service.name(),
-            service.grpc_service(),
-            &format!("http://{}", backend.addr),
-        );
+    for (service, endpoint) in endpoints {
+        let service = *service;
+        let mut entry = BackendConfig::new(service.name(), service.grpc_service(), endpoint);
         // The demo backends serve grpc.health.v1: check each for its own service.
         entry.health = Some(HealthConfig {
             service: service.grpc_service().to_string(),

@@ -5,7 +5,7 @@
 //! asks for. Raw bodies, uploads and PATCH masks: [`media`].
 
 mod media;
-mod schema;
+pub mod schema;
 
 use std::collections::BTreeMap;
 
@@ -276,6 +276,7 @@ macro_rules! described {
 
 described!(
     MessageDescriptor,
+    prost_reflect::EnumDescriptor,
     FieldDescriptor,
     prost_reflect::MethodDescriptor,
     prost_reflect::ServiceDescriptor

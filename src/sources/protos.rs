@@ -27,6 +27,10 @@ const BUILT_IN: &[(&str, &str)] = &[
         include_str!("../../proto/google/api/annotations.proto"),
     ),
     (
+        "google/api/field_behavior.proto",
+        include_str!("../../proto/google/api/field_behavior.proto"),
+    ),
+    (
         "google/api/http.proto",
         include_str!("../../proto/google/api/http.proto"),
     ),
