@@ -6,7 +6,10 @@
 #   own servers on free ports);
 # - a Python virtual environment in .tools/pyenv (PyPI) with grpcio and grpcio-reflection for
 #   tests/python_client.rs (a gRPC client gatehouse did not write), and openapi-spec-validator
-#   and schemathesis for tests/openapi_tools.rs.
+#   and schemathesis for tests/openapi_tools.rs;
+# - Node.js and npm (Debian packages nodejs, npm), and TypeScript's compiler in .tools/node
+#   (npm) for tests/typescript_client.rs and tests/browser.rs, which type-check and run the
+#   generated TypeScript client.
 # Safe to run again: it installs nothing that is already there.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -29,7 +32,7 @@ else
 fi
 
 missing=()
-for tool in chromium chromedriver redis-server; do
+for tool in chromium chromedriver redis-server node npm; do
   if command -v "$tool" >/dev/null 2>&1; then
     echo "found $tool: $(command -v "$tool")"
   else
@@ -38,8 +41,24 @@ for tool in chromium chromedriver redis-server; do
   fi
 done
 
+# Pinned like the Python packages; the tests also pass with TypeScript 5.9.
+TYPESCRIPT_VERSION=7.0.2
+node_tools="$root/.tools/node"
+install_typescript() {
+  if [[ "$("$node_tools/node_modules/.bin/tsc" --version 2>/dev/null)" == "Version $TYPESCRIPT_VERSION" ]]; then
+    echo "found tsc $TYPESCRIPT_VERSION in $node_tools"
+    return
+  fi
+  echo "installing typescript@$TYPESCRIPT_VERSION into $node_tools"
+  mkdir -p "$node_tools"
+  npm install --prefix "$node_tools" --no-audit --no-fund --silent "typescript@$TYPESCRIPT_VERSION"
+  "$node_tools/node_modules/.bin/tsc" --version >/dev/null ||
+    { echo "TypeScript did not install" >&2; exit 1; }
+}
+
 if [[ ${#missing[@]} -eq 0 ]]; then
-  echo "test tools: nothing to install"
+  install_typescript
+  echo "test tools: nothing else to install"
   exit 0
 fi
 
@@ -67,6 +86,9 @@ fi
 if [[ " ${missing[*]} " == *" redis-server "* ]]; then
   packages+=(redis-server)
 fi
+if [[ " ${missing[*]} " == *" node "* || " ${missing[*]} " == *" npm "* ]]; then
+  packages+=(nodejs npm)
+fi
 echo "running: ${as_root[*]:+${as_root[*]} }apt-get update"
 "${as_root[@]}" apt-get update
 echo "running: ${as_root[*]:+${as_root[*]} }apt-get install -y --no-install-recommends ${packages[*]}"
@@ -80,3 +102,4 @@ for tool in "${missing[@]}"; do
   fi
 done
 echo "test tools: installed ${packages[*]}"
+install_typescript

@@ -13,4 +13,4 @@ GATEHOUSE_TEST_SCHEMA=runtime cargo test "$@" \
   --test deadlines --test grpc_ingress --test grpc_web --test reflection --test openapi \
   --test aggregate --test security --test limits --test hostile_input --test media \
   --test answers --test identity_fields \
-  --test json_output --test websocket --test client_streaming
+  --test json_output --test websocket --test client_streaming --test typescript_client

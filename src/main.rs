@@ -187,7 +187,10 @@ fn main() -> ExitCode {
             // The aggregates' plans as the compile step checks and compiles them.
             let plans =
                 gateway::check::against_schema(&config, &schema).map_err(|e| e.to_string())?;
-            write_client(&out, gatehouse::clientgen::typescript(&config, &schema, &plans, &source))
+            write_client(
+                &out,
+                gatehouse::clientgen::typescript(&config, &schema, &plans, &source),
+            )
         }),
         Command::Check { config: path } => run(async move {
             let (config, schema) = load(&path).await?;

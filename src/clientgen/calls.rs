@@ -235,14 +235,15 @@ fn function(config: &Config, binding: &Binding<'_>, name: &str, types: &mut Type
     };
     let (wild_param, wild_arg) = if wildcards > 0 {
         let tuple = vec!["string"; wildcards].join(", ");
-        (
-            format!(", segments: [{tuple}]"),
-            ", segments".to_string(),
-        )
+        (format!(", segments: [{tuple}]"), ", segments".to_string())
     } else {
         (String::new(), String::new())
     };
-    let request_arg = if whole_raw { "{ body: request }" } else { "request" };
+    let request_arg = if whole_raw {
+        "{ body: request }"
+    } else {
+        "request"
+    };
     let (signature, call) = match kind {
         MethodKind::Unary if plan.raw_response() => (
             format!("request: {request}{wild_param}, options?: CallOptions): Promise<Blob>"),
@@ -285,9 +286,7 @@ fn function(config: &Config, binding: &Binding<'_>, name: &str, types: &mut Type
                 format!(
                     "requests: Iterable<{request}> | AsyncIterable<{request}>{wild_param}, options?: CallOptions): Promise<{response}>"
                 ),
-                format!(
-                    "this.t.clientStream<{response}>({route}, requests, options{wild_arg})"
-                ),
+                format!("this.t.clientStream<{response}>({route}, requests, options{wild_arg})"),
             )
         }
         MethodKind::BidiStreaming => {
@@ -307,9 +306,7 @@ fn function(config: &Config, binding: &Binding<'_>, name: &str, types: &mut Type
                 format!(
                     "params: Partial<{params}>{wild_param}, options?: CallOptions): BidiCall<{message}, {response}>"
                 ),
-                format!(
-                    "this.t.bidi<{message}, {response}>({route}, params, options{wild_arg})"
-                ),
+                format!("this.t.bidi<{message}, {response}>({route}, params, options{wild_arg})"),
             )
         }
     };
@@ -321,7 +318,10 @@ fn function(config: &Config, binding: &Binding<'_>, name: &str, types: &mut Type
 
 /// The path segments of `template` as the runtime reads them, and the JSON-named field paths
 /// the variables bind.
-fn path_parts(template: &PathTemplate, input: &MessageDescriptor) -> (Vec<String>, Vec<Vec<String>>) {
+fn path_parts(
+    template: &PathTemplate,
+    input: &MessageDescriptor,
+) -> (Vec<String>, Vec<Vec<String>>) {
     let mut parts = Vec::new();
     let mut bound = Vec::new();
     let segments = template.segments();
@@ -408,7 +408,11 @@ fn in_query(field: &FieldDescriptor) -> bool {
 }
 
 fn union(names: &[String]) -> String {
-    names.iter().map(|n| quote(n)).collect::<Vec<_>>().join(" | ")
+    names
+        .iter()
+        .map(|n| quote(n))
+        .collect::<Vec<_>>()
+        .join(" | ")
 }
 
 /// The `Aggregates` class: one function per aggregate, and its answer's type.
@@ -448,15 +452,23 @@ fn aggregates(config: &Config, schema: &Schema, plans: &[Plan], types: &mut Type
             };
             let method = format!("{}/{}", call.method.service, call.method.method);
             let (optional, note) = if call.required {
-                ("", format!("`{method}`: required, present whenever selected."))
+                (
+                    "",
+                    format!("`{method}`: required, present whenever selected."),
+                )
             } else {
                 (
                     "?",
-                    format!("`{method}`: absent when it failed (see `errors`) or was not selected."),
+                    format!(
+                        "`{method}`: absent when it failed (see `errors`) or was not selected."
+                    ),
                 )
             };
             members.push_str(&doc(Some(&note), "  "));
-            members.push_str(&format!("  {}{optional}: {ty};\n", property_key(&call.name)));
+            members.push_str(&format!(
+                "  {}{optional}: {ty};\n",
+                property_key(&call.name)
+            ));
         }
         members.push_str("  /** The optional calls that failed or could not run. */\n");
         members.push_str(&format!("  errors: AggregateCallError<{keys}>[];\n"));

@@ -50,7 +50,10 @@ pub fn typescript(
         roots.push(binding.method.output());
     }
     for call in plans.iter().flat_map(|p| &p.calls) {
-        if let Some(output) = schema.descriptors().get_message_by_name(&call.method.output) {
+        if let Some(output) = schema
+            .descriptors()
+            .get_message_by_name(&call.method.output)
+        {
             roots.push(output);
         }
     }

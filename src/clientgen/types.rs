@@ -95,9 +95,8 @@ impl Types {
         }
         let mut names = HashMap::new();
         for (short, owners) in by_short {
-            let clash = owners.len() > 1
-                || TAKEN.contains(&short.as_str())
-                || reserved.contains(&short);
+            let clash =
+                owners.len() > 1 || TAKEN.contains(&short.as_str()) || reserved.contains(&short);
             for (full, package) in owners {
                 let name = if clash {
                     format!("{}{short}", pascal(&package.replace('.', "_")))
@@ -227,11 +226,9 @@ impl Types {
     fn single(&mut self, kind: &Kind, flavor: Flavor) -> String {
         match kind {
             Kind::Double | Kind::Float => "ProtoFloat".into(),
-            Kind::Int32
-            | Kind::Sint32
-            | Kind::Sfixed32
-            | Kind::Uint32
-            | Kind::Fixed32 => "number".into(),
+            Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 | Kind::Uint32 | Kind::Fixed32 => {
+                "number".into()
+            }
             Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 | Kind::Uint64 | Kind::Fixed64 => {
                 "string".into()
             }
@@ -341,10 +338,7 @@ impl Types {
         }
         let optional = if present && !in_oneof { "" } else { "?" };
         let mut text = doc(comments(field).as_deref(), "  ");
-        text.push_str(&format!(
-            "  {}{optional}: {ty};\n",
-            self.key(field, flavor)
-        ));
+        text.push_str(&format!("  {}{optional}: {ty};\n", self.key(field, flavor)));
         text
     }
 }
@@ -474,7 +468,11 @@ pub fn property_key(name: &str) -> String {
         .next()
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
-    if identifier { name.to_string() } else { quote(name) }
+    if identifier {
+        name.to_string()
+    } else {
+        quote(name)
+    }
 }
 
 /// A TypeScript string literal.
@@ -521,6 +519,8 @@ mod tests {
         let item = message("orders.v1.LineItem");
         let field = item.get_field_by_name("product_id").unwrap();
         assert!(is_required(&field));
-        assert!(!is_required(&item.get_field_by_name("unit_price_cents").unwrap()));
+        assert!(!is_required(
+            &item.get_field_by_name("unit_price_cents").unwrap()
+        ));
     }
 }

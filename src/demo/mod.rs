@@ -30,8 +30,7 @@ mod users;
 
 pub use gateway::{
     DASHBOARD, DEMO_AUDIENCE, DEMO_IMAGE_TYPES, DEMO_ISSUER, DEMO_ROLES, DEMO_SUBJECT, demo_config,
-    described_config,
-    demo_issuer, demo_token,
+    demo_issuer, demo_token, described_config,
 };
 pub use issuer::DemoIssuer;
 

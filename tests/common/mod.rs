@@ -18,6 +18,7 @@ mod process;
 mod raw;
 mod redis;
 pub mod tokens;
+pub mod typescript;
 mod webdriver;
 
 use std::fmt::Write as _;
