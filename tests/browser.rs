@@ -181,6 +181,106 @@ async fn a_page_on_another_origin_streams_both_ways_over_a_websocket() {
     assert_eq!(refused["code"], 1006, "{refused}");
 }
 
+/// The generated TypeScript client of the demo, compiled by TypeScript and loaded as ES modules
+/// by a page on another origin than the gateway: a unary call, one that fills the path, the
+/// query and the body, an int64 round trip, a server stream read to the end, errors with their
+/// code and details, raw bytes, an aggregate, and a call both ways over a WebSocket.
+#[tokio::test]
+async fn the_generated_client_calls_the_demo_from_another_origin() {
+    let demo = DemoGateway::start().await;
+    let dir = tempfile::Builder::new()
+        .prefix("gatehouse-browser-client")
+        .tempdir()
+        .unwrap();
+    common::typescript::write_client(
+        dir.path(),
+        &demo.config,
+        gatehouse::transcode::compiled::schema(),
+    );
+    let script = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/typescript/browser_calls.ts"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("calls.ts"), script).unwrap();
+    let js = dir.path().join("js");
+    if let Err(report) = common::typescript::tsc(dir.path(), &["calls.ts"], Some(&js)) {
+        panic!("the page's script does not compile:\n{report}");
+    }
+    let page = format!(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>generated client</title></head>\n\
+         <body data-gateway=\"{}\" data-token=\"{}\"><pre id=\"out\"></pre>\n\
+         <script type=\"module\" src=\"/js/calls.js\"></script></body></html>\n",
+        demo.base,
+        demo.token()
+    );
+    let mut files = vec![(
+        "/".to_string(),
+        "text/html; charset=utf-8",
+        page.into_bytes(),
+    )];
+    for name in ["calls.js", "api/index.js", "api/runtime.js"] {
+        let text = std::fs::read(js.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        files.push((format!("/js/{name}"), "text/javascript", text));
+    }
+    let page_listener = bind_loopback().await;
+    let page_origin = origin_of(&page_listener);
+    let _files = PageServer::serve_files(page_listener, files);
+
+    let results = run_page(&page_origin).await;
+
+    assert_eq!(results["product"], "Mechanical keyboard", "{results}");
+    assert_eq!(
+        results["updated"],
+        serde_json::json!({ "userId": "123", "displayName": "Ada King", "email": "ada@example.com" }),
+        "{results}"
+    );
+    let int64 = &results["int64"];
+    assert_eq!(int64["type"], "string", "{int64}");
+    assert_eq!(int64["paid"], int64["total"], "{int64}");
+    assert!(
+        int64["total"]
+            .as_str()
+            .is_some_and(|t| t.parse::<i64>().unwrap() > 0),
+        "{int64}"
+    );
+    let stream = &results["stream"];
+    assert_eq!(stream["streamed"], stream["listed"], "{stream}");
+    assert!(
+        stream["streamed"].as_array().unwrap().len() >= 2,
+        "{stream}"
+    );
+    let not_found = &results["notFound"];
+    assert_eq!(not_found["status"], 404, "{not_found}");
+    assert_eq!(not_found["code"], 5, "{not_found}");
+    assert_eq!(not_found["codeName"], "NOT_FOUND", "{not_found}");
+    let refused = &results["refused"];
+    assert_eq!(refused["status"], 403, "{refused}");
+    assert_eq!(refused["code"], 7, "{refused}");
+    assert_eq!(
+        refused["details"][0]["@type"], "type.googleapis.com/google.rpc.ErrorInfo",
+        "{refused}"
+    );
+    assert_eq!(
+        refused["details"][0]["reason"], refused["reason"],
+        "{refused}"
+    );
+    assert!(refused["reason"].is_string(), "{refused}");
+    assert!(
+        results["invoice"]["type"]
+            .as_str()
+            .unwrap()
+            .starts_with("text/csv"),
+        "{results}"
+    );
+    assert_eq!(
+        results["dashboard"]["keys"],
+        serde_json::json!(["errors", "user"])
+    );
+    assert_eq!(results["dashboard"]["email"], "ada@example.com");
+    assert_eq!(results["follow"], stream["streamed"], "{results}");
+}
+
 /// Opens `origin` in a fresh headless Chromium and returns the results its script wrote.
 async fn run_page(origin: &str) -> Value {
     let browser = Browser::start().await;
@@ -313,6 +413,115 @@ impl PageServer {
                 tokio::spawn(answer(stream, response.clone()));
             }
         }))
+    }
+}
+
+impl PageServer {
+    /// Answers each of `files` (path, content type, body) at its path, and 404 elsewhere.
+    fn serve_files(
+        listener: TcpListener,
+        files: Vec<(String, &'static str, Vec<u8>)>,
+    ) -> PageServer {
+        let responses: Arc<Vec<(String, Arc<[u8]>)>> = Arc::new(
+            files
+                .into_iter()
+                .map(|(path, content_type, body)| {
+                    let mut response = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\n\
+                         Content-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    )
+                    .into_bytes();
+                    response.extend_from_slice(&body);
+                    (path, response.into())
+                })
+                .collect(),
+        );
+        PageServer(tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let responses = responses.clone();
+                tokio::spawn(answer_path(stream, responses));
+            }
+        }))
+    }
+}
+
+/// Reads one request head and answers with the file at its path.
+async fn answer_path(mut stream: TcpStream, files: Arc<Vec<(String, Arc<[u8]>)>>) {
+    let exchange = async {
+        let mut head = Vec::new();
+        let mut buffer = [0u8; 4096];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = stream.read(&mut buffer).await?;
+            if n == 0 || head.len() > 64 * 1024 {
+                return Ok(());
+            }
+            head.extend_from_slice(&buffer[..n]);
+        }
+        let head = String::from_utf8_lossy(&head);
+        let path = head.split(' ').nth(1).unwrap_or("/");
+        let path = path.split('?').next().unwrap_or(path);
+        let not_found: Arc<[u8]> = Arc::from(
+            &b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"[..],
+        );
+        let response = files
+            .iter()
+            .find(|(p, _)| p == path)
+            .map_or(not_found, |(_, r)| r.clone());
+        stream.write_all(&response).await?;
+        stream.shutdown().await
+    };
+    let _: Result<std::io::Result<()>, _> =
+        tokio::time::timeout(Duration::from_secs(10), exchange).await;
+}
+
+/// The demo's backends and gateway, on loopback ports, with the demo's config and issuer.
+struct DemoGateway {
+    base: String,
+    config: gatehouse::config::Config,
+    issuer: DemoIssuer,
+    _backends: Vec<gatehouse::demo::RunningBackend>,
+    _dir: TempDir,
+}
+
+impl DemoGateway {
+    async fn start() -> DemoGateway {
+        let backends = gatehouse::demo::spawn_all(gatehouse::demo::DemoStore::seeded())
+            .await
+            .unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("gatehouse-demo")
+            .tempdir()
+            .unwrap();
+        let issuer = gatehouse::demo::demo_issuer().unwrap();
+        let jwks = dir.path().join("jwks.json");
+        std::fs::write(&jwks, issuer.jwks_json()).unwrap();
+        let mut config = gatehouse::demo::demo_config(&backends, &jwks);
+        config.telemetry.access_log = gatehouse::config::AccessLog::Off;
+        let gateway = gatehouse::gateway::Gateway::new(&config).unwrap();
+        let listener = bind_loopback().await;
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(gatehouse::listener::serve_gateway(
+            listener,
+            gateway,
+            std::future::pending(),
+        ));
+        DemoGateway {
+            base,
+            config,
+            issuer,
+            _backends: backends,
+            _dir: dir,
+        }
+    }
+
+    /// A token of the demo's user (123, a customer), as `gatehouse demo` prints one.
+    fn token(&self) -> String {
+        self.issuer.token(
+            gatehouse::demo::DEMO_SUBJECT,
+            &gatehouse::demo::DEMO_ROLES,
+            Duration::from_secs(600),
+        )
     }
 }
 
