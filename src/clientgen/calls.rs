@@ -174,10 +174,11 @@ fn function(config: &Config, binding: &Binding<'_>, name: &str, types: &mut Type
     if !unsendable.is_empty() {
         request = format!("DistributiveOmit<{request}, {}>", union(&unsendable));
     }
-    if plan.raw_request() && !whole_raw {
-        if let Some(member) = &body_member {
-            request = format!("WithRawBody<{request}, {}>", quote(member));
-        }
+    if plan.raw_request()
+        && !whole_raw
+        && let Some(member) = &body_member
+    {
+        request = format!("WithRawBody<{request}, {}>", quote(member));
     }
     let required: Vec<String> = bound
         .iter()
