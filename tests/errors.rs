@@ -184,7 +184,12 @@ async fn over_http2(gw: &TestGateway, method: &str, path: &str) -> (u16, usize, 
 #[tokio::test]
 async fn head_answers_have_the_get_answers_length_and_no_body_over_http2() {
     let gw = TestGateway::start().await;
-    for (path, status) in [("/openapi.json", 200), ("/v1/nowhere", 404)] {
+    for (path, status) in [
+        ("/openapi.json", 200),
+        ("/docs", 200),
+        ("/docs/swagger-ui.css", 200),
+        ("/v1/nowhere", 404),
+    ] {
         let (got, length, received) = over_http2(&gw, "GET", path).await;
         assert_eq!((got, received), (status, length), "GET {path}");
         assert!(length > 0, "GET {path}");

@@ -512,7 +512,7 @@ async fn a_body_trickled_byte_by_byte_still_times_out_with_408() {
 #[tokio::test]
 async fn another_method_on_the_gateways_own_pages_is_the_json_405() {
     let gw = TestGateway::start().await;
-    for path in ["/openapi.json", "/docs"] {
+    for path in ["/openapi.json", "/docs", "/docs/", "/docs/swagger-ui.css"] {
         let response = gw.request("POST", path).send().await.unwrap();
         assert_eq!(response.headers()["allow"], "GET, HEAD");
         expect_error(response, 405, 12, "METHOD_NOT_ALLOWED").await;

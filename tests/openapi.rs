@@ -91,15 +91,49 @@ async fn the_document_describes_what_the_config_serves() {
     );
 }
 
+/// Swagger UI at `/docs` (and `/docs/`), its assets below it, all from the binary; any other
+/// path under `/docs/` is the route table's, so the usual JSON 404.
 #[tokio::test]
-async fn the_docs_page_is_served_and_config_can_turn_both_off() {
+async fn swagger_ui_is_served_at_docs_and_config_can_turn_both_off() {
     let gw = TestGateway::start().await;
-    let page = gw.get("/docs").send().await.unwrap();
-    assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
-    assert!(page.text().await.unwrap().contains("openapi.json"));
+    for path in ["/docs", "/docs/", "/docs?from=\"><b>here"] {
+        let page = gw.get(path).send().await.unwrap();
+        assert_eq!(page.status(), 200, "{path}");
+        assert!(
+            page.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+        let page = page.text().await.unwrap();
+        assert!(page.contains("url: '/openapi.json'"), "{path}: {page}");
+        // Links have one slash, and nothing of the query is written into the page.
+        assert!(
+            page.contains("\"/docs/swagger-ui-bundle.js\""),
+            "{path}: {page}"
+        );
+        assert!(!page.contains("from="), "{path}: {page}");
+    }
+    for (path, kind) in [
+        ("/docs/swagger-ui-bundle.js", "text/javascript"),
+        ("/docs/swagger-ui.css", "text/css"),
+    ] {
+        let asset = gw.get(path).send().await.unwrap();
+        assert_eq!(asset.status(), 200, "{path}");
+        assert_eq!(asset.headers()["content-type"], kind, "{path}");
+        assert!(asset.bytes().await.unwrap().len() > 100_000, "{path}");
+    }
+    for path in [
+        "/docs/nothing.js",
+        "/docs/swagger-ui-bundle.js/more",
+        "/docsx",
+    ] {
+        let response = gw.get(path).send().await.unwrap();
+        expect_error(response, 404, 5, "ROUTE_NOT_FOUND").await;
+    }
 
     let gw = TestGateway::with_config("[server]\nopenapi = false").await;
-    for path in ["/openapi.json", "/docs"] {
+    for path in ["/openapi.json", "/docs", "/docs/swagger-ui-bundle.js"] {
         let response = gw.get(path).send().await.unwrap();
         expect_error(response, 404, 5, "ROUTE_NOT_FOUND").await;
     }

@@ -27,7 +27,8 @@
 //!
 //! Legitimate exceptions, checked as such: with CORS on, any `OPTIONS` request is a preflight
 //! that tower-http's `CorsLayer` answers itself (200, empty body); `HEAD` answers have no body
-//! (axum drops it; status and headers are still checked); `GET /docs` is the HTML API page.
+//! (axum drops it; status and headers are still checked); `GET /docs` and the paths below it
+//! are Swagger UI's page and assets (HTML, CSS, JavaScript, source maps).
 //!
 //! `WHOLE_STACK_SHOW=1` prints every request's answer (for triage).
 #![no_main]
@@ -469,7 +470,8 @@ fuzz_target!(|data: &[u8]| {
         match kind.as_str() {
             "application/json" if has_body => drop(json(&bytes, "a 2xx answer")),
             "application/x-ndjson" | "text/event-stream" if has_body => check_stream(&kind, &bytes),
-            "text/html" if path == "/docs" => {}
+            "text/html" | "text/css" | "text/javascript"
+                if gatehouse::openapi::explorer::may_serve(&path) => {}
             _ if !has_body => {}
             other => panic!("a {status} answer of type {other:?}"),
         }

@@ -77,7 +77,7 @@ pub struct ServerConfig {
     pub grpc: bool,
     /// Serve gRPC server reflection (v1 and v1alpha) for every compiled service. Default true.
     pub reflection: bool,
-    /// Serve the OpenAPI document at `/openapi.json` and the API page at `/docs`. Default true.
+    /// Serve the OpenAPI document at `/openapi.json` and Swagger UI at `/docs`. Default true.
     pub openapi: bool,
     /// `[server.json]`: how answers are written as JSON; every option off by default (proto3
     /// JSON as the generated code writes it). `[[routes]] json` overrides it key by key.

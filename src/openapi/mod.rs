@@ -2,8 +2,10 @@
 //! their `google.api.http` rules: every binding and aggregate, typed parameters and bodies in the
 //! proto3 JSON mapping, proto comments as summaries, the one error shape on every operation (or
 //! problem details, with `[server] errors = "problem"`), and the security each route's policy
-//! asks for. Raw bodies, uploads and PATCH masks: [`media`].
+//! asks for. Raw bodies, uploads and PATCH masks: [`media`]. Swagger UI shows it at `/docs`:
+//! [`explorer`].
 
+pub mod explorer;
 mod media;
 pub mod schema;
 
@@ -21,10 +23,6 @@ use crate::security::RoutePolicy;
 use crate::transcode::JsonOptions;
 use crate::transcode::body::BodyPlan;
 pub use schema::Schemas;
-
-/// The API page served at `/docs`: it reads `/openapi.json` and lets a person try each operation
-/// (with an optional bearer token). Written here; no external assets.
-pub const DOCS_PAGE: &str = include_str!("docs.html");
 
 /// Statuses any operation can answer, each with the one JSON error shape: the gateway's own
 /// refusals and every HTTP status a backend's gRPC code maps to.
@@ -533,8 +531,8 @@ fn responses(
     responses
 }
 
-/// Says how to call a streaming method over a WebSocket, in the description (which the /docs
-/// page shows) and in `x-gatehouse-websocket` (the message schemas each way): OpenAPI has no
+/// Says how to call a streaming method over a WebSocket, in the description (which Swagger UI
+/// at /docs shows) and in `x-gatehouse-websocket` (the message schemas each way): OpenAPI has no
 /// model of a WebSocket.
 fn describe_websocket(operation: &mut Value, kind: MethodKind, request: Value, response: Value) {
     let plain = match kind {

@@ -32,6 +32,7 @@ use crate::grpc::Payload;
 use crate::grpc::timeout::parse_grpc_timeout;
 use crate::http_rule::{Binding, PathMatch};
 use crate::media_type;
+use crate::openapi::explorer;
 use crate::schema::{MethodKind, RequestBody, RequestParts};
 use crate::security::{self, Identity, RoutePolicy, take_rate_limit};
 use crate::telemetry::metrics as telemetry_metrics;
@@ -43,7 +44,10 @@ use crate::transcode::metadata;
 /// A REST request the custom routes did not take. It keeps `gateway`, the one in service when
 /// it arrived, even if a reload replaces it meanwhile.
 pub async fn dispatch(gateway: Arc<Gateway>, request: Request) -> Response {
-    if let Some(page) = gateway.own_page(&request) {
+    if let Some(page) = gateway
+        .own_page(request.method(), request.uri().path())
+        .await
+    {
         return page;
     }
     let peer = request
@@ -61,28 +65,26 @@ pub async fn dispatch(gateway: Arc<Gateway>, request: Request) -> Response {
 
 impl Gateway {
     /// The gateway's own pages, when `[server] openapi` serves them: the OpenAPI document and
-    /// the page that shows it. Other methods than GET and HEAD get the JSON 405 a generated
-    /// route answers.
-    fn own_page(&self, request: &Request) -> Option<Response> {
+    /// Swagger UI at `/docs` (`crate::openapi::explorer`), which shows it. Other methods than
+    /// GET and HEAD get the JSON 405 a generated route answers.
+    async fn own_page(&self, method: &Method, path: &str) -> Option<Response> {
         let document = self.openapi.as_ref()?;
-        let page = match request.uri().path() {
-            "/openapi.json" => (
+        if path == explorer::DOCUMENT_PATH {
+            if method != Method::GET && method != Method::HEAD {
+                return Some(explorer::method_not_allowed().into_response());
+            }
+            let page = (
                 [(CONTENT_TYPE, "application/json")],
                 Body::from(document.clone()),
-            )
-                .into_response(),
-            "/docs" => (
-                [(CONTENT_TYPE, "text/html; charset=utf-8")],
-                crate::openapi::DOCS_PAGE,
-            )
-                .into_response(),
-            _ => return None,
-        };
-        if request.method() != Method::GET && request.method() != Method::HEAD {
-            let allowed = vec!["GET".into(), "HEAD".into()];
-            return Some(GatewayError::MethodNotAllowed { allowed }.into_response());
+            );
+            return Some(page.into_response());
         }
-        Some(page)
+        // All that a REST call pays: a prefix check. Boxed, so that the dispatcher's future
+        // does not grow by Swagger UI's router.
+        if !explorer::may_serve(path) {
+            return None;
+        }
+        Box::pin(explorer::answer(method, path)).await
     }
 
     async fn handle(
