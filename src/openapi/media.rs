@@ -34,14 +34,10 @@ pub fn request_body(
     schemas: &mut Schemas,
 ) -> Value {
     if plan.raw_request() {
-        let mut content = Map::new();
-        for range in media_ranges(accept) {
-            content.insert(range, json!({ "schema": binary() }));
-        }
         return json!({
             "required": false,
             "description": "The raw body, as it is: its Content-Type header is passed on with it.",
-            "content": content,
+            "content": raw_content(accept),
         });
     }
     let json_schema = if body == "*" {
@@ -57,6 +53,14 @@ pub fn request_body(
         content["multipart/form-data"] = multipart(message, accept, schemas);
     }
     json!({ "required": false, "content": content })
+}
+
+/// Raw bytes under each `accept` range (any media type when it is empty).
+fn raw_content(accept: &[String]) -> Map<String, Value> {
+    media_ranges(accept)
+        .into_iter()
+        .map(|range| (range, json!({ "schema": binary() })))
+        .collect()
 }
 
 /// `accept`, or any media type when it is empty.
@@ -79,15 +83,11 @@ pub fn stream_request_body(
     schemas: &mut Schemas,
 ) -> Value {
     if plan.raw_request() {
-        let mut content = Map::new();
-        for range in media_ranges(accept) {
-            content.insert(range, json!({ "schema": binary() }));
-        }
         return json!({
             "required": false,
             "description": "The request stream is the raw body: each chunk of at most 64 KiB \
                 is one message, the first also carrying the Content-Type.",
-            "content": content,
+            "content": raw_content(accept),
         });
     }
     let message = if body == "*" {
