@@ -172,21 +172,26 @@ impl Types {
         }
     }
 
+    /// Whether `message`, or a message it holds at any depth, has a required field.
     fn has_required(&mut self, message: &MessageDescriptor) -> bool {
         if let Some(known) = self.required.get(message.full_name()) {
             return *known;
         }
-        // A message that holds itself: false until shown otherwise.
-        self.required.insert(message.full_name().to_string(), false);
+        let mut seen = BTreeSet::new();
+        let mut stack = vec![message.clone()];
         let mut found = false;
-        for field in message.fields() {
-            if is_required(&field) {
-                found = true;
-            } else if let Kind::Message(inner) = field.kind()
-                && !field.is_map()
-                && self.has_required(&inner)
-            {
-                found = true;
+        while let Some(next) = stack.pop() {
+            if !seen.insert(next.full_name().to_string()) {
+                continue;
+            }
+            for field in next.fields() {
+                if is_required(&field) {
+                    found = true;
+                } else if let Kind::Message(inner) = field.kind()
+                    && !field.is_map()
+                {
+                    stack.push(inner);
+                }
             }
             if found {
                 break;
@@ -237,6 +242,7 @@ impl Types {
             Kind::Enum(e) => match flavor {
                 Flavor::Output(options) if options.enums_as_numbers => {
                     let mut numbers: Vec<i32> = e.values().map(|v| v.number()).collect();
+                    numbers.sort_unstable();
                     numbers.dedup();
                     let numbers: Vec<String> = numbers.iter().map(i32::to_string).collect();
                     numbers.join(" | ")

@@ -230,10 +230,11 @@ function unreachable(error: unknown, signal: AbortSignal | undefined): unknown {
 /** The item a stream's line carries, or the error that ended the stream. */
 function streamItem<R>(line: string, requestId: string | null): R {
   const item: unknown = JSON.parse(line);
+  // The gateway ends a failing stream with {"error": <google.rpc.Status>}.
   const error = isObject(item) && Object.keys(item).length === 1 ? item["error"] : undefined;
-  if (isObject(error)) {
-    const code = error["code"];
-    throw errorFrom(statusOf(typeof code === "number" ? code : 2), error, "the stream failed", requestId);
+  const code = isObject(error) ? error["code"] : undefined;
+  if (typeof code === "number") {
+    throw errorFrom(statusOf(code), error, "the stream failed", requestId);
   }
   return item as R;
 }
@@ -515,7 +516,14 @@ export class BidiCall<Q, R> implements AsyncIterable<R> {
   }
 
   private receive(text: string): void {
-    const frame: unknown = JSON.parse(text);
+    let frame: unknown;
+    try {
+      frame = JSON.parse(text);
+    } catch {
+      this.finish(new ApiError(0, 13, "the gateway sent a frame that is not JSON", [], null));
+      this.close();
+      return;
+    }
     if (isObject(frame) && frame["@type"] === "type.googleapis.com/google.rpc.Status") {
       const number = frame["code"];
       const code = typeof number === "number" ? number : 0;
