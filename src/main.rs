@@ -541,6 +541,8 @@ async fn demo(listen: SocketAddr, admin_listen: SocketAddr) -> Result<(), String
          -H 'content-type: application/json' \\\n       \
          -d '{{\"userId\": \"123\", \"lineItems\": [{{\"productId\": \"p-100\", \"quantity\": 2}}]}}'\n\
          gRPC clients use the same port (reflection is on): grpcurl -plaintext {{addr}} list\n\
+         Swagger UI: http://{{addr}}/docs (Authorize with the token); a TypeScript client: \
+         gatehouse client typescript --demo --out web/api\n\
          Press Ctrl-C to stop."
     );
     let result = serve(config, None, ListenSettings::demo_flags(), Some(banner)).await;

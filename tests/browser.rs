@@ -281,6 +281,101 @@ async fn the_generated_client_calls_the_demo_from_another_origin() {
     assert_eq!(results["follow"], stream["streamed"], "{results}");
 }
 
+/// examples/web, compiled as its README section says, against the demo from another origin:
+/// the public product list loads, and with the demo's token the dashboard and the live order
+/// feed (a WebSocket) show the user's orders.
+#[tokio::test]
+async fn the_example_page_shows_the_demo() {
+    let demo = DemoGateway::start().await;
+    let web = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/web");
+    let dir = tempfile::Builder::new()
+        .prefix("gatehouse-example-web")
+        .tempdir()
+        .unwrap();
+    let js = dir.path().join("js");
+    let compiled = std::process::Command::new(common::typescript::tsc_path())
+        .arg("-p")
+        .arg(&web)
+        .arg("--outDir")
+        .arg(&js)
+        .output()
+        .unwrap();
+    assert!(
+        compiled.status.success(),
+        "examples/web: {}",
+        String::from_utf8_lossy(&compiled.stdout)
+    );
+    let mut files = vec![(
+        "/".to_string(),
+        "text/html; charset=utf-8",
+        std::fs::read(web.join("index.html")).unwrap(),
+    )];
+    for name in ["main.js", "api/index.js", "api/runtime.js"] {
+        let text = std::fs::read(js.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        files.push((format!("/js/{name}"), "text/javascript", text));
+    }
+    let page_listener = bind_loopback().await;
+    let page_origin = origin_of(&page_listener);
+    let _files = PageServer::serve_files(page_listener, files);
+
+    let browser = Browser::start().await;
+    browser
+        .goto(&format!("{page_origin}/?gateway={}", demo.base))
+        .await;
+    let products = browser
+        .wait_for(
+            "const items = [...document.querySelectorAll('#products li')].map(li => li.textContent);\
+             return items.length ? items : null;",
+            PAGE_LIMIT,
+        )
+        .await;
+    assert!(
+        products[0]
+            .as_str()
+            .unwrap()
+            .starts_with("p-100: Mechanical keyboard ("),
+        "{products}"
+    );
+    let token = Value::from(demo.token());
+    browser
+        .execute(&format!(
+            "const input = document.getElementById('token');\
+             input.value = {token};\
+             input.dispatchEvent(new Event('change'));\
+             document.getElementById('load').click();\
+             return true;"
+        ))
+        .await;
+    let dashboard = browser
+        .wait_for(
+            "return document.getElementById('dashboard').textContent || \
+               document.getElementById('error').textContent || null;",
+            PAGE_LIMIT,
+        )
+        .await;
+    let dashboard: Value = serde_json::from_str(dashboard.as_str().unwrap())
+        .unwrap_or_else(|e| panic!("the dashboard shows {dashboard}: {e}"));
+    assert_eq!(dashboard["user"]["userId"], "123", "{dashboard}");
+    assert!(
+        !dashboard["orders"].as_array().unwrap().is_empty(),
+        "{dashboard}"
+    );
+    let live = browser
+        .wait_for(
+            "const items = [...document.querySelectorAll('#live li')].map(li => li.textContent);\
+             return items.length ? items : null;",
+            PAGE_LIMIT,
+        )
+        .await;
+    assert!(
+        live[0]
+            .as_str()
+            .unwrap()
+            .starts_with("ORDER_EVENT_CURRENT: "),
+        "{live}"
+    );
+}
+
 /// Opens `origin` in a fresh headless Chromium and returns the results its script wrote.
 async fn run_page(origin: &str) -> Value {
     let browser = Browser::start().await;
