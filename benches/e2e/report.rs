@@ -19,6 +19,10 @@ pub fn header(options: &Options, placement: &Placement) {
     println!("  machine    {}", procfs::machine());
     println!("  placement  {}", placement.describe());
     println!(
+        "  gateway    {}",
+        crate::processes::gateway_binary().display()
+    );
+    println!(
         "  load       {} requests in flight, {} s warm-up + {} s measured per row",
         options.in_flight,
         options.warm_up.as_secs_f64(),
