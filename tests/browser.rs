@@ -541,18 +541,26 @@ impl PageServer {
     }
 }
 
+/// One request head, or `None` when the connection ends (or sends too much) before it does.
+async fn read_head(stream: &mut TcpStream) -> std::io::Result<Option<Vec<u8>>> {
+    let mut head = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = stream.read(&mut buffer).await?;
+        if n == 0 || head.len() > 64 * 1024 {
+            return Ok(None);
+        }
+        head.extend_from_slice(&buffer[..n]);
+    }
+    Ok(Some(head))
+}
+
 /// Reads one request head and answers with the file at its path.
 async fn answer_path(mut stream: TcpStream, files: Arc<Vec<(String, Arc<[u8]>)>>) {
     let exchange = async {
-        let mut head = Vec::new();
-        let mut buffer = [0u8; 4096];
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-            let n = stream.read(&mut buffer).await?;
-            if n == 0 || head.len() > 64 * 1024 {
-                return Ok(());
-            }
-            head.extend_from_slice(&buffer[..n]);
-        }
+        let Some(head) = read_head(&mut stream).await? else {
+            return Ok(());
+        };
         let head = String::from_utf8_lossy(&head);
         let path = head.split(' ').nth(1).unwrap_or("/");
         let path = path.split('?').next().unwrap_or(path);
@@ -610,13 +618,9 @@ impl DemoGateway {
         }
     }
 
-    /// A token of the demo's user (123, a customer), as `gatehouse demo` prints one.
+    /// The token `gatehouse demo` prints: user 123, a customer.
     fn token(&self) -> String {
-        self.issuer.token(
-            gatehouse::demo::DEMO_SUBJECT,
-            &gatehouse::demo::DEMO_ROLES,
-            Duration::from_secs(600),
-        )
+        gatehouse::demo::demo_token(&self.issuer)
     }
 }
 
@@ -630,14 +634,8 @@ impl Drop for PageServer {
 /// uses, so one that stays silent is dropped after a while.
 async fn answer(mut stream: TcpStream, response: Arc<[u8]>) {
     let exchange = async {
-        let mut head = Vec::new();
-        let mut buffer = [0u8; 4096];
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-            let n = stream.read(&mut buffer).await?;
-            if n == 0 || head.len() > 64 * 1024 {
-                return Ok(());
-            }
-            head.extend_from_slice(&buffer[..n]);
+        if read_head(&mut stream).await?.is_none() {
+            return Ok(());
         }
         stream.write_all(&response).await?;
         stream.shutdown().await
@@ -670,26 +668,8 @@ const SWAGGER_UI_HELPERS: &str = r#"
 /// is printed).
 #[tokio::test]
 async fn swagger_ui_authorizes_and_tries_an_operation() {
-    let backends = gatehouse::demo::spawn_all(gatehouse::demo::DemoStore::seeded())
-        .await
-        .unwrap();
-    let dir = tempfile::Builder::new()
-        .prefix("gatehouse-docs")
-        .tempdir()
-        .unwrap();
-    let issuer = gatehouse::demo::demo_issuer().unwrap();
-    let jwks = dir.path().join("jwks.json");
-    std::fs::write(&jwks, issuer.jwks_json()).unwrap();
-    let mut config = gatehouse::demo::demo_config(&backends, &jwks);
-    config.telemetry.access_log = gatehouse::config::AccessLog::Off;
-    let gateway = gatehouse::gateway::Gateway::new(&config).unwrap();
-    let listener = bind_loopback().await;
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(gatehouse::listener::serve_gateway(
-        listener,
-        gateway,
-        std::future::pending(),
-    ));
+    let demo = DemoGateway::start().await;
+    let base = demo.base.clone();
     let user = format!("{base}/api/users/123");
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let refused = client.get(&user).send().await.unwrap();
@@ -728,7 +708,7 @@ async fn swagger_ui_authorizes_and_tries_an_operation() {
     browser
         .execute("document.querySelector('.auth-wrapper .btn.authorize').click(); return true;")
         .await;
-    let token = gatehouse::demo::demo_token(&issuer);
+    let token = gatehouse::demo::demo_token(&demo.issuer);
     browser
         .wait_for(
             &format!(
